@@ -1,0 +1,63 @@
+#include "emu.h"
+
+#include <atomic>
+#include <cstring>
+
+namespace grndpool::emu {
+namespace {
+
+// Starts at 1 like a booted kernel that has reseeded once.
+std::atomic<uint64_t> g_generation{1};
+bool g_tagged = false;
+kernel::KernelOps g_ops;
+
+void Fill(void *buf, size_t len) {
+  if (!g_tagged) {
+    kernel::SyscallFill(buf, len);
+    return;
+  }
+  // Read once: every byte of one fill is produced under one generation.
+  memset(buf, Tag(g_generation.load(std::memory_order_acquire)), len);
+}
+
+long Timestamp(uint64_t *cookie) {
+  const uint64_t current = ~g_generation.load(std::memory_order_acquire);
+  if (*cookie == current) return 0;
+  *cookie = current;
+  return 8;
+}
+
+bool ReadGeneration(uint64_t *generation) {
+  *generation = g_generation.load(std::memory_order_acquire);
+  return true;
+}
+
+long NoTimestamp(uint64_t *) { return -22; /* EINVAL */ }
+bool UnknownGeneration(uint64_t *) { return false; }
+void NoThreadState() {}
+
+}  // namespace
+
+const kernel::KernelOps *Ops(const EmuConfig &config) {
+  g_tagged = config.tagged;
+  g_ops.name = config.tagged ? "emu(tagged)" : "emu";
+  g_ops.mode = config.mode;
+  g_ops.fill = Fill;
+  const bool per_draw = config.mode == kernel::GenerationMode::kPerDraw;
+  const bool known = config.mode != kernel::GenerationMode::kUnknown;
+  g_ops.timestamp = per_draw ? Timestamp : NoTimestamp;
+  g_ops.generation = known && !per_draw ? ReadGeneration : UnknownGeneration;
+  g_ops.thread_exit = NoThreadState;
+  return &g_ops;
+}
+
+void BumpGeneration() {
+  // crng_reseed() skips ULONG_MAX so that a zero cookie (~ULONG_MAX) is never current.
+  uint64_t next = g_generation.load(std::memory_order_relaxed) + 1;
+  if (next == UINT64_MAX) ++next;
+  g_generation.store(next, std::memory_order_release);
+}
+
+uint64_t Generation() { return g_generation.load(std::memory_order_acquire); }
+
+}  // namespace grndpool::emu

@@ -1,0 +1,159 @@
+#include "source.h"
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+
+#include "vdso_state_pool.h"
+#include "vdso_symbol.h"
+
+namespace grndpool::kernel {
+namespace {
+
+// The 5-argument entry of Linux >= 6.11. The seed's 3-argument entry ignores the
+// last two registers, so calling it this way is safe on both.
+using VdsoGetrandomFn = long (*)(void *, size_t, unsigned, void *, size_t);
+
+// struct vgetrandom_opaque_params of the uapi (Linux >= 6.11).
+struct OpaqueParams {
+  uint32_t size_of_opaque_state;
+  uint32_t mmap_prot;
+  uint32_t mmap_flags;
+  uint32_t reserved[13];
+};
+
+// Layout of struct vgetrandom_state in Linux 6.11 to 6.18: 128 bytes of batch and
+// key, then the u64 generation the state was last keyed under.
+constexpr uint32_t kKnownStateSize = 144;
+constexpr size_t kStateGenerationOffset = 128;
+
+VdsoGetrandomFn g_vdso = nullptr;
+VdsoStatePool g_state_pool;
+bool g_state_generation_known = false;
+thread_local void *t_vdso_state [[gnu::tls_model("initial-exec")]] = nullptr;
+
+void *ThreadState() {
+  if (t_vdso_state == nullptr) t_vdso_state = g_state_pool.Acquire();
+  return t_vdso_state;
+}
+
+void VdsoFill(void *buf, size_t len) {
+  auto *out = static_cast<unsigned char *>(buf);
+  void *state = ThreadState();
+  while (len > 0 && state != nullptr) {
+    long got = g_vdso(out, len, 0, state, kKnownStateSize);
+    if (got > 0) {
+      out += got;
+      len -= static_cast<size_t>(got);
+    } else if (got != -EINTR && got != -EAGAIN) {
+      break;
+    }
+  }
+  if (len > 0) SyscallFill(out, len);
+}
+
+bool VdsoStateGeneration(uint64_t *generation) {
+  void *state = ThreadState();
+  if (state == nullptr || !g_state_generation_known) return false;
+  unsigned char scratch;
+  // A call of at least one byte makes the vDSO compare its state with the kernel's
+  // generation and rekey it, so the state then holds the current generation.
+  if (g_vdso(&scratch, 1, 0, state, kKnownStateSize) != 1) return false;
+  explicit_bzero(&scratch, 1);
+  memcpy(generation, static_cast<char *>(state) + kStateGenerationOffset, sizeof *generation);
+  return true;
+}
+
+long VdsoTimestamp(uint64_t *cookie) { return g_vdso(cookie, 8, kGrndTimestamp, nullptr, 0); }
+long SyscallTimestamp(uint64_t *cookie) { return SyscallGetrandom(cookie, 8, kGrndTimestamp); }
+
+// generation() for sources that only have GRND_TIMESTAMP through the syscall: the
+// cookie is ~generation, so keep it and return it inverted.
+bool SyscallTimestampGeneration(uint64_t *generation) {
+  thread_local uint64_t cookie = 0;
+  if (SyscallTimestamp(&cookie) < 0) return false;
+  *generation = ~cookie;
+  return true;
+}
+bool UnknownGeneration(uint64_t *) { return false; }
+long NoTimestamp(uint64_t *) { return -EINVAL; }
+
+void ReleaseState() {
+  g_state_pool.Release(t_vdso_state);
+  t_vdso_state = nullptr;
+}
+
+// True when `call` implements the GRND_TIMESTAMP contract: a zero cookie is never
+// current, so the first call must return 8 and store a cookie that is then current.
+bool TimestampWorks(long (*call)(uint64_t *)) {
+  uint64_t cookie = 0;
+  if (call(&cookie) != 8) return false;
+  return call(&cookie) == 0 || call(&cookie) == 0;  // a reseed may land between calls
+}
+
+KernelOps g_ops;
+
+}  // namespace
+
+SelectedSource SelectSource(SourceChoice choice) {
+  g_vdso = reinterpret_cast<VdsoGetrandomFn>(FindVdsoFunction("__vdso_getrandom", "LINUX_2.6"));
+  OpaqueParams params{};
+  if (g_vdso != nullptr) {
+    // A 3-argument (seed) entry treats this as getrandom(NULL, 0, 0) and leaves
+    // params zeroed, which reads as "no per-thread state".
+    if (g_vdso(nullptr, 0, 0, &params, ~0UL) != 0) memset(&params, 0, sizeof params);
+    g_state_pool.Init({params.size_of_opaque_state, params.mmap_prot, params.mmap_flags});
+  }
+  const bool vdso_fill = g_vdso != nullptr && params.size_of_opaque_state != 0;
+  g_state_generation_known = vdso_fill && params.size_of_opaque_state == kKnownStateSize;
+  const bool ts_vdso = g_vdso != nullptr && TimestampWorks(VdsoTimestamp);
+  const bool ts_syscall = ts_vdso || TimestampWorks(SyscallTimestamp);
+
+  SelectedSource out;
+  auto unavailable = [&](const char *wanted, const char *why) {
+    out.note = std::string("grndpool: GRNDPOOL_SOURCE=") + wanted + " is not available here (" +
+               why + "); using auto";
+    choice = SourceChoice::kAuto;
+  };
+  if (choice == SourceChoice::kGrndTimestamp && !ts_syscall)
+    unavailable("grnd_timestamp", "getrandom() answers GRND_TIMESTAMP with EINVAL");
+  if (choice == SourceChoice::kVdso && !vdso_fill)
+    unavailable("vdso", "no Linux >= 6.11 __vdso_getrandom");
+
+  g_ops = KernelOps{};
+  g_ops.thread_exit = ReleaseState;
+  g_ops.fill = (choice != SourceChoice::kSyscall && vdso_fill) ? VdsoFill : SyscallFill;
+  const char *fill_name = g_ops.fill == VdsoFill ? "vdso" : "syscall";
+
+  if ((choice == SourceChoice::kAuto || choice == SourceChoice::kGrndTimestamp) && ts_syscall) {
+    g_ops.name = "grnd_timestamp";
+    if (ts_vdso) {
+      g_ops.mode = GenerationMode::kPerDraw;
+      g_ops.timestamp = VdsoTimestamp;
+      g_ops.generation = UnknownGeneration;
+      out.description = std::string("grnd_timestamp(vdso, checked every draw; fill ") + fill_name + ")";
+    } else {
+      g_ops.mode = GenerationMode::kPerRefill;
+      g_ops.timestamp = NoTimestamp;
+      g_ops.generation = SyscallTimestampGeneration;
+      out.description = std::string("grnd_timestamp(syscall, checked every refill; fill ") + fill_name + ")";
+    }
+  } else {
+    g_ops.name = fill_name;
+    g_ops.timestamp = NoTimestamp;
+    const bool from_state = g_ops.fill == VdsoFill && g_state_generation_known;
+    g_ops.mode = from_state ? GenerationMode::kPerRefill : GenerationMode::kUnknown;
+    g_ops.generation = from_state ? VdsoStateGeneration : UnknownGeneration;
+    out.description = std::string(fill_name) +
+                      (from_state ? "(generation from vDSO state, checked every refill)"
+                                  : "(generation unknown: every refill takes kernel bytes)");
+  }
+  out.ops = &g_ops;
+  return out;
+}
+
+void ReleaseThreadKernelState() { ReleaseState(); }
+void KernelLockForFork() { g_state_pool.LockForFork(); }
+void KernelUnlockAfterFork() { g_state_pool.UnlockAfterFork(); }
+
+}  // namespace grndpool::kernel

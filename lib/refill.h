@@ -1,0 +1,41 @@
+// Refilling a slice: straight from the kernel path (`direct`, the seed's way) or
+// from a ChaCha20 keystream with fast key erasure (`chacha20`), keyed from the
+// kernel path. The keystream comes from libcrypto's EVP ChaCha20.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernel/kernel_ops.h"
+#include "options.h"
+#include "slice.h"
+
+namespace grndpool {
+
+struct RefillConfig {
+  RefillMode mode;
+  uint64_t rekey_bytes;
+  const kernel::KernelOps *ops;
+};
+
+void InitRefill(const RefillConfig &config);
+
+// Why the slice is being refilled.
+struct RefillReason {
+  bool generation_changed;  // bytes made under an old generation must not be served
+  uint64_t new_cookie;      // kPerDraw: the cookie the kernel just handed back
+};
+
+// Discards what is left in `slice`, then fills it with fresh bytes under the
+// current generation, rekeying the chain when the generation moved, after fork,
+// or when its byte budget is spent. Leaves avail = filled = capacity.
+void RefillSlice(SliceHeader *slice, uint32_t capacity, const RefillReason &reason);
+
+// Produces len bytes straight into `out` from the thread's chain (or the kernel
+// in direct mode), for draws larger than a slice. Same generation rules.
+void GenerateInto(SliceHeader *slice, void *out, size_t len);
+
+// Frees the calling thread's cipher context, wiped. The thread is exiting.
+void ReleaseThreadCipher();
+
+}  // namespace grndpool

@@ -1,0 +1,21 @@
+// Lock-free draws from the shared overflow slices, used by threads that found no
+// free slice once the slab budget was spent. No thread ever waits: a thread that
+// finds its shared slice exhausted and still being consumed or refilled draws
+// straight from the kernel path instead.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernel/kernel_ops.h"
+
+namespace grndpool {
+
+void InitSharedSlices(const kernel::KernelOps *ops, uint32_t capacity);
+
+// Serves n (<= kMaxSharedDraw) bytes for the thread tagged `tag`.
+void SharedDraw(void *out, size_t n, uint32_t tag);
+
+inline constexpr size_t kMaxSharedDraw = 64;
+
+}  // namespace grndpool

@@ -1,0 +1,51 @@
+// Layout of one slice: a 64-byte header followed by the bytes it serves.
+//
+// Slices live in slab segments mapped with MADV_WIPEONFORK, so in a child every
+// header reads as zero. `avail` being zero is what sends a child's first draw to
+// the slow path: it is the fork canary the fast path checks on every draw.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace grndpool {
+
+inline constexpr uint32_t kSliceHeaderBytes = 64;
+inline constexpr uint32_t kChainKeyBytes = 32;
+
+struct alignas(64) SliceHeader {
+  // Bytes left to serve; the next draw of n bytes takes data()[avail - n, avail).
+  // Updated by the owner with one non-atomic read-modify-write instruction, so a
+  // signal handler interrupting a draw gets a disjoint range. May go negative
+  // after a failed draw: the slow path then refills.
+  int32_t avail;
+  std::atomic<uint32_t> filled;     // bytes the last refill produced (read by stats)
+  std::atomic<uint32_t> owner;      // owning thread's tag, 0 when free
+  uint32_t reserved_;
+  uint64_t cookie;                  // GRND_TIMESTAMP cookie, or generation, of the data
+  uint64_t keystream_left;          // chacha20: bytes until the chain is rekeyed
+  // chacha20: where each refill's next key is generated, just before data() so
+  // one keystream call covers both; wiped as soon as the cipher is rekeyed.
+  uint8_t next_key[kChainKeyBytes];
+
+  uint8_t *data() { return reinterpret_cast<uint8_t *>(this + 1); }
+};
+static_assert(sizeof(SliceHeader) == kSliceHeaderBytes);
+
+// A slice of the overflow segment, shared lock-free by threads that found no free
+// slice once the slab budget was spent.
+struct alignas(64) SharedSliceHeader {
+  // [round:32][filled:16][next unreserved offset:16]; one CAS reserves a range.
+  std::atomic<uint64_t> cursor;
+  // [round:32][bytes copied out and zeroed:32]; when it reaches `filled` every
+  // reservation is finished, and the thread that claims the refill (by CAS to
+  // kRefilling) may overwrite the data.
+  std::atomic<uint64_t> consumed;
+  std::atomic<uint64_t> cookie;  // generation tag of the data
+  uint8_t pad_[40];
+
+  uint8_t *data() { return reinterpret_cast<uint8_t *>(this + 1); }
+};
+static_assert(sizeof(SharedSliceHeader) == kSliceHeaderBytes);
+
+}  // namespace grndpool

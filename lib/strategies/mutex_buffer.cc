@@ -1,0 +1,85 @@
+// The naive baseline: one locked buffer behind one mutex.
+#include <cstring>
+#include <mutex>
+
+#include "../fast_path.h"
+#include "../generation.h"
+#include "../slab_segment.h"
+#include "../stats.h"
+#include "strategies.h"
+
+namespace grndpool {
+namespace {
+
+constexpr size_t kBufferBytes = 4096;
+
+struct MutexBuffer {
+  uint32_t avail;
+  uint32_t ready;  // 0 before first use and in a child after fork (wiped page)
+  uint64_t label;
+  uint32_t pad_[12];
+  uint8_t data[kBufferBytes - 64];
+};
+static_assert(sizeof(MutexBuffer) == kBufferBytes);
+constexpr uint32_t kCapacity = sizeof(MutexBuffer::data);
+
+std::mutex g_mutex;
+MutexBuffer *g_buffer = nullptr;  // mapped once, under g_mutex
+thread_local bool t_in_draw [[gnu::tls_model("initial-exec")]] = false;
+
+MutexBuffer *Buffer() {
+  if (g_buffer == nullptr) {
+    SegmentMapping m = MapSegment(kBufferBytes);
+    if (m.base == nullptr) return nullptr;
+    g_buffer = static_cast<MutexBuffer *>(m.base);
+    if (m.locked) Count(g_counters.locked_bytes, kBufferBytes); else Count(g_counters.mlock_failures);
+    g_buffer->ready = 1;
+  } else if (g_buffer->ready == 0) {  // a child after fork: locks are not inherited
+    if (LockSegment(g_buffer, kBufferBytes)) Count(g_counters.locked_bytes, kBufferBytes);
+    else Count(g_counters.mlock_failures);
+    g_buffer->ready = 1;
+  }
+  return g_buffer;
+}
+
+}  // namespace
+
+void MutexStrategyDraw(void *out, size_t n) {
+  if (t_in_draw || n > kCapacity / 4) {
+    g_ops->fill(out, n);  // re-entered from a signal handler, or large
+    return;
+  }
+  t_in_draw = true;
+  {
+    std::lock_guard<std::mutex> lock(g_mutex);
+    MutexBuffer *b = Buffer();
+    if (b == nullptr) {
+      g_ops->fill(out, n);
+    } else {
+      if (b->avail < n || !LabelIsCurrent(*g_ops, b->label)) {
+        bool moved = false;
+        b->label = LabelForFill(*g_ops, b->label, &moved);
+        if (moved) Count(g_counters.bytes_discarded, b->avail);
+        g_ops->fill(b->data, kCapacity);  // overwrites what was left
+        b->avail = kCapacity;
+        Count(g_counters.refills);
+      }
+      uint8_t *p = b->data + b->avail - n;
+      memcpy(out, p, n);
+      memset(p, 0, n);
+      b->avail -= static_cast<uint32_t>(n);
+    }
+  }
+  t_in_draw = false;
+}
+
+void StrategiesLockForFork() {
+  g_mutex.lock();
+  SharedBufferLockForFork();
+}
+void StrategiesUnlockAfterFork() {
+  SharedBufferUnlockAfterFork();
+  g_mutex.unlock();
+}
+
+}  // namespace grndpool

@@ -1,0 +1,111 @@
+// The seed's design: every thread maps and locks its own 4 KiB buffer
+// (MADV_WIPEONFORK), refilled from the kernel path with a refill size that
+// doubles from 32 bytes while the generation holds and falls back to 32 when it
+// moves, so little fresh data is thrown away right after a reseed.
+#include <pthread.h>
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "../fast_path.h"
+#include "../generation.h"
+#include "../slab_segment.h"
+#include "../stats.h"
+#include "strategies.h"
+
+namespace grndpool {
+namespace {
+
+constexpr size_t kBufferBytes = 4096;
+constexpr uint32_t kFirstRefill = 32;
+
+// Lives at the start of the thread's page, so a child after fork sees it zeroed.
+struct PerThreadBuffer {
+  int32_t avail;         // bytes left, served from data[avail - n, avail)
+  uint32_t refill_size;  // next refill; 0 in a fresh or forked page
+  uint64_t label;        // generation label of the data
+  uint32_t locked;       // mlock succeeded in this process
+  uint32_t pad_[11];
+  uint8_t data[kBufferBytes - 64];
+};
+static_assert(sizeof(PerThreadBuffer) == kBufferBytes);
+constexpr uint32_t kCapacity = sizeof(PerThreadBuffer::data);
+
+thread_local PerThreadBuffer *t_buffer [[gnu::tls_model("initial-exec")]] = nullptr;
+thread_local bool t_refilling [[gnu::tls_model("initial-exec")]] = false;
+pthread_key_t g_exit_key;
+pthread_once_t g_key_once = PTHREAD_ONCE_INIT;
+
+void FreeBuffer(void *) {
+  PerThreadBuffer *b = t_buffer;
+  if (b == nullptr) return;
+  if (b->locked) g_counters.locked_bytes.fetch_sub(kBufferBytes, std::memory_order_relaxed);
+  explicit_bzero(b, kBufferBytes);
+  munmap(b, kBufferBytes);
+  t_buffer = nullptr;
+}
+
+void CreateKey() { pthread_key_create(&g_exit_key, FreeBuffer); }
+
+// Maps the thread's page on first use; locks it again in a child after fork.
+PerThreadBuffer *ThreadBuffer() {
+  if (t_buffer == nullptr) {
+    SegmentMapping m = MapSegment(kBufferBytes);
+    if (m.base == nullptr) return nullptr;
+    pthread_once(&g_key_once, CreateKey);
+    pthread_setspecific(g_exit_key, m.base);
+    t_buffer = static_cast<PerThreadBuffer *>(m.base);
+    t_buffer->locked = m.locked;
+    if (m.locked) Count(g_counters.locked_bytes, kBufferBytes); else Count(g_counters.mlock_failures);
+    t_buffer->refill_size = kFirstRefill;
+  } else if (t_buffer->refill_size == 0) {  // wiped by fork
+    t_buffer->locked = LockSegment(t_buffer, kBufferBytes);
+    if (t_buffer->locked) Count(g_counters.locked_bytes, kBufferBytes); else Count(g_counters.mlock_failures);
+    t_buffer->refill_size = kFirstRefill;
+  }
+  return t_buffer;
+}
+
+void Refill(PerThreadBuffer *b, uint32_t need) {
+  const uint32_t left = b->avail > 0 ? static_cast<uint32_t>(b->avail) : 0;
+  bool moved = false;
+  b->label = LabelForFill(*g_ops, b->label, &moved);
+  if (moved) {
+    Count(g_counters.bytes_discarded, left);
+    b->refill_size = kFirstRefill;
+  } else {
+    b->refill_size = std::min(b->refill_size * 2, kCapacity);
+  }
+  b->refill_size = std::max(b->refill_size, need);
+  explicit_bzero(b->data, left);
+  g_ops->fill(b->data, b->refill_size);
+  Count(g_counters.refills);
+  std::atomic_signal_fence(std::memory_order_release);
+  b->avail = static_cast<int32_t>(b->refill_size);
+}
+
+}  // namespace
+
+void PerThreadStrategyDraw(void *out, size_t n) {
+  PerThreadBuffer *b = t_refilling ? nullptr : ThreadBuffer();
+  if (b == nullptr || n > kCapacity / 2) {
+    g_ops->fill(out, n);  // re-entered from a signal handler, no memory, or large
+    return;
+  }
+  const int32_t want = static_cast<int32_t>(n);
+  const bool current = LabelIsCurrent(*g_ops, b->label);
+  int32_t avail = current ? TakeAvail(&b->avail, want) : 0;
+  if (!current || avail < want) {
+    if (current) TakeAvail(&b->avail, -want);  // give back what the failed draw took
+    t_refilling = true;
+    Refill(b, static_cast<uint32_t>(n));
+    t_refilling = false;
+    avail = TakeAvail(&b->avail, want);
+  }
+  uint8_t *p = b->data + (avail - static_cast<int32_t>(n));
+  memcpy(out, p, n);
+  memset(p, 0, n);
+}
+
+}  // namespace grndpool

@@ -1,0 +1,18 @@
+// Strategies that buffer nothing: every draw goes to the kernel. They count
+// nothing either: a shared counter per draw would be most of their cost.
+#include "../fast_path.h"
+#include "strategies.h"
+
+namespace grndpool {
+
+void SyscallStrategyDraw(void *out, size_t n) {
+  kernel::SyscallFill(out, n);
+}
+
+// The source's byte path: the vDSO getrandom with a per-thread state where the
+// kernel has one (what glibc 2.41 does), the syscall otherwise.
+void VdsoStrategyDraw(void *out, size_t n) {
+  g_ops->fill(out, n);
+}
+
+}  // namespace grndpool

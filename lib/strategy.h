@@ -1,0 +1,24 @@
+// Sharing strategies: how draws share buffered bytes between threads. The
+// process draws through the one GRNDPOOL_STRATEGY selects; the benchmark calls
+// each of them directly, side by side in one process.
+#pragma once
+
+#include <cstddef>
+
+#include "options.h"
+
+namespace grndpool {
+
+struct StrategyOps {
+  const char *name;
+  // Fills out with n random bytes. Never fails. Thread-safe.
+  void (*draw)(void *out, size_t n);
+};
+
+// Every strategy, usable in any process (the library is initialised first).
+const StrategyOps &StrategyFor(Strategy strategy);
+inline constexpr Strategy kAllStrategies[] = {Strategy::kSyscall, Strategy::kVdso,
+                                              Strategy::kPerThread, Strategy::kSlab,
+                                              Strategy::kShared, Strategy::kMutex};
+
+}  // namespace grndpool
