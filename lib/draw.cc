@@ -46,6 +46,12 @@ void DrawFromSlice(SliceHeader *slice, uint8_t *out, size_t n, bool moved, uint6
     if (avail > 0) {
       const int32_t take = static_cast<int32_t>(std::min<size_t>(static_cast<size_t>(avail), n));
       const int32_t old = TakeAvail(&slice->avail, take);
+      if (old < take) {
+        // A signal handler drew between the read and the xadd. Giving the bytes
+        // back is safe here: while depth is set no handler can refill.
+        (void)TakeAvail(&slice->avail, -take);
+        continue;
+      }
       uint8_t *p = slice->data() + (old - take);
       memcpy(out, p, static_cast<size_t>(take));
       memset(p, 0, static_cast<size_t>(take));
@@ -64,24 +70,23 @@ void DrawFromSlice(SliceHeader *slice, uint8_t *out, size_t n, bool moved, uint6
 
 void SlowDraw(void *out, size_t n, bool moved, uint64_t cookie) {
   ThreadState &t = t_thread;
-  if (t.in_slow) {
-    // A signal handler interrupted this thread inside the slow path: the slice
-    // and cipher are mid-update, so go to the kernel with the syscall.
+  if (t.depth > 1) {
+    // A signal handler interrupted a draw on this thread: the slice may hold a
+    // range that draw reserved but has not copied, or be mid-refill, so go to
+    // the kernel with the syscall.
     kernel::SyscallFill(out, n);
     Count(g_counters.kernel_draws);
     Count(g_counters.bytes_served, n);
     return;
   }
-  t.in_slow = 1;
-  std::atomic_signal_fence(std::memory_order_seq_cst);
   EnsureInitialized();
   CheckForkInChild();
-  // A failed fast-path draw subtracted n from avail; give it back so the bytes
-  // left in the slice are served, not lost. The shared stand-in is reset instead.
+  // A failed fast-path draw left avail below zero. The fewer than n bytes that
+  // were left are not given back: a signal handler may have refilled the slice
+  // since, and adding n to its avail would serve bytes twice. The next refill
+  // overwrites them. The shared stand-in is reset so it never drifts.
   if (t.slice == &g_no_slice)
     std::atomic_ref<int32_t>(g_no_slice.avail).store(kNoSliceAvail, std::memory_order_relaxed);
-  else if (!moved && n <= 0x7fffffff)
-    (void)TakeAvail(&t.slice->avail, -static_cast<int32_t>(n));
   if (moved) NoteGeneration(~cookie);
 
   SliceHeader *slice = OwnedSlice(t);
@@ -94,8 +99,6 @@ void SlowDraw(void *out, size_t n, bool moved, uint64_t cookie) {
     Count(g_counters.kernel_draws);
     Count(g_counters.bytes_served, n);
   }
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  t.in_slow = 0;
 }
 
 void ReleaseThread() {

@@ -40,27 +40,36 @@ inline int32_t TakeAvail(int32_t *avail, int32_t n) {
 }
 
 // Serves n bytes from the thread's slice. The common case compiles to a TLS
-// load, the xadd, a compare, the copy and the zeroing store.
+// load, the depth increment, the xadd, a compare, the copy, the zeroing store
+// and the depth decrement.
 template <bool kCheckGeneration>
 inline void DrawFromThreadSlice(void *out, size_t n) {
-  SliceHeader *slice = t_thread.slice;
+  ThreadState &t = t_thread;
+  ++t.depth;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  SliceHeader *slice = t.slice;
+  bool moved = false;
+  uint64_t cookie = 0;
   if constexpr (kCheckGeneration) {
     // A copy: if a signal handler runs between the check and SlowDraw, it must
     // see the old cookie and detect the change itself.
-    uint64_t cookie = slice->cookie;
-    if (g_ops->timestamp(&cookie) != 0) return SlowDraw(out, n, true, cookie);
+    cookie = slice->cookie;
+    moved = g_ops->timestamp(&cookie) != 0;
   }
-  if (__builtin_expect(n <= 0x7fffffff, 1)) {
+  bool served = false;
+  if (!moved && __builtin_expect(n <= 0x7fffffff, 1)) {
     const int32_t want = static_cast<int32_t>(n);
     const int32_t avail = TakeAvail(&slice->avail, want);
     if (__builtin_expect(avail >= want, 1)) {
       uint8_t *p = slice->data() + (avail - want);
       memcpy(out, p, n);
       memset(p, 0, n);
-      return;
+      served = true;
     }
   }
-  SlowDraw(out, n, false, 0);
+  if (!served) SlowDraw(out, n, moved, cookie);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  --t.depth;
 }
 
 inline void Draw(void *out, size_t n) {

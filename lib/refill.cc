@@ -20,11 +20,16 @@ thread_local EVP_CIPHER_CTX *t_cipher [[gnu::tls_model("initial-exec")]] = nullp
 
 const uint8_t kZeroIv[16] = {};
 
+// Fetched once at start-up. Naming the legacy EVP_chacha20() instead would make
+// every new context fetch it, under a libcrypto lock that fork() can leave held
+// in a child (OpenSSL 3.0 has no fork handlers for it).
+EVP_CIPHER *g_chacha20 = nullptr;
+
 EVP_CIPHER_CTX *ThreadCipher() {
-  if (t_cipher == nullptr) {
+  if (t_cipher == nullptr && g_chacha20 != nullptr) {
     t_cipher = EVP_CIPHER_CTX_new();
     if (t_cipher != nullptr &&
-        EVP_EncryptInit_ex(t_cipher, EVP_chacha20(), nullptr, nullptr, nullptr) != 1) {
+        EVP_EncryptInit_ex(t_cipher, g_chacha20, nullptr, nullptr, nullptr) != 1) {
       EVP_CIPHER_CTX_free(t_cipher);
       t_cipher = nullptr;
     }
@@ -104,7 +109,10 @@ void ChainOutput(SliceHeader *slice, uint8_t *out, size_t len) {
 
 }  // namespace
 
-void InitRefill(const RefillConfig &config) { g_config = config; }
+void InitRefill(const RefillConfig &config) {
+  g_config = config;
+  if (config.mode == RefillMode::kChacha20) g_chacha20 = EVP_CIPHER_fetch(nullptr, "ChaCha20", nullptr);
+}
 
 void RefillSlice(SliceHeader *slice, uint32_t capacity, const RefillReason &reason) {
   uint8_t *data = slice->data();

@@ -15,7 +15,7 @@ struct StrategyOps {
   void (*draw)(void *out, size_t n);
 };
 
-// Every strategy, usable in any process (the library is initialised first).
+// Every strategy, usable in any process; the first draw initialises the library.
 const StrategyOps &StrategyFor(Strategy strategy);
 inline constexpr Strategy kAllStrategies[] = {Strategy::kSyscall, Strategy::kVdso,
                                               Strategy::kPerThread, Strategy::kSlab,

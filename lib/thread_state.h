@@ -22,7 +22,11 @@ struct ThreadState {
   SliceHeader *slice = &g_no_slice;  // the slice draws come from
   uint32_t tag = 0;                  // nonzero once the thread has drawn
   uint32_t claim_backoff = 0;        // overflow threads retry claiming a slice this rarely
-  volatile uint8_t in_slow = 0;      // a signal handler must not re-enter the slow path
+  // Draws in progress on this thread: 1 in a draw, 2 in a signal handler that
+  // interrupted one. A nested draw may take bytes with the xadd (that is
+  // atomic with respect to the interrupted code) but must not refill: the
+  // interrupted draw may hold a reserved range it has not copied yet.
+  uint32_t depth = 0;
 };
 
 extern thread_local constinit ThreadState t_thread [[gnu::tls_model("initial-exec")]];

@@ -1,5 +1,6 @@
 #include "source.h"
 
+#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -31,9 +32,18 @@ VdsoGetrandomFn g_vdso = nullptr;
 VdsoStatePool g_state_pool;
 bool g_state_generation_known = false;
 thread_local void *t_vdso_state [[gnu::tls_model("initial-exec")]] = nullptr;
+thread_local bool t_acquiring [[gnu::tls_model("initial-exec")]] = false;
 
+// The thread's state, or nullptr (use the syscall) while a signal handler has
+// interrupted this thread's own acquisition, which holds the pool's lock.
 void *ThreadState() {
-  if (t_vdso_state == nullptr) t_vdso_state = g_state_pool.Acquire();
+  if (t_vdso_state == nullptr && !t_acquiring) {
+    t_acquiring = true;
+    void *state = g_state_pool.Acquire();
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    t_vdso_state = state;
+    t_acquiring = false;
+  }
   return t_vdso_state;
 }
 

@@ -5,7 +5,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
-#include <vector>
 
 namespace grndpool::kernel {
 
@@ -18,7 +17,8 @@ struct VdsoStateParams {
 class VdsoStatePool {
  public:
   void Init(const VdsoStateParams &params) { params_ = params; }
-  // A state no other thread holds, or nullptr when mapping fails.
+  // A state no other thread holds, or nullptr when mapping fails. Never calls
+  // malloc, so a thread's first draw may come from a signal handler.
   void *Acquire();
   // Wipes the state and makes it available again.
   void Release(void *state);
@@ -30,9 +30,14 @@ class VdsoStatePool {
  private:
   VdsoStateParams params_{};
   std::mutex mutex_;  // slow path only: a thread's first draw and its exit
-  // Kept outside the states: droppable pages may be zeroed at any time (and are
-  // zeroed in a child after fork), so links stored inside them could vanish.
-  std::vector<void *> free_;
+  // Bookkeeping is kept outside the states: droppable pages may be zeroed at any
+  // time (and are zeroed in a child after fork), so nothing stored in them lasts.
+  struct Chunk {
+    Chunk *next;
+    char *page;     // the droppable page the states are cut from
+    uint64_t used;  // bit i: state i is held by a thread
+  };
+  Chunk *chunks_ = nullptr;  // each mapped with mmap, never freed
 };
 
 }  // namespace grndpool::kernel

@@ -15,19 +15,27 @@ void SlabDraw(void *out, size_t n) {
     DrawFromThreadSlice<false>(out, n);
 }
 
+// Called directly (by the benchmark and tests), a strategy may be the first
+// thing in the process to draw.
+template <void (*kDraw)(void *, size_t)>
+void AfterInit(void *out, size_t n) {
+  if (__builtin_expect(g_draw_flags.load(std::memory_order_acquire) & kNotInitialized, 0))
+    EnsureInitialized();
+  kDraw(out, n);
+}
+
 const StrategyOps kStrategies[] = {
-    {"slab", SlabDraw},
-    {"syscall", SyscallStrategyDraw},
-    {"vdso", VdsoStrategyDraw},
-    {"per-thread", PerThreadStrategyDraw},
-    {"shared", SharedBufferStrategyDraw},
-    {"mutex", MutexStrategyDraw},
+    {"slab", AfterInit<SlabDraw>},
+    {"syscall", AfterInit<SyscallStrategyDraw>},
+    {"vdso", AfterInit<VdsoStrategyDraw>},
+    {"per-thread", AfterInit<PerThreadStrategyDraw>},
+    {"shared", AfterInit<SharedBufferStrategyDraw>},
+    {"mutex", AfterInit<MutexStrategyDraw>},
 };
 
 }  // namespace
 
 const StrategyOps &StrategyFor(Strategy strategy) {
-  EnsureInitialized();
   return kStrategies[static_cast<int>(strategy)];
 }
 

@@ -1,0 +1,135 @@
+// The public API on the real kernel: values, distributions, the C++ layer.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <random>
+#include <set>
+#include <vector>
+
+#include "grndpool/grndpool.hpp"
+#include "test_util.h"
+
+namespace grndpool::test {
+namespace {
+
+TEST(Api, DescribeNamesEverything) {
+  const std::string line = grndpool_describe();
+  for (const char *word : {"strategy=", "source=", "refill=", "slab=", "slice=", "locked="})
+    EXPECT_NE(line.find(word), std::string::npos) << line;
+  EXPECT_EQ(line.find('\n'), std::string::npos);
+}
+
+TEST(Api, WordsAreNotConstant) {
+  std::set<uint64_t> seen;
+  for (int i = 0; i < 1000; ++i) seen.insert(grndpool_u64());
+  EXPECT_EQ(seen.size(), 1000u);
+  uint32_t all_or = 0, all_and = ~0u;
+  for (int i = 0; i < 1000; ++i) {
+    uint32_t v = grndpool_u32();
+    all_or |= v;
+    all_and &= v;
+  }
+  EXPECT_EQ(all_or, ~0u);  // every bit seen set
+  EXPECT_EQ(all_and, 0u);  // and clear
+}
+
+TEST(Api, BufferOfEverySizeIsFilled) {
+  for (size_t n : {1, 3, 7, 15, 64, 959, 960, 961, 4096, 100000}) {
+    std::vector<uint8_t> buf(n + 2, 0);
+    grndpool_buf(buf.data() + 1, n);
+    EXPECT_EQ(buf[0], 0);
+    EXPECT_EQ(buf[n + 1], 0);
+    if (n >= 64) {
+      // All-zero runs of 16 bytes do not happen by chance.
+      for (size_t i = 1; i + 16 <= n + 1; i += 16)
+        EXPECT_TRUE(std::any_of(buf.begin() + i, buf.begin() + i + 16, [](uint8_t b) { return b; }));
+    }
+  }
+  grndpool_buf(nullptr, 0);  // a no-op, not a crash
+}
+
+// Chi-square goodness of fit for small bounds; the critical values are for
+// p = 0.0001 so a correct implementation fails about once in 10,000 runs.
+TEST(Uniform, UnbiasedOnSmallBounds) {
+  const struct {
+    uint32_t bound;
+    double critical;
+  } cases[] = {{2, 15.14}, {3, 18.42}, {6, 25.75}, {7, 27.86}, {10, 33.72}, {100, 148.2}};
+  for (const auto &c : cases) {
+    const int draws = 200000;
+    std::vector<int> counts(c.bound, 0);
+    for (int i = 0; i < draws; ++i) {
+      uint32_t v = grndpool_uniform(c.bound);
+      ASSERT_LT(v, c.bound);
+      ++counts[v];
+    }
+    const double expected = static_cast<double>(draws) / c.bound;
+    double chi2 = 0;
+    for (int k : counts) chi2 += (k - expected) * (k - expected) / expected;
+    EXPECT_LT(chi2, c.critical) << "bound " << c.bound;
+  }
+}
+
+// A bound just above 2^31 is where modulo reduction is most biased: values below
+// 2^32 mod bound would come up twice as often. Lemire's method must not.
+TEST(Uniform, NoModuloBiasNearHalfRange) {
+  const uint32_t bound = 0x80000001u * 1u + 0x40000000u;  // 3 * 2^30 + 1
+  const uint32_t cut = static_cast<uint32_t>((1ull << 32) % bound);
+  int low = 0;
+  const int draws = 200000;
+  for (int i = 0; i < draws; ++i) low += grndpool_uniform(bound) < cut;
+  const double p = static_cast<double>(cut) / bound;
+  const double sigma = std::sqrt(draws * p * (1 - p));
+  EXPECT_LT(std::fabs(low - draws * p), 5 * sigma);
+}
+
+TEST(Uniform, DegenerateBounds) {
+  EXPECT_EQ(grndpool_uniform(0), 0u);
+  EXPECT_EQ(grndpool_uniform(1), 0u);
+}
+
+TEST(Cpp, EngineWorksWithRandom) {
+  grndpool::engine e;
+  std::uniform_int_distribution<int> die(1, 6);
+  std::array<int, 7> counts{};
+  for (int i = 0; i < 60000; ++i) ++counts[die(e)];
+  for (int face = 1; face <= 6; ++face) EXPECT_NEAR(counts[face], 10000, 600);
+  std::vector<int> v(100);
+  std::iota(v.begin(), v.end(), 0);
+  std::shuffle(v.begin(), v.end(), e);
+  EXPECT_FALSE(std::is_sorted(v.begin(), v.end()));
+}
+
+TEST(Cpp, FillAndUniform) {
+  std::array<std::byte, 64> bytes{};
+  grndpool::fill(bytes);
+  EXPECT_TRUE(std::any_of(bytes.begin(), bytes.end(), [](std::byte b) { return b != std::byte{0}; }));
+  for (int i = 0; i < 10000; ++i) {
+    int v = grndpool::uniform(-3, 3);
+    ASSERT_GE(v, -3);
+    ASSERT_LE(v, 3);
+    int64_t w = grndpool::uniform<int64_t>(INT64_MIN, INT64_MAX);
+    (void)w;
+    uint8_t b = grndpool::uniform<uint8_t>(0, 255);
+    (void)b;
+  }
+  EXPECT_EQ(grndpool::uniform(5, 5), 5);
+}
+
+TEST(Stats, CountersMove) {
+  struct grndpool_stats before = Stats();
+  std::vector<uint8_t> buf(1 << 20);
+  grndpool_buf(buf.data(), buf.size());
+  for (int i = 0; i < 10000; ++i) (void)grndpool_u32();
+  struct grndpool_stats after = Stats();
+  EXPECT_GE(after.bytes_served - before.bytes_served, buf.size() + 40000);
+  EXPECT_GT(after.refills, before.refills);
+  EXPECT_GE(after.threads_seen, 1u);
+  EXPECT_GE(after.slices_in_use, 1u);
+  EXPECT_GT(after.slab_bytes, 0u);
+}
+
+}  // namespace
+}  // namespace grndpool::test

@@ -1,0 +1,154 @@
+// Fork and signal-handler reentrancy, for every strategy.
+#include <gtest/gtest.h>
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "test_util.h"
+
+namespace grndpool::test {
+namespace {
+
+class ForkAndSignals : public ::testing::TestWithParam<Strategy> {};
+
+std::vector<std::array<uint8_t, 16>> Blocks(const std::vector<uint8_t> &bytes) {
+  std::vector<std::array<uint8_t, 16>> out;
+  for (size_t i = 0; i + 16 <= bytes.size(); i += 16) {
+    std::array<uint8_t, 16> b;
+    memcpy(b.data(), bytes.data() + i, 16);
+    out.push_back(b);
+  }
+  return out;
+}
+
+// A parent with warm buffers and several threads forks 200 times. Each child
+// draws (through small draws, a refill and a large draw) and sends what it got;
+// the parent keeps drawing from what it had buffered. No block may appear in
+// two places, and every child must work.
+TEST_P(ForkAndSignals, TwoHundredForksNeverShareOutput) {
+  const StrategyOps &ops = StrategyFor(GetParam());
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> busy;
+  for (int t = 0; t < 3; ++t)
+    busy.emplace_back([&] {
+      uint8_t b[16];
+      while (!stop.load()) ops.draw(b, sizeof b);
+    });
+  std::vector<uint8_t> all;
+  uint8_t warm[16];
+  ops.draw(warm, sizeof warm);
+  constexpr size_t kChildBytes = 256 + 2048;
+  for (int i = 0; i < 200; ++i) {
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      close(fds[0]);
+      uint8_t out[kChildBytes];
+      for (size_t k = 0; k < 256; k += 4) ops.draw(out + k, 4);
+      ops.draw(out + 256, 2048);
+      // The child keeps working: a thread of its own draws too.
+      std::thread([&] { uint32_t v; ops.draw(&v, sizeof v); }).join();
+      // The slab counts the reset it did in this child.
+      if (GetParam() == Strategy::kSlab && Stats().fork_resets == 0) _exit(4);
+      _exit(write(fds[1], out, sizeof out) == static_cast<ssize_t>(sizeof out) ? 0 : 3);
+    }
+    close(fds[1]);
+    std::vector<uint8_t> parent(256);
+    for (size_t k = 0; k < parent.size(); k += 4) ops.draw(&parent[k], 4);
+    all.insert(all.end(), parent.begin(), parent.end());
+    std::vector<uint8_t> child(kChildBytes);
+    size_t got = 0;
+    while (got < child.size()) {
+      ssize_t r = read(fds[0], child.data() + got, child.size() - got);
+      if (r <= 0) break;
+      got += static_cast<size_t>(r);
+    }
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child " << i << " failed";
+    ASSERT_EQ(got, child.size());
+    all.insert(all.end(), child.begin(), child.end());
+  }
+  stop = true;
+  for (auto &t : busy) t.join();
+  auto blocks = Blocks(all);
+  std::sort(blocks.begin(), blocks.end());
+  EXPECT_EQ(std::adjacent_find(blocks.begin(), blocks.end()), blocks.end())
+      << ops.name << ": parent and child (or two children) served the same bytes";
+}
+
+// Draws from a signal handler that interrupts draws on the same thread: the
+// handler and the interrupted code get distinct, nonzero words.
+const StrategyOps *g_signal_ops = nullptr;
+constexpr int kHandlerSlots = 1 << 16;
+uint64_t g_handler_words[kHandlerSlots];
+std::atomic<int> g_handler_count{0};
+
+void OnSignal(int) {
+  const int i = g_handler_count.fetch_add(1, std::memory_order_relaxed);
+  if (i < kHandlerSlots) g_signal_ops->draw(&g_handler_words[i], sizeof(uint64_t));
+}
+
+// The thread's first draw may allocate (cipher context, slice directory), so a
+// handler may draw on any thread that has drawn once: warm up before the storm.
+TEST_P(ForkAndSignals, SignalHandlerReentrancy) {
+  g_signal_ops = &StrategyFor(GetParam());
+  uint64_t warm;
+  g_signal_ops->draw(&warm, sizeof warm);
+  std::vector<uint64_t> mine(1 << 22);
+  g_handler_count = 0;
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  ASSERT_EQ(sigaction(SIGUSR1, &sa, nullptr), 0);
+  // A kernel timer aimed at this thread, every 20 us: unlike a sender thread it
+  // keeps firing when the machine is busy.
+  sigevent sev{};
+  sev.sigev_notify = SIGEV_THREAD_ID;
+  sev.sigev_signo = SIGUSR1;
+  sev._sigev_un._tid = static_cast<pid_t>(gettid());
+  timer_t timer;
+  ASSERT_EQ(timer_create(CLOCK_MONOTONIC, &sev, &timer), 0);
+  itimerspec every{{0, 20000}, {0, 20000}};
+  ASSERT_EQ(timer_settime(timer, 0, &every, nullptr), 0);
+  // Draw until the storm has interrupted us often enough (or the buffer is full).
+  constexpr int kWanted = 4000;
+  size_t drawn = 0;
+  for (size_t i = 0; i < mine.size() && (i < (1u << 16) || g_handler_count.load() < kWanted); ++i) {
+    drawn = i + 1;
+    if (i % 3 == 0)
+      g_signal_ops->draw(&mine[i], sizeof(uint64_t));
+    else {  // mixed sizes exercise partial slices and refills
+      uint32_t halves[2];
+      g_signal_ops->draw(&halves[0], 4);
+      g_signal_ops->draw(&halves[1], 4);
+      memcpy(&mine[i], halves, 8);
+    }
+  }
+  timer_delete(timer);
+  signal(SIGUSR1, SIG_DFL);
+  const int handled = std::min(g_handler_count.load(), kHandlerSlots);
+  EXPECT_GT(handled, kWanted / 2) << "the signal storm did not interrupt draws";
+  mine.resize(drawn);
+  std::vector<uint64_t> all(mine);
+  all.insert(all.end(), g_handler_words, g_handler_words + handled);
+  EXPECT_EQ(std::count(all.begin(), all.end(), 0u), 0) << "a draw returned zeroed bytes";
+  std::sort(all.begin(), all.end());
+  EXPECT_EQ(std::adjacent_find(all.begin(), all.end()), all.end()) << "a word was served twice";
+}
+
+INSTANTIATE_TEST_SUITE_P(Strategies, ForkAndSignals, ::testing::ValuesIn(kAllStrategies),
+                         [](const auto &info) { return StrategyParamName(info.param); });
+
+}  // namespace
+}  // namespace grndpool::test

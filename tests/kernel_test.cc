@@ -1,0 +1,91 @@
+// The kernel interface on the real kernel: vDSO discovery, the source, and a
+// real forced reseed.
+#include <gtest/gtest.h>
+#include <sys/utsname.h>
+
+#include <cerrno>
+
+#include "kernel/kernel_ops.h"
+#include "kernel/source.h"
+#include "kernel/vdso_symbol.h"
+#include "test_util.h"
+
+namespace grndpool::test {
+namespace {
+
+bool KernelAtLeast(int major, int minor) {
+  utsname u{};
+  uname(&u);
+  int ma = 0, mi = 0;
+  sscanf(u.release, "%d.%d", &ma, &mi);
+  return ma > major || (ma == major && mi >= minor);
+}
+
+TEST(Vdso, FindsGetrandomOnNewKernels) {
+  void *fn = kernel::FindVdsoFunction("__vdso_getrandom", "LINUX_2.6");
+  if (KernelAtLeast(6, 11)) EXPECT_NE(fn, nullptr);
+  // The seed's patched 6.1 has it too; older stock kernels do not.
+  EXPECT_NE(kernel::FindVdsoFunction("__vdso_clock_gettime", "LINUX_2.6"), nullptr);
+}
+
+TEST(Vdso, RejectsWrongNamesAndVersions) {
+  EXPECT_EQ(kernel::FindVdsoFunction("__vdso_getrandom", "LINUX_9.9"), nullptr);
+  EXPECT_EQ(kernel::FindVdsoFunction("__vdso_no_such_function", "LINUX_2.6"), nullptr);
+}
+
+TEST(Syscall, FillsAndRejectsUnknownFlags) {
+  uint8_t buf[64] = {};
+  kernel::SyscallFill(buf, sizeof buf);
+  int nonzero = 0;
+  for (uint8_t b : buf) nonzero += b != 0;
+  EXPECT_GT(nonzero, 48);
+  EXPECT_EQ(kernel::SyscallGetrandom(buf, 8, 0x4000), -EINVAL);
+}
+
+TEST(Syscall, GrndTimestampIsEinvalOrWorks) {
+  uint64_t cookie = 0;
+  long r = kernel::SyscallGetrandom(&cookie, 8, kernel::kGrndTimestamp);
+  if (r == -EINVAL) GTEST_SKIP() << "this kernel lacks GRND_TIMESTAMP (stock kernel)";
+  ASSERT_EQ(r, 8);
+  EXPECT_NE(cookie, 0u);
+  EXPECT_EQ(kernel::SyscallGetrandom(&cookie, 8, kernel::kGrndTimestamp), 0);
+}
+
+// With no configuration the library picks the best source this kernel has.
+TEST(Source, AutoPicksTheBestPath) {
+  const std::string line = grndpool_describe();
+  uint64_t cookie = 0;
+  const bool has_ts = kernel::SyscallGetrandom(&cookie, 8, kernel::kGrndTimestamp) == 8;
+  if (has_ts)
+    EXPECT_NE(line.find("source=grnd_timestamp"), std::string::npos) << line;
+  else if (KernelAtLeast(6, 11))
+    EXPECT_NE(line.find("source=vdso"), std::string::npos) << line;
+}
+
+// A real reseed (root only): the generation moves, the library notices at its
+// next refill (stock kernel) or next draw (GRND_TIMESTAMP), and the chacha20
+// chain is rekeyed from the kernel.
+TEST(Reseed, ForcedReseedIsNoticedAndRekeys) {
+  if (geteuid() != 0) GTEST_SKIP() << "RNDRESEEDCRNG needs root; not root here";
+  const std::string line = grndpool_describe();
+  if (line.find("generation unknown") != std::string::npos)
+    GTEST_SKIP() << "this source cannot see the generation: " << line;
+  for (int i = 0; i < 4096; ++i) (void)grndpool_u32();  // a warm slice and chain
+  struct grndpool_stats before = Stats();
+  ASSERT_EQ(kernel::ForceKernelReseed(), 0);
+  // At most one slice later (the stock-kernel window), the change is seen.
+  for (int i = 0; i < 1024; ++i) (void)grndpool_u32();
+  struct grndpool_stats after = Stats();
+  EXPECT_GT(after.generation_changes, before.generation_changes);
+  if (line.find("checked every draw") != std::string::npos) {
+    // Window of 0 bytes: the very next draw after a reseed sees it.
+    struct grndpool_stats one_before = Stats();
+    ASSERT_EQ(kernel::ForceKernelReseed(), 0);
+    (void)grndpool_u32();
+    EXPECT_GT(Stats().generation_changes, one_before.generation_changes);
+  }
+  if (line.find("refill=chacha20") != std::string::npos) EXPECT_GT(after.rekeys, before.rekeys);
+}
+
+}  // namespace
+}  // namespace grndpool::test

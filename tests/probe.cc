@@ -1,0 +1,69 @@
+// A tiny program the tests run as a separate process, so that it can be
+// configured (environment, RLIMIT_MEMLOCK) before the library's first draw.
+//
+//   probe describe              print grndpool_describe() after one draw
+//   probe memlock BYTES THREADS set RLIMIT_MEMLOCK, draw from THREADS threads,
+//                               print the stats; exit 0 when every draw worked
+#include <sys/resource.h>
+
+#include <barrier>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "grndpool/grndpool.h"
+
+namespace {
+
+int Describe() {
+  (void)grndpool_u32();
+  printf("%s\n", grndpool_describe());
+  return 0;
+}
+
+// A 4 KiB draw that comes back all zero means the draw failed silently.
+bool DrawLooksRandom() {
+  unsigned char buf[4096] = {};
+  grndpool_buf(buf, sizeof buf);
+  int nonzero = 0;
+  for (unsigned char b : buf) nonzero += b != 0;
+  return nonzero > 3900 && grndpool_u64() != 0;
+}
+
+int Memlock(rlim_t limit, int threads) {
+  struct rlimit r = {limit, limit};
+  if (setrlimit(RLIMIT_MEMLOCK, &r) != 0) {
+    perror("setrlimit");
+    return 2;
+  }
+  bool ok = DrawLooksRandom();
+  std::vector<std::thread> pool;
+  std::vector<char> results(threads, 0);
+  // All threads hold their slices at once, so the slab must grow past the limit.
+  std::barrier all_drawn(threads);
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back([&, t] {
+      results[t] = DrawLooksRandom();
+      all_drawn.arrive_and_wait();
+    });
+  for (auto &th : pool) th.join();
+  for (char c : results) ok = ok && c;
+  struct grndpool_stats s;
+  grndpool_stats(&s);
+  printf("ok=%d mlock_failures=%llu locked_bytes=%llu slab_bytes=%llu\n%s\n", ok,
+         (unsigned long long)s.mlock_failures, (unsigned long long)s.locked_bytes,
+         (unsigned long long)s.slab_bytes, grndpool_describe());
+  return ok ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  if (argc >= 2 && strcmp(argv[1], "describe") == 0) return Describe();
+  if (argc >= 4 && strcmp(argv[1], "memlock") == 0)
+    return Memlock(strtoull(argv[2], nullptr, 10), atoi(argv[3]));
+  fprintf(stderr, "usage: probe describe | probe memlock BYTES THREADS\n");
+  return 2;
+}

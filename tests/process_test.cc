@@ -1,0 +1,68 @@
+// Behaviour that needs a fresh process: the environment, RLIMIT_MEMLOCK.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "options.h"
+#include "test_util.h"
+
+namespace grndpool::test {
+namespace {
+
+std::string Probe() { return GRNDPOOL_PROBE_PATH; }
+
+// Every GRNDPOOL_* variable set to garbage: one line each, naming the variable,
+// the value and what is accepted; the process still draws, with the defaults.
+TEST(Environment, GarbageInEveryVariable) {
+  std::string env;
+  for (size_t i = 0; i < kOptionCount; ++i)
+    env += std::string(kOptionTable[i].env_name) + "='bogus value' ";
+  std::string out;
+  ASSERT_EQ(RunCommand(env + Probe() + " describe", &out), 0) << out;
+  for (size_t i = 0; i < kOptionCount; ++i) {
+    const std::string want = std::string("grndpool: ignoring ") + kOptionTable[i].env_name +
+                             "=\"bogus value\": accepted " + kOptionTable[i].accepted;
+    EXPECT_NE(out.find(want), std::string::npos) << want << "\n--- got:\n" << out;
+  }
+  EXPECT_NE(out.find("strategy=slab"), std::string::npos) << out;
+  EXPECT_NE(out.find("refill=chacha20"), std::string::npos) << out;
+  EXPECT_NE(out.find("slab=65536B slice=1024B rekey=1048576B"), std::string::npos) << out;
+}
+
+TEST(Environment, ValidValuesTakeEffect) {
+  std::string out;
+  ASSERT_EQ(RunCommand("GRNDPOOL_REFILL=direct GRNDPOOL_SLAB_BYTES=128K GRNDPOOL_SLICE_BYTES=512 "
+                       "GRNDPOOL_SOURCE=syscall " + Probe() + " describe",
+                       &out),
+            0);
+  EXPECT_EQ(out.find("ignoring"), std::string::npos) << out;
+  EXPECT_NE(out.find("refill=direct"), std::string::npos) << out;
+  EXPECT_NE(out.find("slab=131072B slice=512B"), std::string::npos) << out;
+  EXPECT_NE(out.find("source=syscall"), std::string::npos) << out;
+}
+
+TEST(Environment, StatsAtExit) {
+  std::string out;
+  ASSERT_EQ(RunCommand("GRNDPOOL_STATS=1 " + Probe() + " describe", &out), 0);
+  EXPECT_NE(out.find("grndpool stats: bytes_served="), std::string::npos) << out;
+}
+
+// RLIMIT_MEMLOCK of 0 and of 4 KiB: every draw still succeeds; what cannot be
+// locked is counted.
+TEST(Memlock, ZeroLimitStillDraws) {
+  if (geteuid() == 0) {
+    // root ignores RLIMIT_MEMLOCK (CAP_IPC_LOCK); drop the capability in the child.
+    std::string check;
+    if (RunCommand("command -v setpriv", &check) != 0) GTEST_SKIP() << "setpriv missing";
+  }
+  for (const char *limit : {"0", "4096"}) {
+    std::string out;
+    const std::string drop = geteuid() == 0 ? "setpriv --inh-caps=-all --bounding-set=-ipc_lock " : "";
+    EXPECT_EQ(RunCommand(drop + Probe() + " memlock " + limit + " 16", &out), 0) << out;
+    EXPECT_NE(out.find("ok=1"), std::string::npos) << out;
+    EXPECT_EQ(out.find("mlock_failures=0 "), std::string::npos) << "nothing failed to lock? " << out;
+  }
+}
+
+}  // namespace
+}  // namespace grndpool::test

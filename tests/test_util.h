@@ -1,0 +1,57 @@
+// Helpers shared by the test programs.
+#pragma once
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "grndpool/grndpool.h"
+#include "strategy.h"
+
+namespace grndpool::test {
+
+inline struct grndpool_stats Stats() {
+  struct grndpool_stats s;
+  grndpool_stats(&s);
+  return s;
+}
+
+// Runs fn in a forked child; returns its exit status (or 128 + signal).
+inline int RunInChild(const std::function<int()> &fn) {
+  pid_t pid = fork();
+  if (pid == 0) _exit(fn());
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// Runs a command line through the shell, returns its exit status and output
+// (stdout and stderr together).
+inline int RunCommand(const std::string &command, std::string *output) {
+  FILE *pipe = popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return -1;
+  char buf[4096];
+  size_t got;
+  while ((got = fread(buf, 1, sizeof buf, pipe)) > 0) output->append(buf, got);
+  int status = pclose(pipe);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// Names for parameterised tests over strategies.
+inline std::string StrategyParamName(Strategy s) {
+  std::string name = StrategyFor(s).name;
+  for (char &c : name)
+    if (c == '-') c = '_';
+  return name;
+}
+
+// Strategies that buffer bytes (the others have nothing to invalidate).
+inline constexpr Strategy kBufferingStrategies[] = {Strategy::kPerThread, Strategy::kSlab,
+                                                     Strategy::kShared, Strategy::kMutex};
+
+}  // namespace grndpool::test
