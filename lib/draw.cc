@@ -15,7 +15,7 @@
 namespace grndpool {
 
 thread_local constinit ThreadState t_thread [[gnu::tls_model("initial-exec")]];
-constinit SliceHeader g_no_slice{kNoSliceAvail, {}, {}, 0, 0, 0, {}};
+constinit SliceHeader g_no_slice{kNoSliceAvail, {}, {}, 0, 0, 0, {}};  // never written
 
 namespace {
 
@@ -41,22 +41,18 @@ SliceHeader *OwnedSlice(ThreadState &t) {
 void DrawFromSlice(SliceHeader *slice, uint8_t *out, size_t n, bool moved, uint64_t cookie) {
   const uint32_t capacity = SliceCapacity();
   if (moved) RefillSlice(slice, capacity, RefillReason{true, cookie});
+  std::atomic_ref<int32_t> avail_ref(slice->avail);
   while (n > 0) {
-    const int32_t avail = slice->avail;
+    const int32_t avail = avail_ref.load(std::memory_order_relaxed);
     if (avail > 0) {
-      const int32_t take = static_cast<int32_t>(std::min<size_t>(static_cast<size_t>(avail), n));
-      const int32_t old = TakeAvail(&slice->avail, take);
-      if (old < take) {
-        // A signal handler drew between the read and the xadd. Giving the bytes
-        // back is safe here: while depth is set no handler can refill.
-        (void)TakeAvail(&slice->avail, -take);
-        continue;
-      }
-      uint8_t *p = slice->data() + (old - take);
-      memcpy(out, p, static_cast<size_t>(take));
-      memset(p, 0, static_cast<size_t>(take));
+      const size_t take = std::min<size_t>(static_cast<size_t>(avail), n);
+      const int32_t left = avail - static_cast<int32_t>(take);
+      uint8_t *p = slice->data() + left;
+      memcpy(out, p, take);
+      memset(p, 0, take);
+      avail_ref.store(left, std::memory_order_relaxed);
       out += take;
-      n -= static_cast<size_t>(take);
+      n -= take;
     } else if (n > capacity) {
       GenerateInto(slice, out, n);  // large request: skip the slice entirely
       return;
@@ -68,25 +64,17 @@ void DrawFromSlice(SliceHeader *slice, uint8_t *out, size_t n, bool moved, uint6
 
 }  // namespace
 
+void NestedDraw(void *out, size_t n) {
+  // The interrupted draw may be mid-copy or mid-refill: leave the slice alone.
+  kernel::SyscallFill(out, n);
+  Count(g_counters.kernel_draws);
+  Count(g_counters.bytes_served, n);
+}
+
 void SlowDraw(void *out, size_t n, bool moved, uint64_t cookie) {
   ThreadState &t = t_thread;
-  if (t.depth > 1) {
-    // A signal handler interrupted a draw on this thread: the slice may hold a
-    // range that draw reserved but has not copied, or be mid-refill, so go to
-    // the kernel with the syscall.
-    kernel::SyscallFill(out, n);
-    Count(g_counters.kernel_draws);
-    Count(g_counters.bytes_served, n);
-    return;
-  }
   EnsureInitialized();
   CheckForkInChild();
-  // A failed fast-path draw left avail below zero. The fewer than n bytes that
-  // were left are not given back: a signal handler may have refilled the slice
-  // since, and adding n to its avail would serve bytes twice. The next refill
-  // overwrites them. The shared stand-in is reset so it never drifts.
-  if (t.slice == &g_no_slice)
-    std::atomic_ref<int32_t>(g_no_slice.avail).store(kNoSliceAvail, std::memory_order_relaxed);
   if (moved) NoteGeneration(~cookie);
 
   SliceHeader *slice = OwnedSlice(t);

@@ -26,50 +26,38 @@ extern const kernel::KernelOps *g_ops;
 [[gnu::noinline, gnu::cold]] void SlowDraw(void *out, size_t n, bool moved, uint64_t cookie);
 [[gnu::noinline]] void DrawFlagged(void *out, size_t n);
 
-// Subtracts n from *avail and returns the old value, in one instruction that a
-// signal handler on this thread cannot split: a handler that interrupts a draw
-// and draws itself gets a disjoint range. No lock prefix: only the owner writes.
-inline int32_t TakeAvail(int32_t *avail, int32_t n) {
-#if defined(__x86_64__) || defined(__i386__)
-  int32_t old = -n;
-  __asm__ volatile("xaddl %0, %1" : "+r"(old), "+m"(*avail));
-  return old;
-#else
-  return __atomic_fetch_sub(avail, n, __ATOMIC_RELAXED);
-#endif
-}
+// A draw from a signal handler that interrupted a draw on the same thread.
+[[gnu::noinline, gnu::cold]] void NestedDraw(void *out, size_t n);
 
-// Serves n bytes from the thread's slice. The common case compiles to a TLS
-// load, the depth increment, the xadd, a compare, the copy, the zeroing store
-// and the depth decrement.
+// Serves n bytes from the thread's slice. The common case is a TLS load, a
+// flag check, a compare, the copy, the zeroing store and the avail store.
 template <bool kCheckGeneration>
 inline void DrawFromThreadSlice(void *out, size_t n) {
   ThreadState &t = t_thread;
-  ++t.depth;
+  if (__builtin_expect(t.in_draw, 0)) return NestedDraw(out, n);
+  t.in_draw = 1;
   std::atomic_signal_fence(std::memory_order_seq_cst);
   SliceHeader *slice = t.slice;
   bool moved = false;
   uint64_t cookie = 0;
   if constexpr (kCheckGeneration) {
-    // A copy: if a signal handler runs between the check and SlowDraw, it must
-    // see the old cookie and detect the change itself.
     cookie = slice->cookie;
     moved = g_ops->timestamp(&cookie) != 0;
   }
-  bool served = false;
-  if (!moved && __builtin_expect(n <= 0x7fffffff, 1)) {
-    const int32_t want = static_cast<int32_t>(n);
-    const int32_t avail = TakeAvail(&slice->avail, want);
-    if (__builtin_expect(avail >= want, 1)) {
-      uint8_t *p = slice->data() + (avail - want);
-      memcpy(out, p, n);
-      memset(p, 0, n);
-      served = true;
-    }
+  // Only this thread writes avail; stats readers load it relaxed.
+  std::atomic_ref<int32_t> avail_ref(slice->avail);
+  const int32_t avail = avail_ref.load(std::memory_order_relaxed);
+  if (__builtin_expect(!moved && static_cast<size_t>(avail) >= n && avail > 0, 1)) {
+    const int32_t left = avail - static_cast<int32_t>(n);
+    uint8_t *p = slice->data() + left;
+    memcpy(out, p, n);
+    memset(p, 0, n);
+    avail_ref.store(left, std::memory_order_relaxed);
+  } else {
+    SlowDraw(out, n, moved, cookie);
   }
-  if (!served) SlowDraw(out, n, moved, cookie);
   std::atomic_signal_fence(std::memory_order_seq_cst);
-  --t.depth;
+  t.in_draw = 0;
 }
 
 inline void Draw(void *out, size_t n) {

@@ -16,11 +16,12 @@
 #include "test_util.h"
 
 extern bool g_emu_per_draw;
+extern bool g_emu_tagged;
 
 namespace grndpool::test {
 namespace {
 
-bool Tagged() { return CurrentOptions().refill == RefillMode::kDirect; }
+bool Tagged() { return g_emu_tagged; }
 
 class TaggedBytes : public ::testing::TestWithParam<Strategy> {};
 
@@ -104,6 +105,7 @@ TEST(Chain, GenerationChangeRekeys) {
 }  // namespace grndpool::test
 
 bool g_emu_per_draw = true;
+bool g_emu_tagged = false;
 
 int main(int argc, char **argv) {
   ::testing::InitGoogleTest(&argc, argv);
@@ -111,7 +113,7 @@ int main(int argc, char **argv) {
   g_emu_per_draw = mode == nullptr || strcmp(mode, "per-refill") != 0;
   const char *refill = getenv("GRNDPOOL_REFILL");
   grndpool::emu::EmuConfig config;
-  config.tagged = refill != nullptr && strcmp(refill, "direct") == 0;
+  config.tagged = g_emu_tagged = refill != nullptr && strcmp(refill, "direct") == 0;
   config.mode = g_emu_per_draw ? grndpool::kernel::GenerationMode::kPerDraw
                                : grndpool::kernel::GenerationMode::kPerRefill;
   grndpool::SetKernelOpsForTesting(grndpool::emu::Ops(config));

@@ -33,10 +33,9 @@ static_assert(sizeof(PerThreadBuffer) == kBufferBytes);
 constexpr uint32_t kCapacity = sizeof(PerThreadBuffer::data);
 
 thread_local PerThreadBuffer *t_buffer [[gnu::tls_model("initial-exec")]] = nullptr;
-// Draws in progress on this thread (2: a signal handler interrupted one). A
-// nested draw may take bytes with the xadd but must not refill or give bytes
-// back: the interrupted draw may hold a range it has not copied yet.
-thread_local uint32_t t_depth [[gnu::tls_model("initial-exec")]] = 0;
+// Set while this thread is inside a draw: a signal handler that interrupts one
+// and draws goes to the kernel instead of touching the buffer.
+thread_local bool t_in_draw [[gnu::tls_model("initial-exec")]] = false;
 pthread_key_t g_exit_key;
 pthread_once_t g_key_once = PTHREAD_ONCE_INIT;
 
@@ -91,37 +90,25 @@ void Refill(PerThreadBuffer *b, uint32_t need) {
 }  // namespace
 
 void PerThreadStrategyDraw(void *out, size_t n) {
-  ++t_depth;
+  if (t_in_draw || n > kCapacity / 2) {
+    g_ops->fill(out, n);  // nested in a signal handler, or large
+    return;
+  }
+  t_in_draw = true;
   std::atomic_signal_fence(std::memory_order_seq_cst);
-  PerThreadBuffer *b = t_depth == 1 ? ThreadBuffer() : t_buffer;
-  const int32_t want = static_cast<int32_t>(n);
-  bool served = false;
-  if (b != nullptr && n <= kCapacity / 2 && b->refill_size != 0 &&
-      LabelIsCurrent(*g_ops, b->label)) {
-    int32_t avail = TakeAvail(&b->avail, want);
-    if (avail < want && t_depth == 1) {
-      TakeAvail(&b->avail, -want);  // give back what the failed draw took, then refill
-      Refill(b, static_cast<uint32_t>(n));
-      avail = TakeAvail(&b->avail, want);
-    }
-    if (avail >= want) {
-      uint8_t *p = b->data + (avail - want);
-      memcpy(out, p, n);
-      memset(p, 0, n);
-      served = true;
-    }
-  } else if (b != nullptr && n <= kCapacity / 2 && t_depth == 1) {
-    Refill(b, static_cast<uint32_t>(n));  // stale: Refill discards and counts it
-    const int32_t avail = TakeAvail(&b->avail, want);
-    uint8_t *p = b->data + (avail - want);
+  PerThreadBuffer *b = ThreadBuffer();
+  if (b == nullptr) {
+    g_ops->fill(out, n);
+  } else {
+    if (b->avail < static_cast<int32_t>(n) || !LabelIsCurrent(*g_ops, b->label))
+      Refill(b, static_cast<uint32_t>(n));  // a stale buffer is discarded and counted
+    b->avail -= static_cast<int32_t>(n);
+    uint8_t *p = b->data + b->avail;
     memcpy(out, p, n);
     memset(p, 0, n);
-    served = true;
   }
-  // Large, nested in a signal handler, or no memory: straight from the kernel.
-  if (!served) g_ops->fill(out, n);
   std::atomic_signal_fence(std::memory_order_seq_cst);
-  --t_depth;
+  t_in_draw = false;
 }
 
 }  // namespace grndpool
