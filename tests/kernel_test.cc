@@ -87,5 +87,28 @@ TEST(Reseed, ForcedReseedIsNoticedAndRekeys) {
   if (line.find("refill=chacha20") != std::string::npos) EXPECT_GT(after.rekeys, before.rekeys);
 }
 
+// On a kernel with GRND_TIMESTAMP in the vDSO, every buffering strategy sees a
+// forced reseed at the very next draw: a window of 0 bytes.
+class ReseedWindow : public ::testing::TestWithParam<Strategy> {};
+
+TEST_P(ReseedWindow, NextDrawSeesAForcedReseed) {
+  if (geteuid() != 0) GTEST_SKIP() << "RNDRESEEDCRNG needs root; not root here";
+  const std::string line = grndpool_describe();
+  if (line.find("checked every draw") == std::string::npos)
+    GTEST_SKIP() << "no GRND_TIMESTAMP in this kernel's vDSO: " << line;
+  const StrategyOps &ops = StrategyFor(GetParam());
+  for (int round = 0; round < 5; ++round) {
+    uint32_t v;
+    for (int i = 0; i < 64; ++i) ops.draw(&v, sizeof v);  // warm buffer
+    const struct grndpool_stats before = Stats();
+    ASSERT_EQ(kernel::ForceKernelReseed(), 0);
+    ops.draw(&v, sizeof v);
+    EXPECT_GT(Stats().generation_changes, before.generation_changes) << ops.name;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Strategies, ReseedWindow, ::testing::ValuesIn(kBufferingStrategies),
+                         [](const auto &info) { return StrategyParamName(info.param); });
+
 }  // namespace
 }  // namespace grndpool::test

@@ -1,0 +1,42 @@
+#!/bin/sh
+# Usage: tests/install/check.sh BUILD_DIR
+# Installs BUILD_DIR into a temporary prefix, then builds and runs the consumer in
+# tests/install/ against it twice: via find_package (CMake) and via pkg-config.
+set -eu
+
+if [ $# -ne 1 ] || [ ! -d "$1" ]; then
+  echo "usage: $0 BUILD_DIR" >&2
+  exit 2
+fi
+build=$(cd "$1" && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/grndpool-install.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+prefix=$tmp/prefix
+
+echo "== install $build -> $prefix"
+cmake --install "$build" --prefix "$prefix" >"$tmp/install.log" || {
+  cat "$tmp/install.log"; exit 1; }
+
+# The library directory is lib/ or lib/<multiarch>/ depending on GNUInstallDirs.
+pc=$(find "$prefix" -name grndpool.pc -path '*/pkgconfig/*' | head -n 1)
+[ -n "$pc" ] || { echo "grndpool.pc not installed" >&2; exit 1; }
+pcdir=$(dirname "$pc")
+libdir=$(dirname "$pcdir")
+[ -e "$libdir/libgrndpool.so" ] || { echo "libgrndpool.so not in $libdir" >&2; exit 1; }
+[ -e "$libdir/libgrndpool.a" ] || { echo "libgrndpool.a not in $libdir" >&2; exit 1; }
+
+echo "== consumer via find_package(grndpool)"
+cmake -S "$here" -B "$tmp/cmake-build" -DCMAKE_PREFIX_PATH="$prefix" >"$tmp/configure.log" || {
+  cat "$tmp/configure.log"; exit 1; }
+cmake --build "$tmp/cmake-build" >"$tmp/build.log" || { cat "$tmp/build.log"; exit 1; }
+LD_LIBRARY_PATH=$libdir "$tmp/cmake-build/consumer"
+"$tmp/cmake-build/consumer_static"
+
+echo "== consumer via pkg-config"
+# shellcheck disable=SC2046  # word splitting of the pkg-config output is intended
+${CC:-cc} -o "$tmp/consumer-pc" "$here/main.c" \
+  $(PKG_CONFIG_PATH=$pcdir pkg-config --cflags --libs grndpool)
+LD_LIBRARY_PATH=$libdir "$tmp/consumer-pc"
+
+echo "== install check passed"
