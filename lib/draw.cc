@@ -19,6 +19,14 @@ constinit SliceHeader g_no_slice{kNoSliceAvail, {}, {}, 0, 0, 0, {}};  // never 
 
 namespace {
 
+void FlushSharedCounts(ThreadState &t) {
+  if (t.unflushed_shared_draws == 0) return;
+  Count(g_counters.shared_draws, t.unflushed_shared_draws);
+  Count(g_counters.bytes_served, t.unflushed_shared_bytes);
+  t.unflushed_shared_draws = 0;
+  t.unflushed_shared_bytes = 0;
+}
+
 constexpr uint32_t kClaimRetryInterval = 256;  // overflow threads' slow draws between claims
 
 // The slice this thread owns, claiming one if it has none (first draw, after fork,
@@ -31,6 +39,7 @@ SliceHeader *OwnedSlice(ThreadState &t) {
     --t.claim_backoff;
     return nullptr;
   }
+  FlushSharedCounts(t);
   slice = ClaimSlice(t.tag);
   t.slice = slice != nullptr ? slice : &g_no_slice;
   t.claim_backoff = slice != nullptr ? 0 : kClaimRetryInterval;
@@ -81,7 +90,10 @@ void SlowDraw(void *out, size_t n, bool moved, uint64_t cookie) {
   if (slice != nullptr) {
     DrawFromSlice(slice, static_cast<uint8_t *>(out), n, moved, cookie);
   } else if (n <= kMaxSharedDraw) {
-    SharedDraw(out, n, t.tag);
+    if (SharedDraw(out, n, t.tag)) {
+      ++t.unflushed_shared_draws;
+      t.unflushed_shared_bytes += n;
+    }
   } else {
     g_ops->fill(out, n);
     Count(g_counters.kernel_draws);
@@ -91,6 +103,7 @@ void SlowDraw(void *out, size_t n, bool moved, uint64_t cookie) {
 
 void ReleaseThread() {
   ThreadState &t = t_thread;
+  FlushSharedCounts(t);
   if (t.slice != &g_no_slice && t.slice->owner.load(std::memory_order_relaxed) == t.tag)
     ReleaseSlice(t.slice);
   t.slice = &g_no_slice;

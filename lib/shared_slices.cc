@@ -87,7 +87,7 @@ void InitSharedSlices(const kernel::KernelOps *ops, uint32_t capacity) {
   g_capacity = capacity > 0xffff ? 0xffff : capacity;
 }
 
-void SharedDraw(void *out, size_t n, uint32_t tag) {
+bool SharedDraw(void *out, size_t n, uint32_t tag) {
   size_t count = 0;
   SharedSliceHeader *slices = OverflowSlices(&count);
   if (slices != nullptr && count > 0) {
@@ -115,15 +115,14 @@ void SharedDraw(void *out, size_t n, uint32_t tag) {
         CloseRound(slice);
         break;
       }
-      Count(g_counters.shared_draws);
-      Count(g_counters.bytes_served, n);
-      return;
+      return true;
     }
   }
   // Exhausted and being refilled, stale, or no room in the budget: the kernel.
   g_ops->fill(out, n);
   Count(g_counters.kernel_draws);
   Count(g_counters.bytes_served, n);
+  return false;
 }
 
 }  // namespace grndpool

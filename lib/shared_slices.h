@@ -13,8 +13,10 @@ namespace grndpool {
 
 void InitSharedSlices(const kernel::KernelOps *ops, uint32_t capacity);
 
-// Serves n (<= kMaxSharedDraw) bytes for the thread tagged `tag`.
-void SharedDraw(void *out, size_t n, uint32_t tag);
+// Serves n (<= kMaxSharedDraw) bytes for the thread tagged `tag`. Returns true
+// when they came from a shared slice (the caller counts those), false when they
+// came from the kernel (counted here).
+bool SharedDraw(void *out, size_t n, uint32_t tag);
 
 inline constexpr size_t kMaxSharedDraw = 64;
 

@@ -116,9 +116,13 @@ const SlabGeometry &Geometry() { return g_geometry; }
 
 SliceHeader *ClaimSlice(uint32_t tag) {
   rcu_read_lock();
-  SliceHeader *slice = TryClaimIn(rcu_dereference(g_directory), tag);
+  const Directory *dir = rcu_dereference(g_directory);
+  SliceHeader *slice = TryClaimIn(dir, tag);
+  // With the budget spent, growing is pointless: skip the writers' lock, which
+  // overflow threads would otherwise all take on every retry.
+  const bool may_grow = dir->count < OwnedSegmentLimit();
   rcu_read_unlock();
-  if (slice == nullptr) slice = Grow(tag);
+  if (slice == nullptr && may_grow) slice = Grow(tag);
   if (slice != nullptr) Count(g_counters.slices_in_use);
   return slice;
 }

@@ -21,6 +21,11 @@ struct ThreadState {
   SliceHeader *slice = &g_no_slice;  // the slice draws come from
   uint32_t tag = 0;                  // nonzero once the thread has drawn
   uint32_t claim_backoff = 0;        // overflow threads retry claiming a slice this rarely
+  // Overflow draws are counted here and added to the process counters at each
+  // claim retry and at thread exit: a shared counter per draw would be most of
+  // their cost.
+  uint32_t unflushed_shared_draws = 0;
+  uint64_t unflushed_shared_bytes = 0;
   // Set while this thread is inside a draw. A signal handler that interrupts a
   // draw and draws itself finds it set and goes to the kernel instead of
   // touching the slice, so the slice needs no atomic instructions.
