@@ -12,7 +12,15 @@ constexpr uint64_t KiB = 1024;
 constexpr uint64_t MiB = 1024 * KiB;
 
 // Index of each row; kOptionTable below must list them in this order.
-enum OptionIndex { kStrategyOpt, kSourceOpt, kRefillOpt, kSlabOpt, kSliceOpt, kRekeyOpt, kStatsOpt };
+enum OptionIndex {
+  kStrategyOpt,
+  kSourceOpt,
+  kRefillOpt,
+  kSlabOpt,
+  kSliceOpt,
+  kRekeyOpt,
+  kStatsOpt
+};
 
 }  // namespace
 
@@ -126,8 +134,8 @@ std::string OptionsMarkdown() {
     std::string accepted = s.accepted;
     for (size_t p = 0; (p = accepted.find('|', p)) != std::string::npos; p += 2)
       accepted.replace(p, 1, "\\|");
-    text += std::string("| `") + s.env_name + "` | " + accepted + " | `" + s.default_text +
-            "` | " + s.help + " |\n";
+    text += std::string("| `") + s.env_name + "` | " + accepted + " | `" + s.default_text + "` | " +
+            s.help + " |\n";
   }
   return text;
 }
@@ -137,6 +145,8 @@ const char *StrategyName(Strategy s) {
   return names[static_cast<int>(s)];
 }
 
-const char *RefillName(RefillMode r) { return r == RefillMode::kChacha20 ? "chacha20" : "direct"; }
+const char *RefillName(RefillMode r) {
+  return r == RefillMode::kChacha20 ? "chacha20" : "direct";
+}
 
 }  // namespace grndpool

@@ -111,7 +111,8 @@ void ChainOutput(SliceHeader *slice, uint8_t *out, size_t len) {
 
 void InitRefill(const RefillConfig &config) {
   g_config = config;
-  if (config.mode == RefillMode::kChacha20) g_chacha20 = EVP_CIPHER_fetch(nullptr, "ChaCha20", nullptr);
+  if (config.mode == RefillMode::kChacha20)
+    g_chacha20 = EVP_CIPHER_fetch(nullptr, "ChaCha20", nullptr);
 }
 
 void RefillSlice(SliceHeader *slice, uint32_t capacity, const RefillReason &reason) {
@@ -151,8 +152,8 @@ void GenerateInto(SliceHeader *slice, void *out, size_t len) {
     g_config.ops->fill(out, len);
     return;
   }
-  const bool moved =
-      g_config.ops->mode == kernel::GenerationMode::kPerRefill && GenerationMovedSinceLastRefill(slice);
+  const bool moved = g_config.ops->mode == kernel::GenerationMode::kPerRefill &&
+                     GenerationMovedSinceLastRefill(slice);
   PrepareChain(slice, moved, len);
   memset(slice->next_key, 0, sizeof slice->next_key);
   memset(out, 0, len);

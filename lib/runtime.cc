@@ -38,9 +38,13 @@ std::atomic<uint32_t> g_next_tag{0};
 // child, which is how a child notices fork without a getpid() syscall.
 std::atomic<uint32_t> *g_fork_canary = nullptr;
 
-void PrintOptionError(const char *line) { fprintf(stderr, "%s\n", line); }
+void PrintOptionError(const char *line) {
+  fprintf(stderr, "%s\n", line);
+}
 
-void ThreadExit(void *) { ReleaseThread(); }
+void ThreadExit(void *) {
+  ReleaseThread();
+}
 
 void BeforeFork() {
   StrategiesLockForFork();
@@ -105,8 +109,8 @@ void MapForkCanary() {
 }
 
 void Initialize() {
-  g_options = ParseOptions([](const char *name) -> const char * { return getenv(name); },
-                           PrintOptionError);
+  g_options =
+      ParseOptions([](const char *name) -> const char * { return getenv(name); }, PrintOptionError);
   if (g_test_ops != nullptr) {
     g_ops = g_test_ops;
     g_source_description = g_test_ops->name;
@@ -133,7 +137,9 @@ void Initialize() {
 
 }  // namespace
 
-void EnsureInitialized() { pthread_once(&g_once, Initialize); }
+void EnsureInitialized() {
+  pthread_once(&g_once, Initialize);
+}
 
 void CheckForkInChild() {
   if (g_fork_canary->load(std::memory_order_relaxed) != 0) return;
@@ -166,11 +172,13 @@ void NoteGeneration(uint64_t generation) {
   }
 }
 
-const Options &CurrentOptions() { return g_options; }
+const Options &CurrentOptions() {
+  return g_options;
+}
 
 std::string Describe() {
   EnsureInitialized();
-  struct rlimit limit{};
+  struct rlimit limit {};
   getrlimit(RLIMIT_MEMLOCK, &limit);
   const uint64_t locked = g_counters.locked_bytes.load();
   const uint64_t mapped = g_counters.slab_bytes.load();
@@ -187,6 +195,8 @@ std::string Describe() {
   return line;
 }
 
-void SetKernelOpsForTesting(const kernel::KernelOps *ops) { g_test_ops = ops; }
+void SetKernelOpsForTesting(const kernel::KernelOps *ops) {
+  g_test_ops = ops;
+}
 
 }  // namespace grndpool

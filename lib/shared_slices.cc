@@ -39,8 +39,7 @@ bool CookieCurrent(SharedSliceHeader *slice) {
 // refill and performs it. Only the thread whose CAS moves `consumed` from
 // "all consumed" to kRefilling touches the data, so no reader is ever overwritten.
 void Consume(SharedSliceHeader *slice, Cursor at, uint32_t count) {
-  const uint64_t done =
-      slice->consumed.fetch_add(count, std::memory_order_acq_rel) + count;
+  const uint64_t done = slice->consumed.fetch_add(count, std::memory_order_acq_rel) + count;
   if (done != Consumed(at.round, at.filled)) return;
   uint64_t expected = done;
   if (!slice->consumed.compare_exchange_strong(expected, Consumed(at.round, kRefilling),
@@ -76,8 +75,7 @@ void CloseRound(SharedSliceHeader *slice) {
 
 // Starts the very first round of a slice (all zero: round 0, nothing filled).
 void StartIfUnfilled(SharedSliceHeader *slice) {
-  if (slice->cursor.load(std::memory_order_acquire) == 0)
-    Consume(slice, Cursor{0, 0, 0}, 0);
+  if (slice->cursor.load(std::memory_order_acquire) == 0) Consume(slice, Cursor{0, 0, 0}, 0);
 }
 
 }  // namespace
@@ -91,8 +89,8 @@ bool SharedDraw(void *out, size_t n, uint32_t tag) {
   size_t count = 0;
   SharedSliceHeader *slices = OverflowSlices(&count);
   if (slices != nullptr && count > 0) {
-    auto *slice = reinterpret_cast<SharedSliceHeader *>(
-        reinterpret_cast<uint8_t *>(slices) + (tag % count) * Geometry().slice_bytes);
+    auto *slice = reinterpret_cast<SharedSliceHeader *>(reinterpret_cast<uint8_t *>(slices) +
+                                                        (tag % count) * Geometry().slice_bytes);
     StartIfUnfilled(slice);
     uint64_t word = slice->cursor.load(std::memory_order_acquire);
     for (int attempt = 0; attempt < 4; ++attempt) {

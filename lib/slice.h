@@ -19,11 +19,11 @@ struct alignas(64) SliceHeader {
   // signal handler interrupting a draw gets a disjoint range. May go negative
   // after a failed draw: the slow path then refills.
   int32_t avail;
-  std::atomic<uint32_t> filled;     // bytes the last refill produced (read by stats)
-  std::atomic<uint32_t> owner;      // owning thread's tag, 0 when free
+  std::atomic<uint32_t> filled;  // bytes the last refill produced (read by stats)
+  std::atomic<uint32_t> owner;   // owning thread's tag, 0 when free
   uint32_t reserved_;
-  uint64_t cookie;                  // GRND_TIMESTAMP cookie, or generation, of the data
-  uint64_t keystream_left;          // chacha20: bytes until the chain is rekeyed
+  uint64_t cookie;          // GRND_TIMESTAMP cookie, or generation, of the data
+  uint64_t keystream_left;  // chacha20: bytes until the chain is rekeyed
   // chacha20: where each refill's next key is generated, just before data() so
   // one keystream call covers both; wiped as soon as the cipher is rekeyed.
   uint8_t next_key[kChainKeyBytes];

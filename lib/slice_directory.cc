@@ -9,6 +9,7 @@
 #include <mutex>
 
 #include "slab_segment.h"
+#include "tsan.h"
 #include "stats.h"
 
 namespace grndpool {
@@ -29,6 +30,19 @@ SlabGeometry g_geometry{};
 Directory *g_directory = nullptr;  // RCU-protected: read with rcu_dereference
 std::mutex g_grow_mutex;           // serialises writers of the directory and the overflow
 std::atomic<SharedSliceHeader *> g_overflow{nullptr};
+char g_grace_period;  // TSan only: readers release it, a finished grace period acquires it
+
+// A read-side critical section over the directory.
+const Directory *BeginRead() {
+  rcu_read_lock();
+  const Directory *dir = rcu_dereference(g_directory);
+  GRNDPOOL_TSAN_ACQUIRE(dir);
+  return dir;
+}
+void EndRead() {
+  GRNDPOOL_TSAN_RELEASE(&g_grace_period);
+  rcu_read_unlock();
+}
 Segment g_overflow_segment{};
 
 size_t OwnedSegmentLimit() {
@@ -86,10 +100,12 @@ SliceHeader *Grow(uint32_t tag) {
     dir->count = old_dir->count + 1;
     mine = SliceAt(dir->segments[old_dir->count], 0);
     mine->owner.store(tag, std::memory_order_relaxed);
+    GRNDPOOL_TSAN_RELEASE(dir);
     rcu_set_pointer(&g_directory, dir);
   }
   // Readers that picked up old_dir may still be scanning it.
   synchronize_rcu();
+  GRNDPOOL_TSAN_ACQUIRE(&g_grace_period);
   free(old_dir);
   return mine;
 }
@@ -112,16 +128,17 @@ void InitSliceDirectory(const SlabGeometry &geometry) {
   g_directory = NewDirectory(0);
 }
 
-const SlabGeometry &Geometry() { return g_geometry; }
+const SlabGeometry &Geometry() {
+  return g_geometry;
+}
 
 SliceHeader *ClaimSlice(uint32_t tag) {
-  rcu_read_lock();
-  const Directory *dir = rcu_dereference(g_directory);
+  const Directory *dir = BeginRead();
   SliceHeader *slice = TryClaimIn(dir, tag);
   // With the budget spent, growing is pointless: skip the writers' lock, which
   // overflow threads would otherwise all take on every retry.
   const bool may_grow = dir->count < OwnedSegmentLimit();
-  rcu_read_unlock();
+  EndRead();
   if (slice == nullptr && may_grow) slice = Grow(tag);
   if (slice != nullptr) Count(g_counters.slices_in_use);
   return slice;
@@ -162,8 +179,7 @@ SharedSliceHeader *OverflowSlices(size_t *count) {
 
 uint64_t LiveServedBytes() {
   uint64_t served = 0;
-  rcu_read_lock();
-  const Directory *dir = rcu_dereference(g_directory);
+  const Directory *dir = BeginRead();
   for (size_t s = 0; s < dir->count; ++s) {
     for (size_t i = 0; i < g_geometry.slices_per_segment; ++i) {
       SliceHeader *slice = SliceAt(dir->segments[s], i);
@@ -176,7 +192,7 @@ uint64_t LiveServedBytes() {
       if (filled > remaining) served += filled - remaining;
     }
   }
-  rcu_read_unlock();
+  EndRead();
   return served;
 }
 
@@ -196,7 +212,11 @@ void RelockAfterFork() {
   g_counters.slices_in_use.store(0, std::memory_order_relaxed);
 }
 
-void DirectoryLockForFork() { g_grow_mutex.lock(); }
-void DirectoryUnlockAfterFork() { g_grow_mutex.unlock(); }
+void DirectoryLockForFork() {
+  g_grow_mutex.lock();
+}
+void DirectoryUnlockAfterFork() {
+  g_grow_mutex.unlock();
+}
 
 }  // namespace grndpool

@@ -17,9 +17,9 @@
 namespace grndpool {
 
 struct SlabGeometry {
-  size_t slice_bytes;       // header included
-  size_t segment_bytes;     // max(page, slice_bytes)
-  size_t max_segments;      // slab budget / segment_bytes, overflow segment included
+  size_t slice_bytes;    // header included
+  size_t segment_bytes;  // max(page, slice_bytes)
+  size_t max_segments;   // slab budget / segment_bytes, overflow segment included
   size_t slices_per_segment;
 };
 

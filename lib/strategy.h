@@ -17,8 +17,8 @@ struct StrategyOps {
 
 // Every strategy, usable in any process; the first draw initialises the library.
 const StrategyOps &StrategyFor(Strategy strategy);
-inline constexpr Strategy kAllStrategies[] = {Strategy::kSyscall, Strategy::kVdso,
+inline constexpr Strategy kAllStrategies[] = {Strategy::kSyscall,   Strategy::kVdso,
                                               Strategy::kPerThread, Strategy::kSlab,
-                                              Strategy::kShared, Strategy::kMutex};
+                                              Strategy::kShared,    Strategy::kMutex};
 
 }  // namespace grndpool

@@ -44,7 +44,8 @@ TEST(Api, BufferOfEverySizeIsFilled) {
     if (n >= 64) {
       // All-zero runs of 16 bytes do not happen by chance.
       for (size_t i = 1; i + 16 <= n + 1; i += 16)
-        EXPECT_TRUE(std::any_of(buf.begin() + i, buf.begin() + i + 16, [](uint8_t b) { return b; }));
+        EXPECT_TRUE(
+            std::any_of(buf.begin() + i, buf.begin() + i + 16, [](uint8_t b) { return b; }));
     }
   }
   grndpool_buf(nullptr, 0);  // a no-op, not a crash
@@ -105,7 +106,8 @@ TEST(Cpp, EngineWorksWithRandom) {
 TEST(Cpp, FillAndUniform) {
   std::array<std::byte, 64> bytes{};
   grndpool::fill(bytes);
-  EXPECT_TRUE(std::any_of(bytes.begin(), bytes.end(), [](std::byte b) { return b != std::byte{0}; }));
+  EXPECT_TRUE(
+      std::any_of(bytes.begin(), bytes.end(), [](std::byte b) { return b != std::byte{0}; }));
   for (int i = 0; i < 10000; ++i) {
     int v = grndpool::uniform(-3, 3);
     ASSERT_GE(v, -3);

@@ -21,7 +21,9 @@ extern bool g_emu_tagged;
 namespace grndpool::test {
 namespace {
 
-bool Tagged() { return g_emu_tagged; }
+bool Tagged() {
+  return g_emu_tagged;
+}
 
 class TaggedBytes : public ::testing::TestWithParam<Strategy> {};
 
@@ -61,8 +63,8 @@ TEST_P(TaggedBytes, NoByteFromAnOldGenerationIsServed) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Strategies, TaggedBytes,
-                         ::testing::Values(Strategy::kPerThread, Strategy::kSlab,
-                                           Strategy::kShared, Strategy::kMutex, Strategy::kVdso),
+                         ::testing::Values(Strategy::kPerThread, Strategy::kSlab, Strategy::kShared,
+                                           Strategy::kMutex, Strategy::kVdso),
                          [](const auto &info) { return StrategyParamName(info.param); });
 
 // With GRND_TIMESTAMP in the vDSO the window is 0 bytes: the first draw after a

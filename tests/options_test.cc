@@ -16,7 +16,9 @@ const char *FakeGetenv(const char *name) {
   auto it = g_env.find(name);
   return it == g_env.end() ? nullptr : it->second.c_str();
 }
-void CollectError(const char *line) { g_errors.push_back(line); }
+void CollectError(const char *line) {
+  g_errors.push_back(line);
+}
 
 Options Parse(std::map<std::string, std::string> env) {
   g_env = std::move(env);
@@ -36,8 +38,8 @@ TEST(ParseSize, AcceptsSuffixes) {
 
 TEST(ParseSize, RejectsGarbage) {
   uint64_t v = 0;
-  for (const char *bad : {"", "K", "-1", "12Q", "1KK", " 1", "1 ", "99999999999999999999",
-                          "18446744073709551615M"})
+  for (const char *bad :
+       {"", "K", "-1", "12Q", "1KK", " 1", "1 ", "99999999999999999999", "18446744073709551615M"})
     EXPECT_FALSE(ParseSize(bad, &v)) << bad;
 }
 
@@ -93,7 +95,8 @@ TEST(ParseOptions, GarbageEverywhereGivesOneLineEachAndDefaults) {
 }
 
 TEST(ParseOptions, OutOfRangeSizesAreRejected) {
-  Parse({{"GRNDPOOL_SLAB_BYTES", "4K"}, {"GRNDPOOL_SLICE_BYTES", "1000"},
+  Parse({{"GRNDPOOL_SLAB_BYTES", "4K"},
+         {"GRNDPOOL_SLICE_BYTES", "1000"},
          {"GRNDPOOL_REKEY_BYTES", "2048M"}});
   EXPECT_EQ(g_errors.size(), 3u);
 }

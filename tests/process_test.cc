@@ -9,7 +9,9 @@
 namespace grndpool::test {
 namespace {
 
-std::string Probe() { return GRNDPOOL_PROBE_PATH; }
+std::string Probe() {
+  return GRNDPOOL_PROBE_PATH;
+}
 
 // Every GRNDPOOL_* variable set to garbage: one line each, naming the variable,
 // the value and what is accepted; the process still draws, with the defaults.
@@ -32,7 +34,8 @@ TEST(Environment, GarbageInEveryVariable) {
 TEST(Environment, ValidValuesTakeEffect) {
   std::string out;
   ASSERT_EQ(RunCommand("GRNDPOOL_REFILL=direct GRNDPOOL_SLAB_BYTES=128K GRNDPOOL_SLICE_BYTES=512 "
-                       "GRNDPOOL_SOURCE=syscall " + Probe() + " describe",
+                       "GRNDPOOL_SOURCE=syscall " +
+                           Probe() + " describe",
                        &out),
             0);
   EXPECT_EQ(out.find("ignoring"), std::string::npos) << out;
@@ -57,10 +60,12 @@ TEST(Memlock, ZeroLimitStillDraws) {
   }
   for (const char *limit : {"0", "4096"}) {
     std::string out;
-    const std::string drop = geteuid() == 0 ? "setpriv --inh-caps=-all --bounding-set=-ipc_lock " : "";
+    const std::string drop =
+        geteuid() == 0 ? "setpriv --inh-caps=-all --bounding-set=-ipc_lock " : "";
     EXPECT_EQ(RunCommand(drop + Probe() + " memlock " + limit + " 16", &out), 0) << out;
     EXPECT_NE(out.find("ok=1"), std::string::npos) << out;
-    EXPECT_EQ(out.find("mlock_failures=0 "), std::string::npos) << "nothing failed to lock? " << out;
+    EXPECT_EQ(out.find("mlock_failures=0 "), std::string::npos)
+        << "nothing failed to lock? " << out;
   }
 }
 

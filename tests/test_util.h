@@ -52,6 +52,6 @@ inline std::string StrategyParamName(Strategy s) {
 
 // Strategies that buffer bytes (the others have nothing to invalidate).
 inline constexpr Strategy kBufferingStrategies[] = {Strategy::kPerThread, Strategy::kSlab,
-                                                     Strategy::kShared, Strategy::kMutex};
+                                                    Strategy::kShared, Strategy::kMutex};
 
 }  // namespace grndpool::test

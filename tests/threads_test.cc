@@ -75,12 +75,16 @@ TEST(Churn, TwentyThousandThreadsRecycleSlices) {
   for (int done = 0; done < total; done += batch) {
     std::vector<pthread_t> ids(batch);
     for (auto &id : ids)
-      ASSERT_EQ(pthread_create(&id, &attr, [](void *) -> void * {
-        uint32_t v = grndpool_u32();
-        uint8_t buf[100];
-        grndpool_buf(buf, sizeof buf);
-        return reinterpret_cast<void *>(static_cast<uintptr_t>(v | 1));
-      }, nullptr), 0);
+      ASSERT_EQ(pthread_create(
+                    &id, &attr,
+                    [](void *) -> void * {
+                      uint32_t v = grndpool_u32();
+                      uint8_t buf[100];
+                      grndpool_buf(buf, sizeof buf);
+                      return reinterpret_cast<void *>(static_cast<uintptr_t>(v | 1));
+                    },
+                    nullptr),
+                0);
     for (auto id : ids) pthread_join(id, nullptr);
     const uint64_t locked = Stats().locked_bytes;
     if (locked > max_locked) max_locked = locked;

@@ -27,7 +27,9 @@ class engine {
 static_assert(std::uniform_random_bit_generator<engine>);
 
 // Fills bytes with random data.
-inline void fill(std::span<std::byte> bytes) { grndpool_buf(bytes.data(), bytes.size()); }
+inline void fill(std::span<std::byte> bytes) {
+  grndpool_buf(bytes.data(), bytes.size());
+}
 
 // Uniform integer in the closed range [lo, hi], without bias.
 template <std::integral T>
@@ -37,8 +39,8 @@ T uniform(T lo, T hi) {
   const U span = static_cast<U>(static_cast<U>(hi) - static_cast<U>(lo));
   if constexpr (sizeof(T) <= sizeof(std::uint32_t)) {
     if (span < std::numeric_limits<std::uint32_t>::max())
-      return static_cast<T>(static_cast<U>(lo) + static_cast<U>(grndpool_uniform(
-                                                     static_cast<std::uint32_t>(span) + 1)));
+      return static_cast<T>(static_cast<U>(lo) +
+                            static_cast<U>(grndpool_uniform(static_cast<std::uint32_t>(span) + 1)));
     return static_cast<T>(static_cast<U>(lo) + static_cast<U>(grndpool_u32()));
   } else {
     std::uniform_int_distribution<U> dist(0, span);

@@ -32,8 +32,12 @@ bool ReadGeneration(uint64_t *generation) {
   return true;
 }
 
-long NoTimestamp(uint64_t *) { return -22; /* EINVAL */ }
-bool UnknownGeneration(uint64_t *) { return false; }
+long NoTimestamp(uint64_t *) {
+  return -22; /* EINVAL */
+}
+bool UnknownGeneration(uint64_t *) {
+  return false;
+}
 void NoThreadState() {}
 
 }  // namespace
@@ -58,6 +62,8 @@ void BumpGeneration() {
   g_generation.store(next, std::memory_order_release);
 }
 
-uint64_t Generation() { return g_generation.load(std::memory_order_acquire); }
+uint64_t Generation() {
+  return g_generation.load(std::memory_order_acquire);
+}
 
 }  // namespace grndpool::emu

@@ -26,6 +26,8 @@ uint64_t Generation();
 
 // The byte value tagged mode produces under `generation`; never zero, so a wiped
 // (zeroed) byte can never pass for a served one.
-inline uint8_t Tag(uint64_t generation) { return static_cast<uint8_t>(generation % 255 + 1); }
+inline uint8_t Tag(uint64_t generation) {
+  return static_cast<uint8_t>(generation % 255 + 1);
+}
 
 }  // namespace grndpool::emu

@@ -74,8 +74,12 @@ bool VdsoStateGeneration(uint64_t *generation) {
   return true;
 }
 
-long VdsoTimestamp(uint64_t *cookie) { return g_vdso(cookie, 8, kGrndTimestamp, nullptr, 0); }
-long SyscallTimestamp(uint64_t *cookie) { return SyscallGetrandom(cookie, 8, kGrndTimestamp); }
+long VdsoTimestamp(uint64_t *cookie) {
+  return g_vdso(cookie, 8, kGrndTimestamp, nullptr, 0);
+}
+long SyscallTimestamp(uint64_t *cookie) {
+  return SyscallGetrandom(cookie, 8, kGrndTimestamp);
+}
 
 // generation() for sources that only have GRND_TIMESTAMP through the syscall: the
 // cookie is ~generation, so keep it and return it inverted.
@@ -85,8 +89,12 @@ bool SyscallTimestampGeneration(uint64_t *generation) {
   *generation = ~cookie;
   return true;
 }
-bool UnknownGeneration(uint64_t *) { return false; }
-long NoTimestamp(uint64_t *) { return -EINVAL; }
+bool UnknownGeneration(uint64_t *) {
+  return false;
+}
+long NoTimestamp(uint64_t *) {
+  return -EINVAL;
+}
 
 void ReleaseState() {
   g_state_pool.Release(t_vdso_state);
@@ -141,12 +149,14 @@ SelectedSource SelectSource(SourceChoice choice) {
       g_ops.mode = GenerationMode::kPerDraw;
       g_ops.timestamp = VdsoTimestamp;
       g_ops.generation = UnknownGeneration;
-      out.description = std::string("grnd_timestamp(vdso, checked every draw; fill ") + fill_name + ")";
+      out.description =
+          std::string("grnd_timestamp(vdso, checked every draw; fill ") + fill_name + ")";
     } else {
       g_ops.mode = GenerationMode::kPerRefill;
       g_ops.timestamp = NoTimestamp;
       g_ops.generation = SyscallTimestampGeneration;
-      out.description = std::string("grnd_timestamp(syscall, checked every refill; fill ") + fill_name + ")";
+      out.description =
+          std::string("grnd_timestamp(syscall, checked every refill; fill ") + fill_name + ")";
     }
   } else {
     g_ops.name = fill_name;
@@ -162,8 +172,14 @@ SelectedSource SelectSource(SourceChoice choice) {
   return out;
 }
 
-void ReleaseThreadKernelState() { ReleaseState(); }
-void KernelLockForFork() { g_state_pool.LockForFork(); }
-void KernelUnlockAfterFork() { g_state_pool.UnlockAfterFork(); }
+void ReleaseThreadKernelState() {
+  ReleaseState();
+}
+void KernelLockForFork() {
+  g_state_pool.LockForFork();
+}
+void KernelUnlockAfterFork() {
+  g_state_pool.UnlockAfterFork();
+}
 
 }  // namespace grndpool::kernel

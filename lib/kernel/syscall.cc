@@ -36,7 +36,8 @@ void UrandomFill(unsigned char *out, size_t len) {
   // No kernel randomness at all: there is nothing safe to return, and a draw must
   // never hand out predictable bytes, so stop the process loudly.
   if (len > 0) {
-    static const char msg[] = "grndpool: no kernel randomness (getrandom and /dev/urandom failed)\n";
+    static const char msg[] =
+        "grndpool: no kernel randomness (getrandom and /dev/urandom failed)\n";
     (void)!write(2, msg, sizeof msg - 1);
     _exit(127);
   }

@@ -25,7 +25,8 @@ void *VdsoStatePool::Acquire() {
   void *states = mmap(nullptr, page, static_cast<int>(params_.mmap_prot),
                       static_cast<int>(params_.mmap_flags), -1, 0);
   if (states == MAP_FAILED) return nullptr;
-  void *meta = mmap(nullptr, sizeof(Chunk), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void *meta =
+      mmap(nullptr, sizeof(Chunk), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (meta == MAP_FAILED) {
     munmap(states, page);
     return nullptr;

@@ -26,8 +26,7 @@ struct VdsoImage {
 // any bucket chain, plus one.
 size_t CountGnuHashSymbols(const uint32_t *gnu_hash) {
   const uint32_t nbuckets = gnu_hash[0], symoffset = gnu_hash[1], bloom_size = gnu_hash[2];
-  const uint32_t *buckets =
-      gnu_hash + 4 + bloom_size * (sizeof(ElfW(Addr)) / sizeof(uint32_t));
+  const uint32_t *buckets = gnu_hash + 4 + bloom_size * (sizeof(ElfW(Addr)) / sizeof(uint32_t));
   const uint32_t *chains = buckets + nbuckets;
   uint32_t last = 0;
   for (uint32_t i = 0; i < nbuckets; ++i)
@@ -64,14 +63,29 @@ bool LoadImage(VdsoImage *img) {
   for (const ElfW(Dyn) *d = dynamic; d->d_tag != DT_NULL; ++d) {
     const uintptr_t addr = d->d_un.d_ptr + img->bias;
     switch (d->d_tag) {
-      case DT_SYMTAB: img->symtab = reinterpret_cast<const ElfW(Sym) *>(addr); break;
-      case DT_STRTAB: img->strtab = reinterpret_cast<const char *>(addr); break;
-      case DT_STRSZ: img->strtab_size = d->d_un.d_val; break;
-      case DT_HASH: hash = reinterpret_cast<const uint32_t *>(addr); break;
-      case DT_GNU_HASH: gnu_hash = reinterpret_cast<const uint32_t *>(addr); break;
-      case DT_VERSYM: img->versym = reinterpret_cast<const ElfW(Versym) *>(addr); break;
-      case DT_VERDEF: img->verdef = reinterpret_cast<const ElfW(Verdef) *>(addr); break;
-      default: break;
+      case DT_SYMTAB:
+        img->symtab = reinterpret_cast<const ElfW(Sym) *>(addr);
+        break;
+      case DT_STRTAB:
+        img->strtab = reinterpret_cast<const char *>(addr);
+        break;
+      case DT_STRSZ:
+        img->strtab_size = d->d_un.d_val;
+        break;
+      case DT_HASH:
+        hash = reinterpret_cast<const uint32_t *>(addr);
+        break;
+      case DT_GNU_HASH:
+        gnu_hash = reinterpret_cast<const uint32_t *>(addr);
+        break;
+      case DT_VERSYM:
+        img->versym = reinterpret_cast<const ElfW(Versym) *>(addr);
+        break;
+      case DT_VERDEF:
+        img->verdef = reinterpret_cast<const ElfW(Verdef) *>(addr);
+        break;
+      default:
+        break;
     }
   }
   if (img->symtab == nullptr || img->strtab == nullptr || img->strtab_size == 0) return false;
@@ -92,13 +106,14 @@ bool HasVersion(const VdsoImage &img, size_t index, const char *version) {
   const ElfW(Half) wanted = img.versym[index] & 0x7fff;
   for (const ElfW(Verdef) *def = img.verdef;;) {
     if ((def->vd_flags & VER_FLG_BASE) == 0 && def->vd_ndx == wanted) {
-      const auto *aux =
-          reinterpret_cast<const ElfW(Verdaux) *>(reinterpret_cast<const char *>(def) + def->vd_aux);
+      const auto *aux = reinterpret_cast<const ElfW(Verdaux) *>(
+          reinterpret_cast<const char *>(def) + def->vd_aux);
       const char *name = StringAt(img, aux->vda_name);
       return name != nullptr && strcmp(name, version) == 0;
     }
     if (def->vd_next == 0) return false;
-    def = reinterpret_cast<const ElfW(Verdef) *>(reinterpret_cast<const char *>(def) + def->vd_next);
+    def =
+        reinterpret_cast<const ElfW(Verdef) *>(reinterpret_cast<const char *>(def) + def->vd_next);
   }
 }
 

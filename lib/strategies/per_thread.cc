@@ -48,7 +48,9 @@ void FreeBuffer(void *) {
   t_buffer = nullptr;
 }
 
-void CreateKey() { pthread_key_create(&g_exit_key, FreeBuffer); }
+void CreateKey() {
+  pthread_key_create(&g_exit_key, FreeBuffer);
+}
 
 // Maps the thread's page on first use; locks it again in a child after fork.
 PerThreadBuffer *ThreadBuffer() {
@@ -59,11 +61,17 @@ PerThreadBuffer *ThreadBuffer() {
     pthread_setspecific(g_exit_key, m.base);
     t_buffer = static_cast<PerThreadBuffer *>(m.base);
     t_buffer->locked = m.locked;
-    if (m.locked) Count(g_counters.locked_bytes, kBufferBytes); else Count(g_counters.mlock_failures);
+    if (m.locked)
+      Count(g_counters.locked_bytes, kBufferBytes);
+    else
+      Count(g_counters.mlock_failures);
     t_buffer->refill_size = kFirstRefill;
   } else if (t_buffer->refill_size == 0) {  // wiped by fork
     t_buffer->locked = LockSegment(t_buffer, kBufferBytes);
-    if (t_buffer->locked) Count(g_counters.locked_bytes, kBufferBytes); else Count(g_counters.mlock_failures);
+    if (t_buffer->locked)
+      Count(g_counters.locked_bytes, kBufferBytes);
+    else
+      Count(g_counters.mlock_failures);
     t_buffer->refill_size = kFirstRefill;
   }
   return t_buffer;

@@ -45,7 +45,8 @@ void DrawFlagged(void *out, size_t n) {
     EnsureInitialized();
     flags = g_draw_flags.load(std::memory_order_acquire);
   }
-  if (flags & kOtherStrategy) return kStrategies[static_cast<int>(CurrentOptions().strategy)].draw(out, n);
+  if (flags & kOtherStrategy)
+    return kStrategies[static_cast<int>(CurrentOptions().strategy)].draw(out, n);
   SlabDraw(out, n);
 }
 

@@ -12,6 +12,7 @@
 #include "../generation.h"
 #include "../slab_segment.h"
 #include "../stats.h"
+#include "../tsan.h"
 #include "strategies.h"
 
 namespace grndpool {
@@ -33,22 +34,28 @@ constexpr uint32_t kCapacity = sizeof(SharedBuffer::data);
 SharedBuffer *g_buffer = nullptr;  // RCU-protected
 std::mutex g_refill_mutex;         // one refiller at a time; others go to the kernel
 thread_local bool t_in_draw [[gnu::tls_model("initial-exec")]] = false;
+char g_grace_period;  // TSan only: readers release it, a finished grace period acquires it
 
 // Replaces the buffer with a freshly filled one. Called with g_refill_mutex held.
 void Replace(uint64_t previous_label) {
   SegmentMapping m = MapSegment(kBufferBytes);
   if (m.base == nullptr) return;
   auto *fresh = static_cast<SharedBuffer *>(m.base);
-  if (m.locked) Count(g_counters.locked_bytes, kBufferBytes); else Count(g_counters.mlock_failures);
+  if (m.locked)
+    Count(g_counters.locked_bytes, kBufferBytes);
+  else
+    Count(g_counters.mlock_failures);
   bool moved = false;
   fresh->label = LabelForFill(*g_ops, previous_label, &moved);
   fresh->locked = m.locked;
   g_ops->fill(fresh->data, kCapacity);
   fresh->size = kCapacity;
   Count(g_counters.refills);
+  GRNDPOOL_TSAN_RELEASE(fresh);
   SharedBuffer *old = rcu_xchg_pointer(&g_buffer, fresh);
   if (old == nullptr) return;
   synchronize_rcu();  // every reader that could see `old` has finished copying
+  GRNDPOOL_TSAN_ACQUIRE(&g_grace_period);
   const uint32_t taken = old->next.load(std::memory_order_relaxed);
   if (old->size > taken) Count(g_counters.bytes_discarded, old->size - taken);
   if (old->locked) g_counters.locked_bytes.fetch_sub(kBufferBytes, std::memory_order_relaxed);
@@ -62,6 +69,7 @@ bool TryServe(void *out, size_t n, uint64_t *label) {
   rcu_read_lock();
   SharedBuffer *b = rcu_dereference(g_buffer);
   if (b != nullptr) {
+    GRNDPOOL_TSAN_ACQUIRE(b);
     *label = b->label;
     const uint32_t size = b->size;
     const uint32_t at = b->next.fetch_add(static_cast<uint32_t>(n), std::memory_order_relaxed);
@@ -71,6 +79,7 @@ bool TryServe(void *out, size_t n, uint64_t *label) {
       memset(b->data + at, 0, n);
     }
   }
+  GRNDPOOL_TSAN_RELEASE(&g_grace_period);
   rcu_read_unlock();
   return served;
 }
@@ -98,6 +107,10 @@ void SharedBufferStrategyDraw(void *out, size_t n) {
 }  // namespace grndpool
 
 namespace grndpool {
-void SharedBufferLockForFork() { g_refill_mutex.lock(); }
-void SharedBufferUnlockAfterFork() { g_refill_mutex.unlock(); }
+void SharedBufferLockForFork() {
+  g_refill_mutex.lock();
+}
+void SharedBufferUnlockAfterFork() {
+  g_refill_mutex.unlock();
+}
 }  // namespace grndpool

@@ -5,11 +5,11 @@
 
 namespace grndpool {
 
-void SyscallStrategyDraw(void *out, size_t n);     // getrandom(2) per draw
-void VdsoStrategyDraw(void *out, size_t n);        // the kernel path per draw (vDSO when present)
-void PerThreadStrategyDraw(void *out, size_t n);   // the seed: 4 KiB locked buffer per thread
+void SyscallStrategyDraw(void *out, size_t n);       // getrandom(2) per draw
+void VdsoStrategyDraw(void *out, size_t n);          // the kernel path per draw (vDSO when present)
+void PerThreadStrategyDraw(void *out, size_t n);     // the seed: 4 KiB locked buffer per thread
 void SharedBufferStrategyDraw(void *out, size_t n);  // one lock-free buffer, RCU-swapped
-void MutexStrategyDraw(void *out, size_t n);       // one buffer behind a mutex
+void MutexStrategyDraw(void *out, size_t n);         // one buffer behind a mutex
 
 // Locks the strategies' mutexes around fork; registered at start-up.
 void StrategiesLockForFork();

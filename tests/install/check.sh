@@ -26,16 +26,25 @@ libdir=$(dirname "$pcdir")
 [ -e "$libdir/libgrndpool.so" ] || { echo "libgrndpool.so not in $libdir" >&2; exit 1; }
 [ -e "$libdir/libgrndpool.a" ] || { echo "libgrndpool.a not in $libdir" >&2; exit 1; }
 
+# Build the consumer with the library's own compiler flags: a sanitizer build of
+# grndpool (CMakePresets.json) can only be linked by a sanitizer build.
+cache() { sed -n "s/^$1:[A-Z]*=//p" "$build/CMakeCache.txt"; }
+cflags=$(cache CMAKE_C_FLAGS)
+cxxflags=$(cache CMAKE_CXX_FLAGS)
+ldflags=$(cache CMAKE_EXE_LINKER_FLAGS)
+
 echo "== consumer via find_package(grndpool)"
-cmake -S "$here" -B "$tmp/cmake-build" -DCMAKE_PREFIX_PATH="$prefix" >"$tmp/configure.log" || {
+cmake -S "$here" -B "$tmp/cmake-build" -DCMAKE_PREFIX_PATH="$prefix" \
+  -DCMAKE_C_FLAGS="$cflags" -DCMAKE_CXX_FLAGS="$cxxflags" \
+  -DCMAKE_EXE_LINKER_FLAGS="$ldflags" >"$tmp/configure.log" || {
   cat "$tmp/configure.log"; exit 1; }
 cmake --build "$tmp/cmake-build" >"$tmp/build.log" || { cat "$tmp/build.log"; exit 1; }
 LD_LIBRARY_PATH=$libdir "$tmp/cmake-build/consumer"
 "$tmp/cmake-build/consumer_static"
 
 echo "== consumer via pkg-config"
-# shellcheck disable=SC2046  # word splitting of the pkg-config output is intended
-${CC:-cc} -o "$tmp/consumer-pc" "$here/main.c" \
+# shellcheck disable=SC2046,SC2086  # word splitting of the flags is intended
+${CC:-cc} $cflags $ldflags -o "$tmp/consumer-pc" "$here/main.c" \
   $(PKG_CONFIG_PATH=$pcdir pkg-config --cflags --libs grndpool)
 LD_LIBRARY_PATH=$libdir "$tmp/consumer-pc"
 

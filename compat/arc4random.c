@@ -1,0 +1,24 @@
+/* arc4random(3) drop-in backed by grndpool.
+ *
+ * Built as libgrndpool-arc4random.so. Either link it, or interpose it on an existing
+ * binary (including glibc >= 2.36's own arc4random) with
+ *   LD_PRELOAD=libgrndpool-arc4random.so ./program
+ * Semantics match glibc/BSD: never fails, arc4random_uniform(n) is unbiased and
+ * returns 0 for n < 2. */
+#include <grndpool/grndpool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define EXPORT __attribute__((visibility("default")))
+
+EXPORT uint32_t arc4random(void) {
+  return grndpool_u32();
+}
+
+EXPORT void arc4random_buf(void *buf, size_t n) {
+  grndpool_buf(buf, n);
+}
+
+EXPORT uint32_t arc4random_uniform(uint32_t upper_bound) {
+  return grndpool_uniform(upper_bound);
+}

@@ -1,0 +1,54 @@
+// grndpool-env: documents and checks grndpool's environment variables.
+// Everything it prints about options comes from the one table in lib/options.cc.
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "grndpool/grndpool.h"
+#include "options.h"
+
+namespace {
+
+const char kUsage[] =
+    "usage: grndpool-env [--help | --markdown | --check | --describe]\n"
+    "  --help      this text and the environment variables grndpool reads\n"
+    "  --markdown  the variables as a markdown table (docs/ENVIRONMENT.md)\n"
+    "  --check     validate GRNDPOOL_* in the current environment; exit 1 if any is bad\n"
+    "  --describe  print the pool's one-line description (options in effect, kernel path)\n\n";
+
+int bad_values = 0;
+
+// ParseOptions wants a plain function pointer, so the count lives in a global.
+void PrintBadValue(const char *line) {
+  std::printf("%s\n", line);
+  ++bad_values;
+}
+
+const char *Getenv(const char *name) {
+  return std::getenv(name);
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  const char *cmd = argc == 2 ? argv[1] : "";
+  if (std::strcmp(cmd, "--help") == 0 || std::strcmp(cmd, "-h") == 0) {
+    std::fputs(kUsage, stdout);
+    std::fputs(grndpool::OptionsHelpText().c_str(), stdout);
+    return 0;
+  }
+  if (std::strcmp(cmd, "--markdown") == 0) {
+    std::fputs(grndpool::OptionsMarkdown().c_str(), stdout);
+    return 0;
+  }
+  if (std::strcmp(cmd, "--check") == 0) {
+    grndpool::ParseOptions(Getenv, PrintBadValue);
+    return bad_values == 0 ? 0 : 1;
+  }
+  if (std::strcmp(cmd, "--describe") == 0) {
+    std::printf("%s\n", grndpool_describe());
+    return 0;
+  }
+  std::fputs(kUsage, stderr);
+  return 2;
+}
