@@ -73,10 +73,7 @@ Directory *NewDirectory(size_t count) {
 
 void CountMapping(const SegmentMapping &m, size_t bytes) {
   Count(g_counters.slab_bytes, bytes);
-  if (m.locked)
-    Count(g_counters.locked_bytes, bytes);
-  else
-    Count(g_counters.mlock_failures);
+  CountLock(m.locked, bytes);
 }
 
 // Maps one more segment and publishes it; returns a slice of it already owned by

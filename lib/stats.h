@@ -28,6 +28,14 @@ inline void Count(std::atomic<uint64_t> &counter, uint64_t n = 1) {
   counter.fetch_add(n, std::memory_order_relaxed);
 }
 
+// Records the outcome of locking `bytes` of buffer memory.
+inline void CountLock(bool locked, uint64_t bytes) {
+  if (locked)
+    Count(g_counters.locked_bytes, bytes);
+  else
+    Count(g_counters.mlock_failures);
+}
+
 // Records that the kernel generation moved to `generation` (cookie or counter);
 // counts each distinct change once however many threads notice it.
 void NoteGeneration(uint64_t generation);

@@ -90,6 +90,27 @@ TEST_P(ForkAndSignals, TwoHundredForksNeverShareOutput) {
       << ops.name << ": parent and child (or two children) served the same bytes";
 }
 
+// A child of a quiet parent starts threads of its own, which draw and exit.
+TEST_P(ForkAndSignals, ChildThreadsDraw) {
+  const StrategyOps &ops = StrategyFor(GetParam());
+  uint64_t warm;
+  ops.draw(&warm, sizeof warm);
+  std::thread([&] { ops.draw(&warm, sizeof warm); }).join();  // a parent slice is released
+  const int status = RunInChild([&] {
+    std::vector<uint64_t> words(4 * 256);
+    std::vector<std::thread> pool;
+    for (int t = 0; t < 4; ++t)
+      pool.emplace_back([&, t] {
+        for (int i = 0; i < 256; ++i) ops.draw(&words[t * 256 + i], sizeof(uint64_t));
+      });
+    for (auto &th : pool) th.join();
+    std::sort(words.begin(), words.end());
+    const bool unique = std::adjacent_find(words.begin(), words.end()) == words.end();
+    return unique && words.front() != 0 ? 0 : 1;
+  });
+  EXPECT_EQ(status, 0);
+}
+
 // Draws from a signal handler that interrupts draws on the same thread: the
 // handler and the interrupted code get distinct, nonzero words.
 const StrategyOps *g_signal_ops = nullptr;

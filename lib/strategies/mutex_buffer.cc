@@ -32,16 +32,10 @@ MutexBuffer *Buffer() {
     SegmentMapping m = MapSegment(kBufferBytes);
     if (m.base == nullptr) return nullptr;
     g_buffer = static_cast<MutexBuffer *>(m.base);
-    if (m.locked)
-      Count(g_counters.locked_bytes, kBufferBytes);
-    else
-      Count(g_counters.mlock_failures);
+    CountLock(m.locked, kBufferBytes);
     g_buffer->ready = 1;
   } else if (g_buffer->ready == 0) {  // a child after fork: locks are not inherited
-    if (LockSegment(g_buffer, kBufferBytes))
-      Count(g_counters.locked_bytes, kBufferBytes);
-    else
-      Count(g_counters.mlock_failures);
+    CountLock(LockSegment(g_buffer, kBufferBytes), kBufferBytes);
     g_buffer->ready = 1;
   }
   return g_buffer;

@@ -61,17 +61,11 @@ PerThreadBuffer *ThreadBuffer() {
     pthread_setspecific(g_exit_key, m.base);
     t_buffer = static_cast<PerThreadBuffer *>(m.base);
     t_buffer->locked = m.locked;
-    if (m.locked)
-      Count(g_counters.locked_bytes, kBufferBytes);
-    else
-      Count(g_counters.mlock_failures);
+    CountLock(m.locked, kBufferBytes);
     t_buffer->refill_size = kFirstRefill;
   } else if (t_buffer->refill_size == 0) {  // wiped by fork
     t_buffer->locked = LockSegment(t_buffer, kBufferBytes);
-    if (t_buffer->locked)
-      Count(g_counters.locked_bytes, kBufferBytes);
-    else
-      Count(g_counters.mlock_failures);
+    CountLock(t_buffer->locked, kBufferBytes);
     t_buffer->refill_size = kFirstRefill;
   }
   return t_buffer;

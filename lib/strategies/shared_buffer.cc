@@ -41,10 +41,7 @@ void Replace(uint64_t previous_label) {
   SegmentMapping m = MapSegment(kBufferBytes);
   if (m.base == nullptr) return;
   auto *fresh = static_cast<SharedBuffer *>(m.base);
-  if (m.locked)
-    Count(g_counters.locked_bytes, kBufferBytes);
-  else
-    Count(g_counters.mlock_failures);
+  CountLock(m.locked, kBufferBytes);
   bool moved = false;
   fresh->label = LabelForFill(*g_ops, previous_label, &moved);
   fresh->locked = m.locked;
