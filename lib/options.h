@@ -16,7 +16,7 @@ struct Options {
   Strategy strategy = Strategy::kSlab;
   SourceChoice source = SourceChoice::kAuto;
   RefillMode refill = RefillMode::kChacha20;
-  size_t slab_bytes = 64 * 1024;
+  size_t slab_bytes = 2 * 1024 * 1024;
   size_t slice_bytes = 1024;
   uint64_t rekey_bytes = 1024 * 1024;
   bool print_stats = false;

@@ -8,11 +8,27 @@ namespace grndpool {
 
 namespace {
 
+// The common sizes get their own inlined copy, so the copy and the zeroing
+// are single moves as in grndpool_u32()/grndpool_u64(), not library calls.
+template <bool kCheck>
+void SlabDrawSized(void *out, size_t n) {
+  switch (n) {
+    case 4:
+      return DrawFromThreadSlice<kCheck>(out, 4);
+    case 8:
+      return DrawFromThreadSlice<kCheck>(out, 8);
+    case 16:
+      return DrawFromThreadSlice<kCheck>(out, 16);
+    default:
+      return DrawFromThreadSlice<kCheck>(out, n);
+  }
+}
+
 void SlabDraw(void *out, size_t n) {
   if (g_draw_flags.load(std::memory_order_acquire) & kCheckEveryDraw)
-    DrawFromThreadSlice<true>(out, n);
+    SlabDrawSized<true>(out, n);
   else
-    DrawFromThreadSlice<false>(out, n);
+    SlabDrawSized<false>(out, n);
 }
 
 // Called directly (by the benchmark and tests), a strategy may be the first
