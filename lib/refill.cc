@@ -45,15 +45,16 @@ bool KeyCipher(uint8_t *key) {
   return ok;
 }
 
-// XORs the next len bytes of the keystream into buf. Callers zero buf first so
-// the result is the keystream itself.
-bool XorKeystream(uint8_t *buf, size_t len) {
+// Writes the next len bytes of the keystream to out by encrypting zeros from a
+// shared read-only page: no pass to clear out first.
+bool WriteKeystream(uint8_t *out, size_t len) {
+  static const uint8_t kZeros[16384] = {};
   while (len > 0) {
-    const int chunk = len > (1u << 30) ? (1 << 30) : static_cast<int>(len);
+    const int chunk = static_cast<int>(len < sizeof kZeros ? len : sizeof kZeros);
     int out_len = 0;
-    if (EVP_EncryptUpdate(t_cipher, buf, &out_len, buf, chunk) != 1 || out_len != chunk)
+    if (EVP_EncryptUpdate(t_cipher, out, &out_len, kZeros, chunk) != 1 || out_len != chunk)
       return false;
-    buf += chunk;
+    out += chunk;
     len -= static_cast<size_t>(chunk);
   }
   return true;
@@ -83,9 +84,9 @@ void PrepareChain(SliceHeader *slice, bool generation_changed, size_t need) {
   if (generation_changed || unknown || slice->keystream_left < need + kChainKeyBytes) Rekey(slice);
 }
 
-// Writes the keystream over `first` (the next key's slot, 32 zero bytes) and then
-// over out[0, len) (zeroed), then rekeys the cipher with the key slot and wipes
-// it: those 32 bytes are never served. When `first` and `out` are contiguous
+// Writes the keystream to the next key's slot (32 bytes) and then to
+// out[0, len), then rekeys the cipher with the key slot and wipes it: those 32
+// bytes are never served. When `first` and `out` are contiguous
 // (a slice's header and data) this is one libcrypto call. If libcrypto fails,
 // the kernel fills the output instead, so a draw cannot fail.
 void ChainOutput(SliceHeader *slice, uint8_t *out, size_t len) {
@@ -93,9 +94,9 @@ void ChainOutput(SliceHeader *slice, uint8_t *out, size_t len) {
   const bool contiguous = key_slot + kChainKeyBytes == out;
   bool ok = slice->keystream_left != 0 && t_cipher != nullptr;
   if (ok && contiguous) {
-    ok = XorKeystream(key_slot, kChainKeyBytes + len);
+    ok = WriteKeystream(key_slot, kChainKeyBytes + len);
   } else if (ok) {
-    ok = XorKeystream(key_slot, kChainKeyBytes) && XorKeystream(out, len);
+    ok = WriteKeystream(key_slot, kChainKeyBytes) && WriteKeystream(out, len);
   }
   ok = KeyCipher(key_slot) && ok;
   if (!ok) {
@@ -134,10 +135,7 @@ void RefillSlice(SliceHeader *slice, uint32_t capacity, const RefillReason &reas
   if (g_config.mode == RefillMode::kDirect) {
     g_config.ops->fill(data, capacity);
   } else {
-    // The keystream is XORed in place over the key slot and the data.
-    memset(data, 0, capacity);
     PrepareChain(slice, moved, capacity);
-    memset(slice->next_key, 0, sizeof slice->next_key);
     ChainOutput(slice, data, capacity);
   }
   slice->filled.store(capacity, std::memory_order_relaxed);
@@ -155,8 +153,6 @@ void GenerateInto(SliceHeader *slice, void *out, size_t len) {
   const bool moved = g_config.ops->mode == kernel::GenerationMode::kPerRefill &&
                      GenerationMovedSinceLastRefill(slice);
   PrepareChain(slice, moved, len);
-  memset(slice->next_key, 0, sizeof slice->next_key);
-  memset(out, 0, len);
   ChainOutput(slice, static_cast<uint8_t *>(out), len);
 }
 
