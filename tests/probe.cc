@@ -2,9 +2,15 @@
 // configured (environment, RLIMIT_MEMLOCK) before the library's first draw.
 //
 //   probe describe              print grndpool_describe() after one draw
-//   probe memlock BYTES THREADS set RLIMIT_MEMLOCK, draw from THREADS threads,
+//   probe memlock BYTES THREADS [--drop-ipc-lock]
+//                               set RLIMIT_MEMLOCK, draw from THREADS threads,
 //                               print the stats; exit 0 when every draw worked
+//                               and, with --drop-ipc-lock (root ignores the
+//                               limit otherwise), something failed to lock
+#include <linux/capability.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <barrier>
 #include <cstdio>
@@ -32,7 +38,25 @@ bool DrawLooksRandom() {
   return nonzero > 3900 && grndpool_u64() != 0;
 }
 
-int Memlock(rlim_t limit, int threads) {
+// Removes CAP_IPC_LOCK from this process, so RLIMIT_MEMLOCK applies to root
+// too (the QEMU guest has no setpriv).
+bool DropIpcLock() {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2] = {};
+  if (syscall(SYS_capget, &header, data) != 0) return false;
+  const int word = CAP_IPC_LOCK / 32;
+  const unsigned bit = 1u << (CAP_IPC_LOCK % 32);
+  data[word].effective &= ~bit;
+  data[word].permitted &= ~bit;
+  data[word].inheritable &= ~bit;
+  return syscall(SYS_capset, &header, data) == 0;
+}
+
+int Memlock(rlim_t limit, int threads, bool drop_ipc_lock) {
+  if (drop_ipc_lock && !DropIpcLock()) {
+    perror("capset");
+    return 2;
+  }
   struct rlimit r = {limit, limit};
   if (setrlimit(RLIMIT_MEMLOCK, &r) != 0) {
     perror("setrlimit");
@@ -55,6 +79,13 @@ int Memlock(rlim_t limit, int threads) {
   printf("ok=%d mlock_failures=%llu locked_bytes=%llu slab_bytes=%llu\n%s\n", ok,
          (unsigned long long)s.mlock_failures, (unsigned long long)s.locked_bytes,
          (unsigned long long)s.slab_bytes, grndpool_describe());
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+  // (The sanitizers make mlock() a no-op that succeeds.)
+  if (drop_ipc_lock && s.mlock_failures == 0) {
+    printf("expected mlock failures under RLIMIT_MEMLOCK=%llu\n", (unsigned long long)limit);
+    return 1;
+  }
+#endif
   return ok ? 0 : 1;
 }
 
@@ -63,7 +94,8 @@ int Memlock(rlim_t limit, int threads) {
 int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "describe") == 0) return Describe();
   if (argc >= 4 && strcmp(argv[1], "memlock") == 0)
-    return Memlock(strtoull(argv[2], nullptr, 10), atoi(argv[3]));
-  fprintf(stderr, "usage: probe describe | probe memlock BYTES THREADS\n");
+    return Memlock(strtoull(argv[2], nullptr, 10), atoi(argv[3]),
+                   argc >= 5 && strcmp(argv[4], "--drop-ipc-lock") == 0);
+  fprintf(stderr, "usage: probe describe | probe memlock BYTES THREADS [--drop-ipc-lock]\n");
   return 2;
 }
