@@ -18,9 +18,6 @@ struct SelectedSource {
 // syscall), and the layout of the stock vDSO state.
 SelectedSource SelectSource(SourceChoice choice);
 
-// Thread exit hook for the real kernel ops; safe to call for any source.
-void ReleaseThreadKernelState();
-
 // Fork handling for locks held by the kernel layer.
 void KernelLockForFork();
 void KernelUnlockAfterFork();
