@@ -172,9 +172,6 @@ SelectedSource SelectSource(SourceChoice choice) {
   return out;
 }
 
-void ReleaseThreadKernelState() {
-  ReleaseState();
-}
 void KernelLockForFork() {
   g_state_pool.LockForFork();
 }
