@@ -25,7 +25,7 @@ START=$SECONDS
 step() { echo "== run.sh [$((SECONDS - START)) s] $*" >&2; }
 
 # --- 1. Debian packages --------------------------------------------------------
-PACKAGES=(cmake g++ pkg-config liburcu-dev libssl-dev libgtest-dev libbenchmark-dev
+PACKAGES=(cmake g++ make python3 pkg-config liburcu-dev libssl-dev libgtest-dev libbenchmark-dev
           libsodium-dev libbsd-dev gnuplot-nox)
 missing=()
 for p in "${PACKAGES[@]}"; do
