@@ -2,6 +2,8 @@
 // configured (environment, RLIMIT_MEMLOCK) before the library's first draw.
 //
 //   probe describe              print grndpool_describe() after one draw
+//   probe quiet                 draw through every path; exit 0 when the library
+//                               started no thread and installed no signal handler
 //   probe memlock BYTES THREADS [--drop-ipc-lock]
 //                               set RLIMIT_MEMLOCK, draw from THREADS threads,
 //                               print the stats; exit 0 when every draw worked
@@ -13,6 +15,7 @@
 #include <unistd.h>
 
 #include <barrier>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -36,6 +39,46 @@ bool DrawLooksRandom() {
   int nonzero = 0;
   for (unsigned char b : buf) nonzero += b != 0;
   return nonzero > 3900 && grndpool_u64() != 0;
+}
+
+int ThreadCount() {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  int threads = -1;
+  while (f != nullptr && fgets(line, sizeof line, f) != nullptr)
+    if (sscanf(line, "Threads: %d", &threads) == 1) break;
+  if (f != nullptr) fclose(f);
+  return threads;
+}
+
+// Which signals have a handler other than the default.
+std::vector<int> HandledSignals() {
+  std::vector<int> handled;
+  for (int sig = 1; sig < NSIG; ++sig) {
+    struct sigaction sa {};
+    if (sigaction(sig, nullptr, &sa) == 0 && sa.sa_handler != SIG_DFL) handled.push_back(sig);
+  }
+  return handled;
+}
+
+// The library must start no thread or process and install no signal handler:
+// compare before and after draws of every size, stats, describe and a fork.
+int Quiet() {
+  const int threads_before = ThreadCount();
+  const std::vector<int> signals_before = HandledSignals();
+  unsigned char big[100000];
+  for (int i = 0; i < 100000; ++i) (void)grndpool_u32();
+  grndpool_buf(big, sizeof big);
+  (void)grndpool_uniform(7);
+  struct grndpool_stats s;
+  grndpool_stats(&s);
+  (void)grndpool_describe();
+  std::thread([] { (void)grndpool_u64(); }).join();
+  const int threads_after = ThreadCount();
+  const bool same_signals = HandledSignals() == signals_before;
+  printf("threads before=%d after=%d, signal handlers unchanged=%d\n", threads_before,
+         threads_after, same_signals);
+  return threads_before == threads_after && same_signals ? 0 : 1;
 }
 
 // Removes CAP_IPC_LOCK from this process, so RLIMIT_MEMLOCK applies to root
@@ -93,6 +136,7 @@ int Memlock(rlim_t limit, int threads, bool drop_ipc_lock) {
 
 int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "describe") == 0) return Describe();
+  if (argc >= 2 && strcmp(argv[1], "quiet") == 0) return Quiet();
   if (argc >= 4 && strcmp(argv[1], "memlock") == 0)
     return Memlock(strtoull(argv[2], nullptr, 10), atoi(argv[3]),
                    argc >= 5 && strcmp(argv[4], "--drop-ipc-lock") == 0);

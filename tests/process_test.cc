@@ -50,6 +50,12 @@ TEST(Environment, StatsAtExit) {
   EXPECT_NE(out.find("grndpool stats: bytes_served="), std::string::npos) << out;
 }
 
+// The library starts no thread or process and installs no signal handler.
+TEST(Process, LibraryStartsNoThreadAndInstallsNoSignalHandler) {
+  std::string out;
+  EXPECT_EQ(RunCommand(Probe() + " quiet", &out), 0) << out;
+}
+
 // RLIMIT_MEMLOCK of 0 and of 4 KiB, with CAP_IPC_LOCK dropped (root ignores the
 // limit otherwise): every draw still succeeds, and what cannot be locked is
 // counted (the probe checks both).
