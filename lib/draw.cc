@@ -15,7 +15,7 @@
 namespace grndpool {
 
 thread_local constinit ThreadState t_thread [[gnu::tls_model("initial-exec")]];
-constinit SliceHeader g_no_slice{kNoSliceAvail, {}, {}, 0, 0, 0, {}};  // never written
+constinit SliceHeader g_no_slice{};  // never written
 
 namespace {
 
@@ -50,16 +50,11 @@ SliceHeader *OwnedSlice(ThreadState &t) {
 void DrawFromSlice(SliceHeader *slice, uint8_t *out, size_t n, bool moved, uint64_t cookie) {
   const uint32_t capacity = SliceCapacity();
   if (moved) RefillSlice(slice, capacity, RefillReason{true, cookie});
-  std::atomic_ref<int32_t> avail_ref(slice->avail);
   while (n > 0) {
-    const int32_t avail = avail_ref.load(std::memory_order_relaxed);
+    const int32_t avail = slice->avail;  // only this thread writes it
     if (avail > 0) {
       const size_t take = std::min<size_t>(static_cast<size_t>(avail), n);
-      const int32_t left = avail - static_cast<int32_t>(take);
-      uint8_t *p = slice->data() + left;
-      memcpy(out, p, take);
-      memset(p, 0, take);
-      avail_ref.store(left, std::memory_order_relaxed);
+      ServeFromSlice(slice, avail, out, take);
       out += take;
       n -= take;
     } else if (n > capacity) {

@@ -1,6 +1,6 @@
 // The per-draw path: a thread-local load, a bounds check, a copy, a zeroing
-// store. Everything else (first draw, refill, fork, generation change, overflow)
-// is in the out-of-line slow path.
+// store and the cursor store. Everything else (first draw, refill, fork, generation change,
+// overflow) is in the out-of-line slow path.
 #pragma once
 
 #include <atomic>
@@ -29,6 +29,17 @@ extern const kernel::KernelOps *g_ops;
 // A draw from a signal handler that interrupted a draw on the same thread.
 [[gnu::noinline, gnu::cold]] void NestedDraw(void *out, size_t n);
 
+// Copies the n bytes below `avail` out of the slice, zeroes them and moves
+// avail down. Only the owning thread writes avail; stats readers load it
+// relaxed, so the store is atomic (a plain move).
+inline void ServeFromSlice(SliceHeader *slice, int32_t avail, void *out, size_t n) {
+  const int32_t left = avail - static_cast<int32_t>(n);
+  uint8_t *p = slice->data() + left;
+  memcpy(out, p, n);
+  memset(p, 0, n);
+  std::atomic_ref<int32_t>(slice->avail).store(left, std::memory_order_relaxed);
+}
+
 // Serves n bytes from the thread's slice. The common case is a TLS load, a
 // flag check, a compare, the copy, the zeroing store and the avail store.
 template <bool kCheckGeneration>
@@ -44,15 +55,9 @@ inline void DrawFromThreadSlice(void *out, size_t n) {
     cookie = slice->cookie;
     moved = g_ops->timestamp(&cookie) != 0;
   }
-  // Only this thread writes avail; stats readers load it relaxed.
-  std::atomic_ref<int32_t> avail_ref(slice->avail);
-  const int32_t avail = avail_ref.load(std::memory_order_relaxed);
+  const int32_t avail = std::atomic_ref<int32_t>(slice->avail).load(std::memory_order_relaxed);
   if (__builtin_expect(!moved && static_cast<size_t>(avail) >= n && avail > 0, 1)) {
-    const int32_t left = avail - static_cast<int32_t>(n);
-    uint8_t *p = slice->data() + left;
-    memcpy(out, p, n);
-    memset(p, 0, n);
-    avail_ref.store(left, std::memory_order_relaxed);
+    ServeFromSlice(slice, avail, out, n);
   } else {
     SlowDraw(out, n, moved, cookie);
   }

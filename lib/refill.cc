@@ -86,8 +86,8 @@ void PrepareChain(SliceHeader *slice, bool generation_changed, size_t need) {
 
 // Writes the keystream to the next key's slot (32 bytes) and then to
 // out[0, len), then rekeys the cipher with the key slot and wipes it: those 32
-// bytes are never served. When `first` and `out` are contiguous
-// (a slice's header and data) this is one libcrypto call. If libcrypto fails,
+// bytes are never served. When the slot and `out` are contiguous (a slice's
+// header and data) this is one libcrypto call. If libcrypto fails,
 // the kernel fills the output instead, so a draw cannot fail.
 void ChainOutput(SliceHeader *slice, uint8_t *out, size_t len) {
   uint8_t *key_slot = slice->next_key;
@@ -126,12 +126,9 @@ void RefillSlice(SliceHeader *slice, uint32_t capacity, const RefillReason &reas
   Count(g_counters.bytes_discarded, left);
   Count(g_counters.refills);
 
-  bool moved = reason.generation_changed;
-  if (g_config.ops->mode == kernel::GenerationMode::kPerDraw) {
-    if (moved) slice->cookie = reason.new_cookie;
-  } else {
-    moved = GenerationMovedSinceLastRefill(slice) || moved;
-  }
+  // Per draw: the caller already asked the kernel and brings the new cookie.
+  if (reason.generation_changed) slice->cookie = reason.new_cookie;
+  const bool moved = GenerationMovedSinceLastRefill(slice) || reason.generation_changed;
   if (g_config.mode == RefillMode::kDirect) {
     g_config.ops->fill(data, capacity);
   } else {
@@ -139,8 +136,8 @@ void RefillSlice(SliceHeader *slice, uint32_t capacity, const RefillReason &reas
     ChainOutput(slice, data, capacity);
   }
   slice->filled.store(capacity, std::memory_order_relaxed);
-  std::atomic_signal_fence(std::memory_order_release);  // data before avail, for handlers
-  slice->avail = static_cast<int32_t>(capacity);
+  std::atomic_ref<int32_t>(slice->avail)
+      .store(static_cast<int32_t>(capacity), std::memory_order_relaxed);
 }
 
 void GenerateInto(SliceHeader *slice, void *out, size_t len) {
@@ -150,9 +147,7 @@ void GenerateInto(SliceHeader *slice, void *out, size_t len) {
     g_config.ops->fill(out, len);
     return;
   }
-  const bool moved = g_config.ops->mode == kernel::GenerationMode::kPerRefill &&
-                     GenerationMovedSinceLastRefill(slice);
-  PrepareChain(slice, moved, len);
+  PrepareChain(slice, GenerationMovedSinceLastRefill(slice), len);
   ChainOutput(slice, static_cast<uint8_t *>(out), len);
 }
 

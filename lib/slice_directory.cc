@@ -30,7 +30,7 @@ SlabGeometry g_geometry{};
 Directory *g_directory = nullptr;  // RCU-protected: read with rcu_dereference
 std::mutex g_grow_mutex;           // serialises writers of the directory and the overflow
 std::atomic<SharedSliceHeader *> g_overflow{nullptr};
-char g_grace_period;  // TSan only: readers release it, a finished grace period acquires it
+[[maybe_unused]] char g_grace_period;  // TSan only: readers release it, a finished grace period acquires it
 
 // A read-side critical section over the directory.
 const Directory *BeginRead() {
@@ -149,7 +149,7 @@ void ReleaseSlice(SliceHeader *slice) {
   // Wipe everything but the owner word, then free the slice for the next thread.
   explicit_bzero(slice->data(), g_geometry.slice_bytes - kSliceHeaderBytes);
   explicit_bzero(slice->next_key, sizeof slice->next_key);
-  slice->avail = 0;
+  std::atomic_ref<int32_t>(slice->avail).store(0, std::memory_order_relaxed);
   slice->filled.store(0, std::memory_order_relaxed);
   slice->cookie = 0;
   slice->keystream_left = 0;

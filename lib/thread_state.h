@@ -2,7 +2,6 @@
 // reads, and slow-path bookkeeping.
 #pragma once
 
-#include <climits>
 #include <cstdint>
 
 #include "slice.h"
@@ -10,9 +9,8 @@
 namespace grndpool {
 
 // Stand-in for "no slice": shared by every thread without one, so the fast path
-// needs no null check. Its avail is never positive, so draws always fail on
-// it; nothing ever writes it, and it never holds data.
-inline constexpr int32_t kNoSliceAvail = 0;
+// needs no null check. Its avail stays 0, so draws always fail on it; nothing
+// ever writes it, and it never holds data.
 extern SliceHeader g_no_slice;
 
 // Constant-initialised, so access is a plain %fs-relative load with no TLS

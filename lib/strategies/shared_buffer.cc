@@ -34,7 +34,7 @@ constexpr uint32_t kCapacity = sizeof(SharedBuffer::data);
 SharedBuffer *g_buffer = nullptr;  // RCU-protected
 std::mutex g_refill_mutex;         // one refiller at a time; others go to the kernel
 thread_local bool t_in_draw [[gnu::tls_model("initial-exec")]] = false;
-char g_grace_period;  // TSan only: readers release it, a finished grace period acquires it
+[[maybe_unused]] char g_grace_period;  // TSan only: readers release it, a finished grace period acquires it
 
 // Replaces the buffer with a freshly filled one. Called with g_refill_mutex held.
 void Replace(uint64_t previous_label) {
