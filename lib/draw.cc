@@ -1,16 +1,22 @@
-// The slow path of a draw: first draw of a thread, refill, fork, generation
-// change, large requests, and threads beyond the slab budget.
-#include <pthread.h>
+// SPDX-License-Identifier: Apache-2.0
+// The slow path of a draw: first draw of the process and of a thread, other
+// strategies, GRND_TIMESTAMP per draw, refill, fork, generation change, large
+// requests, threads beyond the slab budget, and thread exit.
+#include <sched.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
-#include "fast_path.h"
-#include "refill.h"
-#include "runtime.h"
-#include "shared_slices.h"
-#include "slice_directory.h"
-#include "stats.h"
+#include "lib/fast_path.h"
+#include "lib/fork.h"
+#include "lib/kernel/kernel_ops.h"
+#include "lib/refill.h"
+#include "lib/runtime.h"
+#include "lib/shared_slices.h"
+#include "lib/slice_directory.h"
+#include "lib/stats.h"
+#include "lib/strategies/strategies.h"
 
 namespace grndpool {
 
@@ -18,6 +24,11 @@ thread_local constinit ThreadState t_thread [[gnu::tls_model("initial-exec")]];
 constinit SliceHeader g_no_slice{};  // never written
 
 namespace {
+
+// 0: not started, 1: running, 2: done. Not pthread_once: a signal handler that
+// draws while its own thread is initialising must not wait for itself.
+std::atomic<uint8_t> g_init_state{0};
+thread_local bool t_initializing [[gnu::tls_model("initial-exec")]] = false;
 
 void FlushSharedCounts(ThreadState &t) {
   if (t.unflushed_shared_draws == 0) return;
@@ -27,29 +38,68 @@ void FlushSharedCounts(ThreadState &t) {
   t.unflushed_shared_bytes = 0;
 }
 
+// Bytes straight from the getrandom syscall: no buffer, no lock, no allocation,
+// no vDSO state; async-signal-safe.
+void KernelDraw(void *out, size_t n) {
+  kernel::SyscallFill(out, n);
+  Count(g_counters.kernel_draws);
+  Count(g_counters.bytes_served, n);
+}
+
+// The thread that forked, in the child: its slice was wiped with the slab, and
+// in a raw-clone child another thread may own that memory by now. Forget it.
+void ForgetParentSlice(ThreadState &t) {
+  t.slice = &g_no_slice;
+  t.owned = nullptr;
+  t.claim_backoff = 0;
+}
+
+// Brings the thread up to date with the process: the first draw registers its
+// exit destructor; a thread from before the latest child reset is the one that
+// forked (only it survives a fork), so it drops its parent-side slice and lets
+// other threads use the parent's slices again.
+bool SetUpThread(ThreadState &t) {
+  if (t.phase == ThreadPhase::kFresh) {
+    if (!RegisterThreadExit(&t)) return false;
+    t.phase = ThreadPhase::kLive;
+    t.tag = NewThreadTag();
+  }
+  const uint32_t epoch = fork::ChildEpoch();
+  if (t.child_epoch != epoch) {
+    if (t.child_epoch != 0) {
+      ForgetParentSlice(t);
+      LiftQuarantine();
+    }
+    t.child_epoch = epoch;
+  }
+  return true;
+}
+
 constexpr uint32_t kClaimRetryInterval = 256;  // overflow threads' slow draws between claims
 
-// The slice this thread owns, claiming one if it has none (first draw, after fork,
-// or a periodic retry while in overflow). nullptr: share the overflow slices.
+// The slice this thread owns, claiming one if it has none (first draw, after
+// fork, after the kernel dropped its page, or a periodic retry in overflow).
+// nullptr: share the overflow slices.
 SliceHeader *OwnedSlice(ThreadState &t) {
-  if (t.tag == 0) t.tag = RegisterThread();
-  SliceHeader *slice = t.slice;
-  if (slice != &g_no_slice && slice->owner.load(std::memory_order_relaxed) == t.tag) return slice;
-  if (slice == &g_no_slice && t.claim_backoff > 0) {
+  SliceHeader *slice = t.owned;
+  if (slice != nullptr && slice->owner.load(std::memory_order_relaxed) == t.tag) return slice;
+  t.owned = nullptr;
+  t.slice = &g_no_slice;
+  if (slice == nullptr && t.claim_backoff > 0) {
     --t.claim_backoff;
     return nullptr;
   }
   FlushSharedCounts(t);
   slice = ClaimSlice(t.tag);
-  t.slice = slice != nullptr ? slice : &g_no_slice;
+  t.owned = slice;
   t.claim_backoff = slice != nullptr ? 0 : kClaimRetryInterval;
   return slice;
 }
 
 // Serves n bytes from an owned slice, refilling as often as needed.
-void DrawFromSlice(SliceHeader *slice, uint8_t *out, size_t n, bool moved, uint64_t cookie) {
+void DrawFromSlice(SliceHeader *slice, uint8_t *out, size_t n, const RefillReason &first) {
   const uint32_t capacity = SliceCapacity();
-  if (moved) RefillSlice(slice, capacity, RefillReason{true, cookie});
+  if (first.generation_changed) RefillSlice(slice, capacity, first);
   while (n > 0) {
     const int32_t avail = slice->avail;  // only this thread writes it
     if (avail > 0) {
@@ -61,49 +111,131 @@ void DrawFromSlice(SliceHeader *slice, uint8_t *out, size_t n, bool moved, uint6
       GenerateInto(slice, out, n);  // large request: skip the slice entirely
       return;
     } else {
-      RefillSlice(slice, capacity, RefillReason{false, 0});
+      RefillSlice(slice, capacity, RefillReason{});
     }
   }
+}
+
+// One attempt at a draw. Returns false when a fork or a dropped page cut it
+// (the slice no longer names this thread): the caller starts over.
+bool DrawOnce(ThreadState &t, void *out, size_t n, bool slab_only) {
+  if (t.phase == ThreadPhase::kExited || !EnsureInitialized() ||
+      fork::CheckInChild() == fork::ChildState::kResetting || !SetUpThread(t)) {
+    KernelDraw(out, n);  // exited, initialising elsewhere, resetting elsewhere, no key
+    return true;
+  }
+  if (!slab_only && CurrentOptions().strategy != Strategy::kSlab) {
+    StrategyDraw(CurrentOptions().strategy, out, n);
+    return true;
+  }
+  SliceHeader *slice = OwnedSlice(t);
+  if (slice == nullptr) {
+    if (n <= kMaxSharedDraw && SharedDraw(out, n, t.tag)) {
+      ++t.unflushed_shared_draws;
+      t.unflushed_shared_bytes += n;
+    } else if (n > kMaxSharedDraw) {
+      g_ops->fill(out, n);
+      Count(g_counters.kernel_draws);
+      Count(g_counters.bytes_served, n);
+    }
+    return true;
+  }
+  RefillReason first;
+  if (g_ops->mode == kernel::GenerationMode::kPerDraw) {
+    // GRND_TIMESTAMP in the vDSO: ask on every draw, so this thread's draws all
+    // come here and the fast path never serves from its slice.
+    uint64_t cookie = slice->cookie;
+    if (g_ops->timestamp(&cookie) != 0) {
+      NoteGeneration(~cookie);
+      first = RefillReason{true, cookie};
+    }
+  } else {
+    t.slice = slice;
+  }
+  DrawFromSlice(slice, static_cast<uint8_t *>(out), n, first);
+  if (slice->owner.load(std::memory_order_relaxed) == t.tag) return true;
+  ForgetParentSlice(t);
+  return false;
+}
+
+void ThreadExit(void *state) {
+  ReleaseThread(static_cast<ThreadState *>(state));
+}
+
+// glibc's fork() runs this in the forking thread of the child: its slice went
+// with the wiped slab. (A raw-clone child finds out in SetUpThread instead.)
+void ForgetSliceInChild(bool via_atfork) {
+  if (!via_atfork) return;
+  ThreadState &t = t_thread;
+  ForgetParentSlice(t);
+  if (t.child_epoch != 0) t.child_epoch = fork::ChildEpoch();
+}
+void NoForkLocks() {}
+const fork::Hooks kThreadForkHooks{NoForkLocks, NoForkLocks, ForgetSliceInChild};
+
+void Initialize() {
+  InitRuntime(ThreadExit);
+  const Options &options = CurrentOptions();
+  const SlabGeometry geometry = ComputeGeometry(options.slab_bytes, options.slice_bytes);
+  InitSliceDirectory(geometry);
+  InitRefill(RefillConfig{options.refill, options.rekey_bytes, g_ops});
+  InitSharedSlices(g_ops, geometry.capacity);
+  InitStrategies();
+  fork::RegisterHooks(&kThreadForkHooks);
+  fork::Init();
 }
 
 }  // namespace
 
-void NestedDraw(void *out, size_t n) {
-  // The interrupted draw may be mid-copy or mid-refill: leave the slice alone.
-  kernel::SyscallFill(out, n);
-  Count(g_counters.kernel_draws);
-  Count(g_counters.bytes_served, n);
-}
-
-void SlowDraw(void *out, size_t n, bool moved, uint64_t cookie) {
-  ThreadState &t = t_thread;
-  EnsureInitialized();
-  CheckForkInChild();
-  if (moved) NoteGeneration(~cookie);
-
-  SliceHeader *slice = OwnedSlice(t);
-  if (slice != nullptr) {
-    DrawFromSlice(slice, static_cast<uint8_t *>(out), n, moved, cookie);
-  } else if (n <= kMaxSharedDraw) {
-    if (SharedDraw(out, n, t.tag)) {
-      ++t.unflushed_shared_draws;
-      t.unflushed_shared_bytes += n;
-    }
-  } else {
-    g_ops->fill(out, n);
-    Count(g_counters.kernel_draws);
-    Count(g_counters.bytes_served, n);
+bool EnsureInitialized() {
+  uint8_t state = g_init_state.load(std::memory_order_acquire);
+  if (__builtin_expect(state == 2, 1)) return true;
+  if (state == 0 && g_init_state.compare_exchange_strong(state, 1, std::memory_order_acquire)) {
+    t_initializing = true;
+    Initialize();
+    g_init_state.store(2, std::memory_order_release);
+    t_initializing = false;
+    return true;
   }
+  // Other threads wait (start-up takes well under a millisecond); the thread
+  // that is initialising, re-entered from a signal handler, must not.
+  while (!t_initializing && g_init_state.load(std::memory_order_acquire) != 2) sched_yield();
+  return g_init_state.load(std::memory_order_acquire) == 2;
 }
 
-void ReleaseThread() {
+void NestedDraw(void *out, size_t n) {
+  KernelDraw(out, n);
+}
+
+void SlowDraw(void *out, size_t n, bool slab_only) {
   ThreadState &t = t_thread;
-  FlushSharedCounts(t);
-  if (t.slice != &g_no_slice && t.slice->owner.load(std::memory_order_relaxed) == t.tag)
-    ReleaseSlice(t.slice);
-  t.slice = &g_no_slice;
+  while (!DrawOnce(t, out, n, slab_only)) Count(g_counters.fork_redraws);
+}
+
+void RedoCutDraw(void *out, size_t n, bool slab_only) {
+  ThreadState &t = t_thread;
+  Count(g_counters.fork_redraws);
+  ForgetParentSlice(t);
+  SlowDraw(out, n, slab_only);
+}
+
+void ReleaseThread(ThreadState *t) {
+  // From here on every draw on this thread, from a signal handler or from a
+  // later pthread key destructor, goes to the kernel: nothing is claimed again.
+  t->in_draw = 1;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  SliceHeader *slice = t->owned;
+  t->phase = ThreadPhase::kExited;
+  t->slice = &g_no_slice;
+  t->owned = nullptr;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  FlushSharedCounts(*t);
+  if (slice != nullptr && slice->owner.load(std::memory_order_relaxed) == t->tag)
+    ReleaseSlice(slice);
   ReleaseThreadCipher();
   if (g_ops != nullptr) g_ops->thread_exit();
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  t->in_draw = 0;
 }
 
 }  // namespace grndpool

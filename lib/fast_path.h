@@ -1,6 +1,9 @@
+// SPDX-License-Identifier: Apache-2.0
 // The per-draw path: a thread-local load, a bounds check, a copy, a zeroing
-// store and the cursor store. Everything else (first draw, refill, fork, generation change,
-// overflow) is in the out-of-line slow path.
+// store, the cursor store and an ownership check. Everything else (first draw,
+// other strategies, GRND_TIMESTAMP per draw, refill, fork, generation change,
+// overflow, thread exit) is in the out-of-line slow path, reached because the
+// thread's slice pointer is &g_no_slice or its slice is empty.
 #pragma once
 
 #include <atomic>
@@ -8,26 +11,30 @@
 #include <cstdint>
 #include <cstring>
 
-#include "kernel/kernel_ops.h"
-#include "thread_state.h"
+#include "lib/thread_state.h"
 
 namespace grndpool {
 
-// Set once at start-up. Zero means: the slab strategy, and a source whose
-// generation is checked at refills. Any bit set sends draws to DrawFlagged.
-inline constexpr uint8_t kCheckEveryDraw = 1;  // GRND_TIMESTAMP in the vDSO: ask every draw
-inline constexpr uint8_t kOtherStrategy = 2;   // GRNDPOOL_STRATEGY is not slab
-inline constexpr uint8_t kNotInitialized = 4;  // the first draw of the process
-// Acquire loads are plain moves on x86; they order the reads of g_ops after it.
-extern std::atomic<uint8_t> g_draw_flags;
-extern const kernel::KernelOps *g_ops;
+// The slow path; `slab_only` ignores GRNDPOOL_STRATEGY (the bench's slab row).
+// Called with t_thread.in_draw set. Never fails.
+[[gnu::noinline]] void SlowDraw(void *out, size_t n, bool slab_only);
 
-// `moved`/`cookie`: the per-draw check saw a new generation and its cookie.
-[[gnu::noinline, gnu::cold]] void SlowDraw(void *out, size_t n, bool moved, uint64_t cookie);
-[[gnu::noinline]] void DrawFlagged(void *out, size_t n);
-
-// A draw from a signal handler that interrupted a draw on the same thread.
+// A draw from a signal handler that interrupted a draw (or a release) on the
+// same thread: straight from the kernel, touching no buffer and no lock.
 [[gnu::noinline, gnu::cold]] void NestedDraw(void *out, size_t n);
+
+// The copy was cut: a fork from a signal handler wiped the slab under it, or the
+// kernel dropped a MAP_DROPPABLE page. Counts it and draws again from scratch.
+[[gnu::noinline, gnu::cold]] void RedoCutDraw(void *out, size_t n, bool slab_only);
+
+// Start-up of the process, once, by the first caller; true once it is done.
+// Other threads wait for it. False only on the initialising thread itself (a
+// signal handler that interrupted start-up): it then draws from the kernel.
+bool EnsureInitialized();
+
+// The thread-exit destructor's work: after it, every draw on the thread goes to
+// the kernel. Safe against a signal handler that draws meanwhile.
+void ReleaseThread(ThreadState *t);
 
 // Copies the n bytes below `avail` out of the slice, zeroes them and moves
 // avail down. Only the owning thread writes avail; stats readers load it
@@ -40,35 +47,26 @@ inline void ServeFromSlice(SliceHeader *slice, int32_t avail, void *out, size_t 
   std::atomic_ref<int32_t>(slice->avail).store(left, std::memory_order_relaxed);
 }
 
-// Serves n bytes from the thread's slice. The common case is a TLS load, a
-// flag check, a compare, the copy, the zeroing store and the avail store.
-template <bool kCheckGeneration>
-inline void DrawFromThreadSlice(void *out, size_t n) {
+template <bool kSlabOnly>
+inline void Draw(void *out, size_t n) {
   ThreadState &t = t_thread;
   if (__builtin_expect(t.in_draw, 0)) return NestedDraw(out, n);
   t.in_draw = 1;
   std::atomic_signal_fence(std::memory_order_seq_cst);
   SliceHeader *slice = t.slice;
-  bool moved = false;
-  uint64_t cookie = 0;
-  if constexpr (kCheckGeneration) {
-    cookie = slice->cookie;
-    moved = g_ops->timestamp(&cookie) != 0;
-  }
   const int32_t avail = std::atomic_ref<int32_t>(slice->avail).load(std::memory_order_relaxed);
-  if (__builtin_expect(!moved && static_cast<size_t>(avail) >= n && avail > 0, 1)) {
+  if (__builtin_expect(avail > 0 && static_cast<size_t>(avail) >= n, 1)) {
     ServeFromSlice(slice, avail, out, n);
+    // The owner word shares the page (and cache line) of what was just copied.
+    // After a fork in a signal handler during the copy the child's slab reads
+    // zero, and a dropped page reads zero: either way it no longer names us.
+    if (__builtin_expect(slice->owner.load(std::memory_order_relaxed) != t.tag, 0))
+      RedoCutDraw(out, n, kSlabOnly);
   } else {
-    SlowDraw(out, n, moved, cookie);
+    SlowDraw(out, n, kSlabOnly);
   }
   std::atomic_signal_fence(std::memory_order_seq_cst);
   t.in_draw = 0;
-}
-
-inline void Draw(void *out, size_t n) {
-  if (__builtin_expect(g_draw_flags.load(std::memory_order_acquire) != 0, 0))
-    return DrawFlagged(out, n);
-  DrawFromThreadSlice<false>(out, n);
 }
 
 }  // namespace grndpool

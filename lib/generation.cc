@@ -1,6 +1,7 @@
-#include "generation.h"
+// SPDX-License-Identifier: Apache-2.0
+#include "lib/generation.h"
 
-#include "stats.h"
+#include "lib/stats.h"
 
 namespace grndpool {
 

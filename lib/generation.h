@@ -1,10 +1,11 @@
+// SPDX-License-Identifier: Apache-2.0
 // Generation bookkeeping shared by every buffer: a label for freshly filled data,
 // and whether data under a label may still be served.
 #pragma once
 
 #include <cstdint>
 
-#include "kernel/kernel_ops.h"
+#include "lib/kernel/kernel_ops.h"
 
 namespace grndpool {
 

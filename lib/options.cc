@@ -1,4 +1,5 @@
-#include "options.h"
+// SPDX-License-Identifier: Apache-2.0
+#include "lib/options.h"
 
 #include <cerrno>
 #include <cstdio>
@@ -77,10 +78,33 @@ int ChoiceIndex(const char *accepted, const char *value) {
   }
 }
 
-void Complain(OptionErrorSink sink, const OptionSpec &spec, const char *value) {
-  char line[320];
-  snprintf(line, sizeof line, "grndpool: ignoring %s=\"%.64s\": accepted %s; using default %s",
-           spec.env_name, value, spec.accepted, spec.default_text);
+// The value as it can be shown on one line: printable ASCII as is, quotes and
+// backslashes escaped, anything else (a newline, a control byte) as \xNN; at
+// most 64 bytes of the value are shown.
+std::string Printable(const char *value) {
+  std::string out;
+  size_t i = 0;
+  for (; value[i] != '\0' && i < 64; ++i) {
+    const unsigned char c = static_cast<unsigned char>(value[i]);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      char hex[5];
+      snprintf(hex, sizeof hex, "\\x%02x", c);
+      out += hex;
+    }
+  }
+  if (value[i] != '\0') out += "...";
+  return out;
+}
+
+void Complain(OptionErrorSink sink, const OptionSpec &spec, const char *value, const char *why) {
+  char line[512];
+  snprintf(line, sizeof line, "grndpool: ignoring %s=\"%s\": %saccepted %s; using default %s",
+           spec.env_name, Printable(value).c_str(), why, spec.accepted, spec.default_text);
   sink(line);
 }
 
@@ -110,7 +134,16 @@ Options ParseOptions(const char *(*getenv_fn)(const char *), OptionErrorSink sin
       if (ok && i == kSliceOpt) opts.slice_bytes = size;
       if (ok && i == kRekeyOpt) opts.rekey_bytes = size;
     }
-    if (!ok) Complain(sink, spec, value);
+    if (!ok) Complain(sink, spec, value, "");
+  }
+  // The budget must hold one slice, or the first thread would exceed it.
+  if (opts.slab_bytes < opts.slice_bytes) {
+    const char *value = getenv_fn(kOptionTable[kSlabOpt].env_name);
+    char why[160];
+    snprintf(why, sizeof why, "smaller than one slice (GRNDPOOL_SLICE_BYTES=%zu); ",
+             opts.slice_bytes);
+    Complain(sink, kOptionTable[kSlabOpt], value != nullptr ? value : "", why);
+    opts.slab_bytes = Options{}.slab_bytes;
   }
   return opts;
 }
@@ -142,6 +175,11 @@ std::string OptionsMarkdown() {
 
 const char *StrategyName(Strategy s) {
   static const char *const names[] = {"slab", "syscall", "vdso", "per-thread", "shared", "mutex"};
+  return names[static_cast<int>(s)];
+}
+
+const char *SourceName(SourceChoice s) {
+  static const char *const names[] = {"auto", "grnd_timestamp", "vdso", "syscall"};
   return names[static_cast<int>(s)];
 }
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The one table of run-time options. Environment parsing, docs/ENVIRONMENT.md and
 // `grndpool-env --help` are all generated from kOptionTable, so they cannot drift.
 #pragma once
@@ -41,8 +42,11 @@ extern const size_t kOptionCount;
 // writes one line to stderr.
 using OptionErrorSink = void (*)(const char *line);
 
-// Parses the environment through `getenv_fn` (tests pass their own). Bad values are
-// reported through `sink` and replaced by the default; never aborts.
+// Parses the environment through `getenv_fn` (the library passes secure_getenv,
+// so a setuid program ignores it; tests pass their own). Each bad value is
+// reported through `sink` as one line (the value escaped) and replaced by the
+// default; a slab budget smaller than one slice is reported and replaced too.
+// Never aborts.
 Options ParseOptions(const char *(*getenv_fn)(const char *), OptionErrorSink sink);
 
 // Parses a size with optional K or M suffix (binary units). Returns false if malformed.
@@ -53,6 +57,7 @@ std::string OptionsHelpText();
 std::string OptionsMarkdown();
 
 const char *StrategyName(Strategy s);
+const char *SourceName(SourceChoice s);
 const char *RefillName(RefillMode r);
 
 }  // namespace grndpool

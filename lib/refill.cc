@@ -1,24 +1,29 @@
-#include "refill.h"
+// SPDX-License-Identifier: Apache-2.0
+#include "lib/refill.h"
 
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <cstring>
 
-#include "generation.h"
-#include "stats.h"
+#include "lib/fork.h"
+#include "lib/generation.h"
+#include "lib/stats.h"
 
 namespace grndpool {
 namespace {
 
 RefillConfig g_config{};
 
-// One per thread, reused across refills. Between refills it is keyed with the
-// chain's next key (fast key erasure: the key that produced bytes already handed
-// out is overwritten as soon as the refill that used it ends). It lives on
-// OpenSSL's heap, which grndpool cannot lock; the slice's own bytes are locked.
+// One per thread, reused across refills, on OpenSSL's heap (which grndpool
+// cannot lock or wipe on fork). So it holds a real key only inside
+// ChainOutput(): it is keyed from the slab's key slot, produces the next key and
+// the output, and is keyed with zeros again before the refill returns. Between
+// refills the only key of the chain is the slot in the locked, wipe-on-fork slab.
 thread_local EVP_CIPHER_CTX *t_cipher [[gnu::tls_model("initial-exec")]] = nullptr;
 
 const uint8_t kZeroIv[16] = {};
+const uint8_t kZeroKey[kChainKeyBytes] = {};
 
 // Fetched once at start-up. Naming the legacy EVP_chacha20() instead would make
 // every new context fetch it, under a libcrypto lock that fork() can leave held
@@ -29,7 +34,7 @@ EVP_CIPHER_CTX *ThreadCipher() {
   if (t_cipher == nullptr && g_chacha20 != nullptr) {
     t_cipher = EVP_CIPHER_CTX_new();
     if (t_cipher != nullptr &&
-        EVP_EncryptInit_ex(t_cipher, g_chacha20, nullptr, nullptr, nullptr) != 1) {
+        EVP_EncryptInit_ex(t_cipher, g_chacha20, nullptr, kZeroKey, kZeroIv) != 1) {
       EVP_CIPHER_CTX_free(t_cipher);
       t_cipher = nullptr;
     }
@@ -37,75 +42,87 @@ EVP_CIPHER_CTX *ThreadCipher() {
   return t_cipher;
 }
 
-// Keys the thread's cipher with `key` (at block 0) and wipes `key`.
-bool KeyCipher(uint8_t *key) {
-  EVP_CIPHER_CTX *ctx = ThreadCipher();
-  const bool ok = ctx != nullptr && EVP_EncryptInit_ex(ctx, nullptr, nullptr, key, kZeroIv) == 1;
-  explicit_bzero(key, kChainKeyBytes);
-  return ok;
-}
-
 // Writes the next len bytes of the keystream to out by encrypting zeros from a
 // shared read-only page: no pass to clear out first.
-bool WriteKeystream(uint8_t *out, size_t len) {
+bool WriteKeystream(EVP_CIPHER_CTX *ctx, uint8_t *out, size_t len) {
   static const uint8_t kZeros[16384] = {};
   while (len > 0) {
-    const int chunk = static_cast<int>(len < sizeof kZeros ? len : sizeof kZeros);
+    const int chunk = static_cast<int>(std::min(len, sizeof kZeros));
     int out_len = 0;
-    if (EVP_EncryptUpdate(t_cipher, out, &out_len, kZeros, chunk) != 1 || out_len != chunk)
-      return false;
+    if (EVP_EncryptUpdate(ctx, out, &out_len, kZeros, chunk) != 1 || out_len != chunk) return false;
     out += chunk;
     len -= static_cast<size_t>(chunk);
   }
   return true;
 }
 
-// Keys the slice's chain from the kernel.
+// Keys the slice's chain from the kernel, under the current fork count.
 void Rekey(SliceHeader *slice) {
   g_config.ops->fill(slice->next_key, sizeof slice->next_key);
-  slice->keystream_left = KeyCipher(slice->next_key) ? g_config.rekey_bytes : 0;
+  slice->keystream_left = g_config.rekey_bytes;
+  slice->chain_forks = fork::ForkCount();
   Count(g_counters.rekeys);
 }
 
 // Learns whether the generation moved since the slice's data or chain were made,
-// for sources that are asked once per refill. Returns true when it moved.
+// for sources that are asked once per refill. A generation that cannot be read
+// (seccomp denying getrandom, an unknown vDSO state) counts as moved: the chain
+// is then rekeyed from the kernel at every refill.
 bool GenerationMovedSinceLastRefill(SliceHeader *slice) {
-  if (g_config.ops->mode != kernel::GenerationMode::kPerRefill) return false;
+  switch (g_config.ops->mode) {
+    case kernel::GenerationMode::kPerDraw:
+      return false;  // the draw path asks on every draw
+    case kernel::GenerationMode::kUnknown:
+      return true;
+    case kernel::GenerationMode::kPerRefill:
+      break;
+  }
   bool moved = false;
-  slice->cookie = LabelForFill(*g_config.ops, slice->cookie, &moved);
+  const uint64_t label = LabelForFill(*g_config.ops, slice->cookie, &moved);
+  if (label == 0) {
+    Count(g_counters.generation_unknown);
+    return true;
+  }
+  slice->cookie = label;
   return moved;
 }
 
-// Brings the chain up to date before output: rekeyed after fork or on a new slice
-// (keystream_left == 0 in a wiped header), on a generation change, when the
-// generation cannot be known, and when its byte budget is spent.
+// Brings the chain up to date before output: rekeyed on a new slice or after
+// fork (keystream_left == 0 in a fresh or wiped header), after a fork seen in
+// this process (the parent too), when the generation moved or is unknown, and
+// when its byte budget is spent.
 void PrepareChain(SliceHeader *slice, bool generation_changed, size_t need) {
-  const bool unknown = g_config.ops->mode == kernel::GenerationMode::kUnknown;
-  if (generation_changed || unknown || slice->keystream_left < need + kChainKeyBytes) Rekey(slice);
+  if (generation_changed || slice->chain_forks != fork::ForkCount() ||
+      slice->keystream_left < need + kChainKeyBytes)
+    Rekey(slice);
 }
 
-// Writes the keystream to the next key's slot (32 bytes) and then to
-// out[0, len), then rekeys the cipher with the key slot and wipes it: those 32
-// bytes are never served. When the slot and `out` are contiguous (a slice's
-// header and data) this is one libcrypto call. If libcrypto fails,
-// the kernel fills the output instead, so a draw cannot fail.
+// Produces the next key into the slice's slot and len bytes into out, from the
+// key now in the slot; one libcrypto call when the slot and out are contiguous
+// (a slice's header and data). If libcrypto fails, or a fork overlapped the
+// keyed work (the child's copy of the context could then hold this key), the
+// output comes from the kernel instead and the chain is rekeyed next time: a
+// draw cannot fail, and no output is derived from a key a child may hold.
 void ChainOutput(SliceHeader *slice, uint8_t *out, size_t len) {
-  uint8_t *key_slot = slice->next_key;
-  const bool contiguous = key_slot + kChainKeyBytes == out;
-  bool ok = slice->keystream_left != 0 && t_cipher != nullptr;
-  if (ok && contiguous) {
-    ok = WriteKeystream(key_slot, kChainKeyBytes + len);
+  uint8_t *slot = slice->next_key;
+  const uint32_t forks = fork::ForkCount();
+  EVP_CIPHER_CTX *ctx = ThreadCipher();
+  bool ok = ctx != nullptr && EVP_EncryptInit_ex(ctx, nullptr, nullptr, slot, kZeroIv) == 1;
+  if (ok && slot + kChainKeyBytes == out) {
+    ok = WriteKeystream(ctx, slot, kChainKeyBytes + len);
   } else if (ok) {
-    ok = WriteKeystream(key_slot, kChainKeyBytes) && WriteKeystream(out, len);
+    ok = WriteKeystream(ctx, slot, kChainKeyBytes) && WriteKeystream(ctx, out, len);
   }
-  ok = KeyCipher(key_slot) && ok;
-  if (!ok) {
-    g_config.ops->fill(out, len);
-    slice->keystream_left = 0;  // the next output rekeys from the kernel
+  if (ctx != nullptr) ok = EVP_EncryptInit_ex(ctx, nullptr, nullptr, kZeroKey, kZeroIv) == 1 && ok;
+  // An odd count: a fork was being prepared when this began.
+  if (ok && fork::ForkCount() == forks && (forks & 1) == 0) {
+    const uint64_t used = len + kChainKeyBytes;
+    slice->keystream_left = slice->keystream_left > used ? slice->keystream_left - used : 0;
     return;
   }
-  const uint64_t used = len + kChainKeyBytes;
-  slice->keystream_left = slice->keystream_left > used ? slice->keystream_left - used : 0;
+  explicit_bzero(slot, kChainKeyBytes);
+  slice->keystream_left = 0;  // the next output rekeys from the kernel
+  g_config.ops->fill(out, len);
 }
 
 }  // namespace
@@ -142,18 +159,27 @@ void RefillSlice(SliceHeader *slice, uint32_t capacity, const RefillReason &reas
 
 void GenerateInto(SliceHeader *slice, void *out, size_t len) {
   Count(g_counters.bytes_served, len);
-  Count(g_counters.kernel_draws, g_config.mode == RefillMode::kDirect ? 1 : 0);
   if (g_config.mode == RefillMode::kDirect) {
+    Count(g_counters.kernel_draws);
     g_config.ops->fill(out, len);
     return;
   }
-  PrepareChain(slice, GenerationMovedSinceLastRefill(slice), len);
-  ChainOutput(slice, static_cast<uint8_t *>(out), len);
+  // No key produces more than its budget: a large request is cut into pieces,
+  // each checked against the generation and rekeyed when the budget is spent.
+  const size_t piece_max = static_cast<size_t>(g_config.rekey_bytes) - kChainKeyBytes;
+  auto *p = static_cast<uint8_t *>(out);
+  while (len > 0) {
+    const size_t piece = std::min(len, piece_max);
+    PrepareChain(slice, GenerationMovedSinceLastRefill(slice), piece);
+    ChainOutput(slice, p, piece);
+    p += piece;
+    len -= piece;
+  }
 }
 
 void ReleaseThreadCipher() {
   if (t_cipher == nullptr) return;
-  EVP_CIPHER_CTX_free(t_cipher);  // the chacha20 provider clears its key when freed
+  EVP_CIPHER_CTX_free(t_cipher);  // holds the zero key only
   t_cipher = nullptr;
 }
 

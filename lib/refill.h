@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Refilling a slice: straight from the kernel path (`direct`, the seed's way) or
 // from a ChaCha20 keystream with fast key erasure (`chacha20`), keyed from the
 // kernel path. The keystream comes from libcrypto's EVP ChaCha20.
@@ -6,9 +7,9 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "kernel/kernel_ops.h"
-#include "options.h"
-#include "slice.h"
+#include "lib/kernel/kernel_ops.h"
+#include "lib/options.h"
+#include "lib/slice.h"
 
 namespace grndpool {
 
@@ -22,8 +23,8 @@ void InitRefill(const RefillConfig &config);
 
 // Why the slice is being refilled.
 struct RefillReason {
-  bool generation_changed;  // bytes made under an old generation must not be served
-  uint64_t new_cookie;      // kPerDraw: the cookie the kernel just handed back
+  bool generation_changed = false;  // bytes made under an old generation must not be served
+  uint64_t new_cookie = 0;          // kPerDraw: the cookie the kernel just handed back
 };
 
 // Discards what is left in `slice`, then fills it with fresh bytes under the
@@ -35,7 +36,8 @@ void RefillSlice(SliceHeader *slice, uint32_t capacity, const RefillReason &reas
 // in direct mode), for draws larger than a slice. Same generation rules.
 void GenerateInto(SliceHeader *slice, void *out, size_t len);
 
-// Frees the calling thread's cipher context, wiped. The thread is exiting.
+// Frees the calling thread's cipher context (it holds only the zero key between
+// refills). The thread is exiting.
 void ReleaseThreadCipher();
 
 }  // namespace grndpool

@@ -1,31 +1,37 @@
-// Process-wide start-up, fork handling and introspection.
+// SPDX-License-Identifier: Apache-2.0
+// Process-wide settings and introspection: the options, the kernel path in
+// force, the thread-exit key, thread tags, and grndpool_describe()'s line.
 #pragma once
 
 #include <cstdint>
 #include <string>
 
-#include "kernel/kernel_ops.h"
-#include "options.h"
+#include "lib/kernel/kernel_ops.h"
+#include "lib/options.h"
 
 namespace grndpool {
 
-// Reads the environment, probes the kernel and sets up the slab, once.
-void EnsureInitialized();
+// The kernel path in force; set once by InitRuntime, before any buffer fills.
+extern const kernel::KernelOps *g_ops;
 
-// In a child after fork (the wipe-on-fork canary page reads zero): locks the slab
-// again, forgets the parent's slices and counts a fork reset. Cheap otherwise.
-void CheckForkInChild();
+// Start-up, once: reads the environment (secure_getenv), picks the kernel path
+// and creates the thread-exit key whose destructor is `thread_exit`.
+void InitRuntime(void (*thread_exit)(void *));
 
-// A fresh nonzero tag for the calling thread; registers its exit destructor.
-uint32_t RegisterThread();
+// Arranges for the thread-exit destructor to run for this thread with `state`.
+// False when no pthread key could be had (all in use): the thread's draws then
+// go to the kernel, which needs nothing released.
+bool RegisterThreadExit(void *state);
 
-// Releases the calling thread's slice, cipher and kernel state (thread exit).
-void ReleaseThread();
+// A fresh nonzero tag for a thread, and counts it.
+uint32_t NewThreadTag();
 
 // Bytes a slice serves between refills (slice size minus its header).
 uint32_t SliceCapacity();
 
 const Options &CurrentOptions();
+
+// grndpool_describe()'s line. Start-up must have run.
 std::string Describe();
 
 // Tests only: use `ops` instead of probing the kernel. Must precede the first draw.

@@ -1,9 +1,11 @@
-#include "shared_slices.h"
+// SPDX-License-Identifier: Apache-2.0
+#include "lib/shared_slices.h"
 
 #include <cstring>
 
-#include "slice_directory.h"
-#include "stats.h"
+#include "lib/fork.h"
+#include "lib/slice_directory.h"
+#include "lib/stats.h"
 
 namespace grndpool {
 namespace {
@@ -91,6 +93,7 @@ bool SharedDraw(void *out, size_t n, uint32_t tag) {
   if (slices != nullptr && count > 0) {
     auto *slice = reinterpret_cast<SharedSliceHeader *>(reinterpret_cast<uint8_t *>(slices) +
                                                         (tag % count) * Geometry().slice_bytes);
+    const uint32_t forks = fork::ForkCount();
     StartIfUnfilled(slice);
     uint64_t word = slice->cursor.load(std::memory_order_acquire);
     for (int attempt = 0; attempt < 4; ++attempt) {
@@ -105,9 +108,12 @@ bool SharedDraw(void *out, size_t n, uint32_t tag) {
         continue;
       // Our range cannot be overwritten until we consume it, so its label is stable.
       uint8_t *p = slice->data() + c.next;
-      const bool fresh = CookieCurrent(slice);
+      bool fresh = CookieCurrent(slice);
       if (fresh) memcpy(out, p, n);
       explicit_bzero(p, n);
+      // A fork (from a signal handler) during the copy: the child's slab was
+      // wiped under it, and the parent's bytes must not be the child's too.
+      if (fork::ForkedSince(forks)) fresh = false;
       Consume(slice, c, static_cast<uint32_t>(n));
       if (!fresh) {
         CloseRound(slice);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Lock-free draws from the shared overflow slices, used by threads that found no
 // free slice once the slab budget was spent. No thread ever waits: a thread that
 // finds its shared slice exhausted and still being consumed or refilled draws
@@ -7,7 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "kernel/kernel_ops.h"
+#include "lib/kernel/kernel_ops.h"
 
 namespace grndpool {
 

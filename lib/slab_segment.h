@@ -1,5 +1,7 @@
-// Mapping, locking and wiping of slab segments: the only code that calls mmap,
-// madvise and mlock for the slab.
+// SPDX-License-Identifier: Apache-2.0
+// Mapping, locking and wiping of buffer memory: the only code that calls mmap,
+// madvise and mlock for buffers (slab segments, the strategies' buffers and the
+// fork canary). The kernel layer maps its own vDSO states (lib/kernel/).
 #pragma once
 
 #include <cstddef>
@@ -8,15 +10,44 @@ namespace grndpool {
 
 struct SegmentMapping {
   void *base = nullptr;
-  bool locked = false;
+  bool locked = false;     // mlock succeeded
+  bool droppable = false;  // MAP_DROPPABLE: never swapped, but may read zero at any time
 };
 
-// Maps `bytes` of private anonymous memory that is wiped in a child after fork
+// Maps `bytes` of anonymous memory that is wiped in a child after fork
 // (MADV_WIPEONFORK), left out of core dumps (MADV_DONTDUMP), and locked when
-// RLIMIT_MEMLOCK allows. base is nullptr only if mmap itself failed.
-SegmentMapping MapSegment(size_t bytes);
+// RLIMIT_MEMLOCK allows. When locking fails and `allow_droppable` is set (the
+// caller detects pages the kernel dropped), the memory is remapped MAP_DROPPABLE
+// where the kernel has it (>= 6.11), so secrets never reach swap. base is
+// nullptr when no wipe-on-fork mapping can be had (mmap refused, or a kernel
+// without MADV_WIPEONFORK); the failure is counted.
+SegmentMapping MapSegment(size_t bytes, bool allow_droppable);
+
+// Wipes and unmaps what MapSegment returned, and uncounts its lock.
+void UnmapSegment(const SegmentMapping &m, size_t bytes);
 
 // Locks an existing segment again (locks are not inherited across fork).
 bool LockSegment(void *base, size_t bytes);
+
+// True when madvise rejects an unknown advice and accepts MADV_WIPEONFORK:
+// some emulators and sandboxes accept any advice and do nothing. Probed once.
+bool WipeOnForkWorks();
+
+// One page, wiped in a child after fork, holding a nonzero word; nullptr when
+// WipeOnForkWorks() is false.
+void *MapCanaryPage();
+
+size_t PageBytes();
+
+// The memory calls, replaceable by tests to inject failures.
+struct MemoryOps {
+  void *(*map)(size_t bytes, int prot, int flags);  // anonymous mmap; MAP_FAILED on error
+  int (*unmap)(void *addr, size_t bytes);
+  int (*advise)(void *addr, size_t bytes, int advice);
+  int (*lock)(void *addr, size_t bytes);
+};
+// Tests only: must precede the first draw.
+void SetMemoryOpsForTesting(const MemoryOps *ops);
+const MemoryOps &DefaultMemoryOps();
 
 }  // namespace grndpool

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Layout of one slice: a 64-byte header followed by the bytes it serves.
 //
 // Slices live in slab segments mapped with MADV_WIPEONFORK, so in a child every
@@ -20,12 +21,15 @@ struct alignas(64) SliceHeader {
   // after a failed draw: the slow path then refills.
   int32_t avail;
   std::atomic<uint32_t> filled;  // bytes the last refill produced (read by stats)
-  std::atomic<uint32_t> owner;   // owning thread's tag, 0 when free
-  uint32_t reserved_;
+  // Owning thread's tag, 0 when free. Reads 0 in a child after fork and in a
+  // page the kernel dropped: the fast path checks it after every copy.
+  std::atomic<uint32_t> owner;
+  uint32_t chain_forks;     // chacha20: fork::ForkCount() when the chain was keyed
   uint64_t cookie;          // GRND_TIMESTAMP cookie, or generation, of the data
   uint64_t keystream_left;  // chacha20: bytes until the chain is rekeyed
-  // chacha20: where each refill's next key is generated, just before data() so
-  // one keystream call covers both; wiped as soon as the cipher is rekeyed.
+  // chacha20: the chain's next key, the only copy of it between refills. Each
+  // refill keys the cipher from it and overwrites it with the keystream's first
+  // 32 bytes (just before data(), so one keystream call covers both).
   uint8_t next_key[kChainKeyBytes];
 
   uint8_t *data() { return reinterpret_cast<uint8_t *>(this + 1); }

@@ -1,6 +1,6 @@
-#include "slice_directory.h"
+// SPDX-License-Identifier: Apache-2.0
+#include "lib/slice_directory.h"
 
-#include <unistd.h>
 #include <urcu-bp.h>
 
 #include <atomic>
@@ -8,9 +8,10 @@
 #include <cstring>
 #include <mutex>
 
-#include "slab_segment.h"
-#include "tsan.h"
-#include "stats.h"
+#include "lib/fork.h"
+#include "lib/slab_segment.h"
+#include "lib/stats.h"
+#include "lib/tsan.h"
 
 namespace grndpool {
 namespace {
@@ -18,32 +19,54 @@ namespace {
 struct Segment {
   uint8_t *base;
   bool locked;
+  bool droppable;
 };
 
-// Immutable once published; replaced whole (copy, add, publish, wait, free).
+// Published under RCU. Segments are appended in place (the slot first, then
+// count with a release store), so readers see a consistent prefix; a full array
+// is copied into one twice its size, published, and the old one retired.
 struct Directory {
-  size_t count;
+  std::atomic<size_t> count;
+  size_t capacity;
+  Directory *retired;  // outgrown arrays not freed yet (writers only)
   Segment segments[];  // owned-slice segments, oldest first
 };
 
 SlabGeometry g_geometry{};
 Directory *g_directory = nullptr;  // RCU-protected: read with rcu_dereference
-std::mutex g_grow_mutex;           // serialises writers of the directory and the overflow
+fork::ForkSafeMutex g_grow_mutex;  // serialises writers of the directory and the overflow
 std::atomic<SharedSliceHeader *> g_overflow{nullptr};
-[[maybe_unused]] char g_grace_period;  // TSan only: readers release it, a finished grace period acquires it
+Segment g_overflow_segment{};
+// Segments below this index are not handed out (raw-clone child, see LiftQuarantine).
+std::atomic<size_t> g_quarantine_below{0};
+// False in any child process. The library calls none of liburcu's fork hooks:
+// an application that shares liburcu-bp with it and calls urcu_bp_before_fork()
+// itself, as liburcu asks, would deadlock on the second call. So in a child,
+// where liburcu's registry may have been copied mid-update by a thread that is
+// gone, readers take g_grow_mutex instead and no grace period is waited for.
+bool g_rcu_usable = true;
+[[maybe_unused]] char
+    g_grace_period;  // TSan only: readers release it, a finished grace period acquires it
 
 // A read-side critical section over the directory.
 const Directory *BeginRead() {
+  if (!g_rcu_usable) {
+    g_grow_mutex.lock();
+    return g_directory;
+  }
   rcu_read_lock();
   const Directory *dir = rcu_dereference(g_directory);
   GRNDPOOL_TSAN_ACQUIRE(dir);
   return dir;
 }
 void EndRead() {
+  if (!g_rcu_usable) {
+    g_grow_mutex.unlock();
+    return;
+  }
   GRNDPOOL_TSAN_RELEASE(&g_grace_period);
   rcu_read_unlock();
 }
-Segment g_overflow_segment{};
 
 size_t OwnedSegmentLimit() {
   // The last segment of the budget is kept for the shared overflow slices.
@@ -55,7 +78,8 @@ SliceHeader *SliceAt(const Segment &segment, size_t index) {
 }
 
 SliceHeader *TryClaimIn(const Directory *dir, uint32_t tag) {
-  for (size_t s = 0; s < dir->count; ++s) {
+  const size_t count = dir->count.load(std::memory_order_acquire);
+  for (size_t s = g_quarantine_below.load(std::memory_order_relaxed); s < count; ++s) {
     for (size_t i = 0; i < g_geometry.slices_per_segment; ++i) {
       SliceHeader *slice = SliceAt(dir->segments[s], i);
       uint32_t expected = 0;
@@ -67,52 +91,126 @@ SliceHeader *TryClaimIn(const Directory *dir, uint32_t tag) {
   return nullptr;
 }
 
-Directory *NewDirectory(size_t count) {
-  return static_cast<Directory *>(calloc(1, sizeof(Directory) + count * sizeof(Segment)));
+Directory *NewDirectory(size_t capacity) {
+  auto *dir = static_cast<Directory *>(calloc(1, sizeof(Directory) + capacity * sizeof(Segment)));
+  if (dir != nullptr) dir->capacity = capacity;
+  return dir;
 }
 
-void CountMapping(const SegmentMapping &m, size_t bytes) {
-  Count(g_counters.slab_bytes, bytes);
-  CountLock(m.locked, bytes);
+// Frees retired arrays once no reader can hold them. Not from inside a
+// read-side section (the caller's own, or the application's when it shares
+// liburcu with us), and not in a raw-clone child: they wait for a later call.
+void ReclaimRetired() {
+  Directory *dir = g_directory;
+  if (dir->retired == nullptr || !g_rcu_usable || rcu_read_ongoing()) return;
+  Directory *list = dir->retired;
+  dir->retired = nullptr;
+  synchronize_rcu();
+  GRNDPOOL_TSAN_ACQUIRE(&g_grace_period);
+  while (list != nullptr) {
+    Directory *next = list->retired;
+    free(list);
+    list = next;
+  }
+}
+
+// Adds a mapped segment to the directory; false when no memory is left for a
+// bigger array. Called with g_grow_mutex held.
+bool Append(const Segment &segment) {
+  Directory *dir = g_directory;
+  const size_t count = dir->count.load(std::memory_order_relaxed);
+  if (count == dir->capacity) {
+    Directory *bigger = NewDirectory(dir->capacity * 2);
+    if (bigger == nullptr) return false;
+    memcpy(bigger->segments, dir->segments, count * sizeof(Segment));
+    bigger->count.store(count, std::memory_order_relaxed);
+    bigger->retired = dir;  // dir->retired chains the older ones
+    GRNDPOOL_TSAN_RELEASE(bigger);
+    rcu_set_pointer(&g_directory, bigger);
+    dir = bigger;
+  }
+  dir->segments[count] = segment;
+  GRNDPOOL_TSAN_RELEASE(dir);
+  dir->count.store(count + 1, std::memory_order_release);
+  return true;
 }
 
 // Maps one more segment and publishes it; returns a slice of it already owned by
 // `tag`, or nullptr when the budget is spent.
 SliceHeader *Grow(uint32_t tag) {
-  Directory *old_dir;
-  SliceHeader *mine = nullptr;
-  {
-    std::lock_guard<std::mutex> lock(g_grow_mutex);
-    old_dir = g_directory;
-    // Another thread may have grown it, or a thread may have exited, meanwhile.
-    if ((mine = TryClaimIn(old_dir, tag)) != nullptr) return mine;
-    if (old_dir->count >= OwnedSegmentLimit()) return nullptr;
-    SegmentMapping m = MapSegment(g_geometry.segment_bytes);
-    if (m.base == nullptr) return nullptr;
-    CountMapping(m, g_geometry.segment_bytes);
-    Directory *dir = NewDirectory(old_dir->count + 1);
-    if (dir == nullptr) return nullptr;  // the mapping stays unused: harmless, rare
-    memcpy(dir->segments, old_dir->segments, old_dir->count * sizeof(Segment));
-    dir->segments[old_dir->count] = Segment{static_cast<uint8_t *>(m.base), m.locked};
-    dir->count = old_dir->count + 1;
-    mine = SliceAt(dir->segments[old_dir->count], 0);
-    mine->owner.store(tag, std::memory_order_relaxed);
-    GRNDPOOL_TSAN_RELEASE(dir);
-    rcu_set_pointer(&g_directory, dir);
+  std::lock_guard<fork::ForkSafeMutex> lock(g_grow_mutex);
+  // Another thread may have grown it, or a thread may have exited, meanwhile.
+  SliceHeader *mine = TryClaimIn(g_directory, tag);
+  if (mine != nullptr) return mine;
+  if (g_directory->count.load(std::memory_order_relaxed) >= OwnedSegmentLimit()) return nullptr;
+  // Droppable pages are only safe where a slice cannot span two pages: the
+  // owner word is then in the page of every byte it guards.
+  const bool droppable_ok = g_geometry.slice_bytes <= PageBytes();
+  SegmentMapping m = MapSegment(g_geometry.segment_bytes, droppable_ok);
+  if (m.base == nullptr) return nullptr;
+  Count(g_counters.slab_bytes, g_geometry.segment_bytes);
+  Segment segment{static_cast<uint8_t *>(m.base), m.locked, m.droppable};
+  mine = SliceAt(segment, 0);
+  mine->owner.store(tag, std::memory_order_relaxed);
+  if (!Append(segment)) {
+    mine->owner.store(0, std::memory_order_relaxed);
+    return nullptr;  // the mapping stays unused: harmless, rare
   }
-  // Readers that picked up old_dir may still be scanning it.
-  synchronize_rcu();
-  GRNDPOOL_TSAN_ACQUIRE(&g_grace_period);
-  free(old_dir);
+  ReclaimRetired();
   return mine;
 }
+
+void ResetHeader(SliceHeader *slice) {
+  std::atomic_ref<int32_t>(slice->avail).store(0, std::memory_order_relaxed);
+  slice->filled.store(0, std::memory_order_relaxed);
+  slice->cookie = 0;
+  slice->keystream_left = 0;
+  slice->chain_forks = 0;
+}
+
+// In a child: locks every segment again (locks are not inherited) and recounts.
+void RelockAfterFork() {
+  uint64_t locked = 0;
+  auto relock = [&](Segment &segment) {
+    if (segment.base == nullptr || segment.droppable) return;
+    segment.locked = LockSegment(segment.base, g_geometry.segment_bytes);
+    if (segment.locked)
+      locked += g_geometry.segment_bytes;
+    else
+      Count(g_counters.mlock_failures);
+  };
+  const size_t count = g_directory->count.load(std::memory_order_relaxed);
+  for (size_t s = 0; s < count; ++s) relock(g_directory->segments[s]);
+  relock(g_overflow_segment);
+  g_counters.locked_bytes.store(locked, std::memory_order_relaxed);
+  g_counters.slices_in_use.store(0, std::memory_order_relaxed);
+}
+
+// Holding the writers' lock across fork() also means no grace period of ours
+// is in progress in the child.
+void PrepareFork() {
+  g_grow_mutex.PrepareFork();
+}
+void ParentAfterFork() {
+  g_grow_mutex.ParentAfterFork();
+}
+void ChildAfterFork(bool via_atfork) {
+  g_rcu_usable = false;
+  if (!via_atfork)
+    g_quarantine_below.store(g_directory->count.load(std::memory_order_relaxed),
+                             std::memory_order_relaxed);
+  g_grow_mutex.ChildAfterFork(via_atfork);
+  RelockAfterFork();
+}
+const fork::Hooks kForkHooks{PrepareFork, ParentAfterFork, ChildAfterFork};
 
 }  // namespace
 
 SlabGeometry ComputeGeometry(size_t slab_bytes, size_t slice_bytes) {
-  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const size_t page = PageBytes();
   SlabGeometry g{};
   g.slice_bytes = slice_bytes;
+  g.capacity = static_cast<uint32_t>(slice_bytes - kSliceHeaderBytes);
   g.segment_bytes = slice_bytes > page ? slice_bytes : page;
   g.max_segments = slab_bytes / g.segment_bytes;
   if (g.max_segments == 0) g.max_segments = 1;
@@ -122,7 +220,8 @@ SlabGeometry ComputeGeometry(size_t slab_bytes, size_t slice_bytes) {
 
 void InitSliceDirectory(const SlabGeometry &geometry) {
   g_geometry = geometry;
-  g_directory = NewDirectory(0);
+  g_directory = NewDirectory(8);
+  fork::RegisterHooks(&kForkHooks);
 }
 
 const SlabGeometry &Geometry() {
@@ -130,14 +229,17 @@ const SlabGeometry &Geometry() {
 }
 
 SliceHeader *ClaimSlice(uint32_t tag) {
+  if (g_directory == nullptr) return nullptr;
   const Directory *dir = BeginRead();
   SliceHeader *slice = TryClaimIn(dir, tag);
   // With the budget spent, growing is pointless: skip the writers' lock, which
   // overflow threads would otherwise all take on every retry.
-  const bool may_grow = dir->count < OwnedSegmentLimit();
+  const bool may_grow = dir->count.load(std::memory_order_relaxed) < OwnedSegmentLimit();
   EndRead();
   if (slice == nullptr && may_grow) slice = Grow(tag);
-  if (slice != nullptr) Count(g_counters.slices_in_use);
+  if (slice == nullptr) return nullptr;
+  ResetHeader(slice);
+  Count(g_counters.slices_in_use);
   return slice;
 }
 
@@ -146,28 +248,31 @@ void ReleaseSlice(SliceHeader *slice) {
   const int32_t left = slice->avail > 0 ? slice->avail : 0;
   Count(g_counters.bytes_served, filled > static_cast<uint32_t>(left) ? filled - left : 0);
   Count(g_counters.bytes_discarded, static_cast<uint64_t>(left));
-  // Wipe everything but the owner word, then free the slice for the next thread.
-  explicit_bzero(slice->data(), g_geometry.slice_bytes - kSliceHeaderBytes);
-  explicit_bzero(slice->next_key, sizeof slice->next_key);
+  // Unservable first, then wiped, then free for the next thread.
   std::atomic_ref<int32_t>(slice->avail).store(0, std::memory_order_relaxed);
-  slice->filled.store(0, std::memory_order_relaxed);
-  slice->cookie = 0;
-  slice->keystream_left = 0;
+  explicit_bzero(slice->data(), g_geometry.capacity);
+  explicit_bzero(slice->next_key, sizeof slice->next_key);
+  ResetHeader(slice);
   slice->owner.store(0, std::memory_order_release);
   g_counters.slices_in_use.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void LiftQuarantine() {
+  g_quarantine_below.store(0, std::memory_order_relaxed);
 }
 
 SharedSliceHeader *OverflowSlices(size_t *count) {
   *count = g_geometry.slices_per_segment;
   SharedSliceHeader *slices = g_overflow.load(std::memory_order_acquire);
   if (slices != nullptr || g_geometry.max_segments < 2) return slices;
-  std::lock_guard<std::mutex> lock(g_grow_mutex);
+  std::lock_guard<fork::ForkSafeMutex> lock(g_grow_mutex);
   slices = g_overflow.load(std::memory_order_relaxed);
   if (slices == nullptr) {
-    SegmentMapping m = MapSegment(g_geometry.segment_bytes);
+    // Shared slices are not owned, so a dropped page could not be noticed.
+    SegmentMapping m = MapSegment(g_geometry.segment_bytes, false);
     if (m.base == nullptr) return nullptr;
-    CountMapping(m, g_geometry.segment_bytes);
-    g_overflow_segment = Segment{static_cast<uint8_t *>(m.base), m.locked};
+    Count(g_counters.slab_bytes, g_geometry.segment_bytes);
+    g_overflow_segment = Segment{static_cast<uint8_t *>(m.base), m.locked, false};
     slices = static_cast<SharedSliceHeader *>(m.base);
     g_overflow.store(slices, std::memory_order_release);
   }
@@ -175,14 +280,16 @@ SharedSliceHeader *OverflowSlices(size_t *count) {
 }
 
 uint64_t LiveServedBytes() {
+  if (g_directory == nullptr) return 0;
   uint64_t served = 0;
   const Directory *dir = BeginRead();
-  for (size_t s = 0; s < dir->count; ++s) {
+  const size_t count = dir->count.load(std::memory_order_acquire);
+  for (size_t s = 0; s < count; ++s) {
     for (size_t i = 0; i < g_geometry.slices_per_segment; ++i) {
       SliceHeader *slice = SliceAt(dir->segments[s], i);
       if (slice->owner.load(std::memory_order_relaxed) == 0) continue;
-      // avail is written by its owner with a plain instruction; a torn or stale
-      // value only makes this snapshot approximate.
+      // avail is written by its owner with a plain instruction; a stale value
+      // only makes this snapshot approximate.
       const int32_t left = std::atomic_ref<int32_t>(slice->avail).load(std::memory_order_relaxed);
       const uint32_t filled = slice->filled.load(std::memory_order_relaxed);
       const uint32_t remaining = left > 0 ? static_cast<uint32_t>(left) : 0;
@@ -191,29 +298,6 @@ uint64_t LiveServedBytes() {
   }
   EndRead();
   return served;
-}
-
-void RelockAfterFork() {
-  // Only the forking thread exists in the child and it holds g_grow_mutex here.
-  uint64_t locked = 0;
-  auto relock = [&](Segment &segment) {
-    segment.locked = LockSegment(segment.base, g_geometry.segment_bytes);
-    if (segment.locked)
-      locked += g_geometry.segment_bytes;
-    else
-      Count(g_counters.mlock_failures);
-  };
-  for (size_t s = 0; s < g_directory->count; ++s) relock(g_directory->segments[s]);
-  if (g_overflow_segment.base != nullptr) relock(g_overflow_segment);
-  g_counters.locked_bytes.store(locked, std::memory_order_relaxed);
-  g_counters.slices_in_use.store(0, std::memory_order_relaxed);
-}
-
-void DirectoryLockForFork() {
-  g_grow_mutex.lock();
-}
-void DirectoryUnlockAfterFork() {
-  g_grow_mutex.unlock();
 }
 
 }  // namespace grndpool

@@ -1,51 +1,58 @@
+// SPDX-License-Identifier: Apache-2.0
 // The slice allocator: slab segments, published to readers through an
 // RCU-protected directory (liburcu, bulletproof flavour: no thread registration
 // and no call_rcu worker thread).
 //
 // Threads claim a slice on their first draw and give it back, wiped, when they
-// exit. When every slice is owned, a new segment is mapped and a new directory
-// published, until the slab budget is spent; old directories are freed after a
-// grace period. Segments stay mapped for the life of the process (their number is
+// exit. When every slice is owned, a new segment is mapped and published, until
+// the slab budget is spent. The segment array grows by doubling; an outgrown
+// array is retired and freed after a grace period, but never by a caller inside
+// a read-side section (which could be the application's own: that wait would
+// never end). Segments stay mapped for the life of the process (their number is
 // bounded by the budget) so a thread's pointer into its slice never dangles.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
-#include "slice.h"
+#include "lib/slice.h"
 
 namespace grndpool {
 
+// Sizes derived from the options, computed once here.
 struct SlabGeometry {
   size_t slice_bytes;    // header included
+  uint32_t capacity;     // bytes a slice serves between refills
   size_t segment_bytes;  // max(page, slice_bytes)
   size_t max_segments;   // slab budget / segment_bytes, overflow segment included
   size_t slices_per_segment;
 };
 
+// max_segments is at least 1: options make sure the budget holds one segment.
 SlabGeometry ComputeGeometry(size_t slab_bytes, size_t slice_bytes);
 
+// Start-up only: records the geometry and registers the fork hooks.
 void InitSliceDirectory(const SlabGeometry &geometry);
 
-// A free slice now owned by `tag`, or nullptr when the budget is spent.
+// A free slice now owned by `tag`, its header reset, or nullptr when the
+// budget is spent (or no memory can be mapped).
 SliceHeader *ClaimSlice(uint32_t tag);
 
 // Wipes the slice and makes it free. Called by its owner only.
 void ReleaseSlice(SliceHeader *slice);
 
+// In a child of a raw clone: the slice of the thread that forked is unknown,
+// so no slice mapped before the fork is handed out until that thread has been
+// seen (LiftQuarantine). glibc's fork() needs none of this.
+void LiftQuarantine();
+
 // The shared overflow slices (mapped on first use, counted in the budget), or
 // nullptr when the budget leaves no room for them. Sets *count.
 SharedSliceHeader *OverflowSlices(size_t *count);
 
-// Bytes served from live slices since their last refill (for stats).
+// Bytes served from live slices since their last refill (for stats); 0 before
+// start-up.
 uint64_t LiveServedBytes();
-
-// In a child after fork: locks every segment again and recounts locked bytes.
-void RelockAfterFork();
-
-// fork() must not copy the directory lock while another thread holds it.
-void DirectoryLockForFork();
-void DirectoryUnlockAfterFork();
 
 const SlabGeometry &Geometry();
 

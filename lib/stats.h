@@ -1,25 +1,20 @@
-// Process-wide counters. Updated on slow paths only; the fast path counts nothing.
+// SPDX-License-Identifier: Apache-2.0
+// Process-wide counters, listed once in GRNDPOOL_COUNTERS: the public struct
+// grndpool_stats, Counters, grndpool_stats() and the exit print all expand it.
+// Updated on slow paths only; the fast path counts nothing.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 
+#include "grndpool/grndpool.h"
+
 namespace grndpool {
 
 struct Counters {
-  std::atomic<uint64_t> bytes_served{0};  // from retired fills and direct draws
-  std::atomic<uint64_t> bytes_discarded{0};
-  std::atomic<uint64_t> refills{0};
-  std::atomic<uint64_t> rekeys{0};
-  std::atomic<uint64_t> generation_changes{0};
-  std::atomic<uint64_t> fork_resets{0};
-  std::atomic<uint64_t> mlock_failures{0};
-  std::atomic<uint64_t> locked_bytes{0};
-  std::atomic<uint64_t> slab_bytes{0};
-  std::atomic<uint64_t> slices_in_use{0};
-  std::atomic<uint64_t> shared_draws{0};
-  std::atomic<uint64_t> kernel_draws{0};
-  std::atomic<uint64_t> threads_seen{0};
+#define GRNDPOOL_COUNTER(name, help) std::atomic<uint64_t> name{0};
+  GRNDPOOL_COUNTERS(GRNDPOOL_COUNTER)
+#undef GRNDPOOL_COUNTER
 };
 
 extern Counters g_counters;
@@ -39,5 +34,12 @@ inline void CountLock(bool locked, uint64_t bytes) {
 // Records that the kernel generation moved to `generation` (cookie or counter);
 // counts each distinct change once however many threads notice it.
 void NoteGeneration(uint64_t generation);
+
+// Copies the counters into `out`, honouring out->size (bytes the caller's struct
+// has): fields past it are not written, so an older caller keeps working.
+void SnapshotCounters(struct grndpool_stats *out);
+
+// One line, "grndpool stats: name=value ...", for GRNDPOOL_STATS=1 at exit.
+void PrintCounters(int fd);
 
 }  // namespace grndpool

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Sharing strategies: how draws share buffered bytes between threads. The
 // process draws through the one GRNDPOOL_STRATEGY selects; the benchmark calls
 // each of them directly, side by side in one process.
@@ -5,7 +6,7 @@
 
 #include <cstddef>
 
-#include "options.h"
+#include "lib/options.h"
 
 namespace grndpool {
 

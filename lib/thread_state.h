@@ -1,5 +1,6 @@
-// What each thread keeps in thread-local storage: one pointer the fast path
-// reads, and slow-path bookkeeping.
+// SPDX-License-Identifier: Apache-2.0
+// What each thread keeps in thread-local storage: the pointer the fast path
+// reads, and slow-path bookkeeping. Defined in draw.cc.
 #pragma once
 
 #include <cstdint>
@@ -8,26 +9,38 @@
 
 namespace grndpool {
 
-// Stand-in for "no slice": shared by every thread without one, so the fast path
-// needs no null check. Its avail stays 0, so draws always fail on it; nothing
-// ever writes it, and it never holds data.
+// Stand-in for "serve nothing here": shared by every thread whose draws must
+// take the slow path (before the first draw, other strategies, GRND_TIMESTAMP
+// per draw, overflow, after thread exit), so the fast path needs no flag. Its
+// avail stays 0; nothing ever writes it and it never holds data.
 extern SliceHeader g_no_slice;
+
+enum class ThreadPhase : uint8_t {
+  kFresh,   // has not drawn yet
+  kLive,    // has drawn; its exit destructor is registered
+  kExited,  // its exit destructor ran: every later draw goes to the kernel
+};
 
 // Constant-initialised, so access is a plain %fs-relative load with no TLS
 // init wrapper.
 struct ThreadState {
-  SliceHeader *slice = &g_no_slice;  // the slice draws come from
+  SliceHeader *slice = &g_no_slice;  // what the fast path serves from
+  SliceHeader *owned = nullptr;      // the slice this thread owns, if any
   uint32_t tag = 0;                  // nonzero once the thread has drawn
-  uint32_t claim_backoff = 0;        // overflow threads retry claiming a slice this rarely
+  // fork::ChildEpoch() when the thread last set up; 0 for a thread that has not.
+  // Older than the current epoch: the thread came from the parent (it forked).
+  uint32_t child_epoch = 0;
+  uint32_t claim_backoff = 0;  // overflow threads retry claiming a slice this rarely
   // Overflow draws are counted here and added to the process counters at each
   // claim retry and at thread exit: a shared counter per draw would be most of
   // their cost.
   uint32_t unflushed_shared_draws = 0;
   uint64_t unflushed_shared_bytes = 0;
-  // Set while this thread is inside a draw. A signal handler that interrupts a
-  // draw and draws itself finds it set and goes to the kernel instead of
-  // touching the slice, so the slice needs no atomic instructions.
+  // Set while this thread is inside a draw (or releasing its slice). A signal
+  // handler that interrupts it and draws finds it set and goes to the kernel
+  // instead of touching the slice, so the slice needs no atomic instructions.
   uint8_t in_draw = 0;
+  ThreadPhase phase = ThreadPhase::kFresh;
 };
 
 extern thread_local constinit ThreadState t_thread [[gnu::tls_model("initial-exec")]];

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Tells ThreadSanitizer about orderings it cannot see: liburcu's grace periods
 // and pointer publication happen inside an uninstrumented library, so without
 // these it reports the free after synchronize_rcu() as racing with readers.

@@ -70,7 +70,7 @@ int Quiet() {
   for (int i = 0; i < 100000; ++i) (void)grndpool_u32();
   grndpool_buf(big, sizeof big);
   (void)grndpool_uniform(7);
-  struct grndpool_stats s;
+  struct grndpool_stats s = {};
   grndpool_stats(&s);
   (void)grndpool_describe();
   std::thread([] { (void)grndpool_u64(); }).join();
@@ -123,7 +123,7 @@ int Memlock(rlim_t limit, int threads, bool drop_ipc_lock) {
     });
   for (auto &th : pool) th.join();
   for (char c : results) ok = ok && c;
-  struct grndpool_stats s;
+  struct grndpool_stats s = {};
   grndpool_stats(&s);
   printf("ok=%d mlock_failures=%llu locked_bytes=%llu slab_bytes=%llu\n%s\n", ok,
          (unsigned long long)s.mlock_failures, (unsigned long long)s.locked_bytes,

@@ -16,7 +16,7 @@
 namespace grndpool::test {
 
 inline struct grndpool_stats Stats() {
-  struct grndpool_stats s;
+  struct grndpool_stats s = {};
   grndpool_stats(&s);
   return s;
 }

@@ -1,33 +1,18 @@
-#include "source.h"
+// SPDX-License-Identifier: Apache-2.0
+#include "lib/kernel/source.h"
 
 #include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstring>
 
-#include "vdso_state_pool.h"
-#include "vdso_symbol.h"
+#include "lib/kernel/vdso_state_pool.h"
 
 namespace grndpool::kernel {
 namespace {
 
-// The 5-argument entry of Linux >= 6.11. The seed's 3-argument entry ignores the
-// last two registers, so calling it this way is safe on both.
-using VdsoGetrandomFn = long (*)(void *, size_t, unsigned, void *, size_t);
-
-// struct vgetrandom_opaque_params of the uapi (Linux >= 6.11).
-struct OpaqueParams {
-  uint32_t size_of_opaque_state;
-  uint32_t mmap_prot;
-  uint32_t mmap_flags;
-  uint32_t reserved[13];
-};
-
-// Layout of struct vgetrandom_state in Linux 6.11 to 6.18: 128 bytes of batch and
-// key, then the u64 generation the state was last keyed under.
-constexpr uint32_t kKnownStateSize = 144;
-constexpr size_t kStateGenerationOffset = 128;
-
+// The seed's 3-argument entry ignores the last two registers, so calling the
+// 5-argument way is safe on both.
 VdsoGetrandomFn g_vdso = nullptr;
 VdsoStatePool g_state_pool;
 bool g_state_generation_known = false;
@@ -35,8 +20,8 @@ thread_local void *t_vdso_state [[gnu::tls_model("initial-exec")]] = nullptr;
 thread_local bool t_acquiring [[gnu::tls_model("initial-exec")]] = false;
 
 // The thread's state, or nullptr (use the syscall) while a signal handler has
-// interrupted this thread's own acquisition, which holds the pool's lock.
-void *ThreadState() {
+// interrupted this thread's own acquisition.
+void *ThreadVdsoState() {
   if (t_vdso_state == nullptr && !t_acquiring) {
     t_acquiring = true;
     void *state = g_state_pool.Acquire();
@@ -49,26 +34,30 @@ void *ThreadState() {
 
 void VdsoFill(void *buf, size_t len) {
   auto *out = static_cast<unsigned char *>(buf);
-  void *state = ThreadState();
+  void *state = ThreadVdsoState();
   while (len > 0 && state != nullptr) {
     long got = g_vdso(out, len, 0, state, kKnownStateSize);
     if (got > 0) {
       out += got;
       len -= static_cast<size_t>(got);
-    } else if (got != -EINTR && got != -EAGAIN) {
-      break;
+    } else {
+      g_faults.fetch_add(1, std::memory_order_relaxed);
+      if (got != -EINTR && got != -EAGAIN) break;  // e.g. seccomp denying its syscall
     }
   }
   if (len > 0) SyscallFill(out, len);
 }
 
 bool VdsoStateGeneration(uint64_t *generation) {
-  void *state = ThreadState();
+  void *state = ThreadVdsoState();
   if (state == nullptr || !g_state_generation_known) return false;
   unsigned char scratch;
   // A call of at least one byte makes the vDSO compare its state with the kernel's
   // generation and rekey it, so the state then holds the current generation.
-  if (g_vdso(&scratch, 1, 0, state, kKnownStateSize) != 1) return false;
+  if (g_vdso(&scratch, 1, 0, state, kKnownStateSize) != 1) {
+    g_faults.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
   explicit_bzero(&scratch, 1);
   memcpy(generation, static_cast<char *>(state) + kStateGenerationOffset, sizeof *generation);
   return true;
@@ -113,9 +102,9 @@ KernelOps g_ops;
 
 }  // namespace
 
-SelectedSource SelectSource(SourceChoice choice) {
-  g_vdso = reinterpret_cast<VdsoGetrandomFn>(FindVdsoFunction("__vdso_getrandom", "LINUX_2.6"));
-  OpaqueParams params{};
+SelectedSource SelectSource(SourceRequest choice) {
+  g_vdso = reinterpret_cast<VdsoGetrandomFn>(Seam().find_vdso("__vdso_getrandom", "LINUX_2.6"));
+  VgetrandomOpaqueParams params{};
   if (g_vdso != nullptr) {
     // A 3-argument (seed) entry treats this as getrandom(NULL, 0, 0) and leaves
     // params zeroed, which reads as "no per-thread state".
@@ -127,23 +116,22 @@ SelectedSource SelectSource(SourceChoice choice) {
   const bool ts_vdso = g_vdso != nullptr && TimestampWorks(VdsoTimestamp);
   const bool ts_syscall = ts_vdso || TimestampWorks(SyscallTimestamp);
 
-  SelectedSource out;
-  auto unavailable = [&](const char *wanted, const char *why) {
-    out.note = std::string("grndpool: GRNDPOOL_SOURCE=") + wanted + " is not available here (" +
-               why + "); using auto";
-    choice = SourceChoice::kAuto;
-  };
-  if (choice == SourceChoice::kGrndTimestamp && !ts_syscall)
-    unavailable("grnd_timestamp", "getrandom() answers GRND_TIMESTAMP with EINVAL");
-  if (choice == SourceChoice::kVdso && !vdso_fill)
-    unavailable("vdso", "no Linux >= 6.11 __vdso_getrandom");
+  SelectedSource out{};
+  if (choice == SourceRequest::kGrndTimestamp && !ts_syscall) {
+    out.unavailable = "getrandom() answers GRND_TIMESTAMP with EINVAL";
+    choice = SourceRequest::kAuto;
+  }
+  if (choice == SourceRequest::kVdso && !vdso_fill) {
+    out.unavailable = "no Linux >= 6.11 __vdso_getrandom";
+    choice = SourceRequest::kAuto;
+  }
 
   g_ops = KernelOps{};
   g_ops.thread_exit = ReleaseState;
-  g_ops.fill = (choice != SourceChoice::kSyscall && vdso_fill) ? VdsoFill : SyscallFill;
+  g_ops.fill = (choice != SourceRequest::kSyscall && vdso_fill) ? VdsoFill : SyscallFill;
   const char *fill_name = g_ops.fill == VdsoFill ? "vdso" : "syscall";
 
-  if ((choice == SourceChoice::kAuto || choice == SourceChoice::kGrndTimestamp) && ts_syscall) {
+  if ((choice == SourceRequest::kAuto || choice == SourceRequest::kGrndTimestamp) && ts_syscall) {
     g_ops.name = "grnd_timestamp";
     if (ts_vdso) {
       g_ops.mode = GenerationMode::kPerDraw;
@@ -170,13 +158,6 @@ SelectedSource SelectSource(SourceChoice choice) {
   }
   out.ops = &g_ops;
   return out;
-}
-
-void KernelLockForFork() {
-  g_state_pool.LockForFork();
-}
-void KernelUnlockAfterFork() {
-  g_state_pool.UnlockAfterFork();
 }
 
 }  // namespace grndpool::kernel

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include <fcntl.h>
 #include <linux/random.h>
 #include <sched.h>
@@ -7,19 +8,27 @@
 
 #include <cerrno>
 
-#include "kernel_ops.h"
+#include "lib/kernel/kernel_ops.h"
+#include "lib/kernel/vdso_symbol.h"
 
 namespace grndpool::kernel {
 
-long SyscallGetrandom(void *buf, size_t len, unsigned flags) {
+std::atomic<uint64_t> g_faults{0};
+std::atomic<uint64_t> g_urandom_fills{0};
+
+namespace {
+
+long RealGetrandom(void *buf, size_t len, unsigned flags) {
   long ret = syscall(SYS_getrandom, buf, len, flags);
   return ret < 0 ? -errno : ret;
 }
 
-namespace {
+const SyscallSeam kRealSeam{RealGetrandom, FindVdsoFunction};
+const SyscallSeam *g_seam = &kRealSeam;
 
-// Used only where getrandom(2) is missing (Linux < 3.17 or a seccomp filter).
+// Where getrandom(2) is missing or denied. Plain syscalls only: async-signal-safe.
 void UrandomFill(unsigned char *out, size_t len) {
+  g_urandom_fills.fetch_add(1, std::memory_order_relaxed);
   int fd;
   do fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
   while (fd < 0 && errno == EINTR);
@@ -43,24 +52,44 @@ void UrandomFill(unsigned char *out, size_t len) {
   }
 }
 
+// EINTR and EAGAIN are retried, but not forever: a filter or an emulator that
+// answers only these would otherwise hang the draw.
+constexpr int kMaxRetries = 100;
+
 }  // namespace
+
+long SyscallGetrandom(void *buf, size_t len, unsigned flags) {
+  return g_seam->getrandom(buf, len, flags);
+}
 
 void SyscallFill(void *buf, size_t len) {
   auto *out = static_cast<unsigned char *>(buf);
   const int saved_errno = errno;
+  int retries = 0;
   while (len > 0) {
     long got = SyscallGetrandom(out, len, 0);
     if (got > 0) {
       out += got;
       len -= static_cast<size_t>(got);
-    } else if (got == -EAGAIN) {
-      sched_yield();
-    } else if (got != -EINTR) {
-      UrandomFill(out, len);
-      break;
+      continue;
     }
+    g_faults.fetch_add(1, std::memory_order_relaxed);
+    if ((got == -EINTR || got == -EAGAIN) && ++retries < kMaxRetries) {
+      if (got == -EAGAIN) sched_yield();
+      continue;
+    }
+    UrandomFill(out, len);
+    break;
   }
   errno = saved_errno;
+}
+
+void SetSyscallSeamForTesting(const SyscallSeam *seam) {
+  g_seam = seam != nullptr ? seam : &kRealSeam;
+}
+
+const SyscallSeam &Seam() {
+  return *g_seam;
 }
 
 int ForceKernelReseed() {

@@ -1,4 +1,5 @@
-#include "vdso_symbol.h"
+// SPDX-License-Identifier: Apache-2.0
+#include "lib/kernel/vdso_symbol.h"
 
 #include <elf.h>
 #include <link.h>

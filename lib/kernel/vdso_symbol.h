@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Finds a function in the vDSO the kernel mapped into this process, validating
 // the ELF image before trusting any address in it.
 #pragma once

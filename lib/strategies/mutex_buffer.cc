@@ -1,12 +1,14 @@
+// SPDX-License-Identifier: Apache-2.0
 // The naive baseline: one locked buffer behind one mutex.
 #include <cstring>
 #include <mutex>
 
-#include "../fast_path.h"
-#include "../generation.h"
-#include "../slab_segment.h"
-#include "../stats.h"
-#include "strategies.h"
+#include "lib/fork.h"
+#include "lib/generation.h"
+#include "lib/runtime.h"
+#include "lib/slab_segment.h"
+#include "lib/stats.h"
+#include "lib/strategies/strategies.h"
 
 namespace grndpool {
 namespace {
@@ -23,16 +25,15 @@ struct MutexBuffer {
 static_assert(sizeof(MutexBuffer) == kBufferBytes);
 constexpr uint32_t kCapacity = sizeof(MutexBuffer::data);
 
-std::mutex g_mutex;
+fork::ForkSafeMutex g_mutex;
 MutexBuffer *g_buffer = nullptr;  // mapped once, under g_mutex
 thread_local bool t_in_draw [[gnu::tls_model("initial-exec")]] = false;
 
 MutexBuffer *Buffer() {
   if (g_buffer == nullptr) {
-    SegmentMapping m = MapSegment(kBufferBytes);
+    SegmentMapping m = MapSegment(kBufferBytes, false);
     if (m.base == nullptr) return nullptr;
     g_buffer = static_cast<MutexBuffer *>(m.base);
-    CountLock(m.locked, kBufferBytes);
     g_buffer->ready = 1;
   } else if (g_buffer->ready == 0) {  // a child after fork: locks are not inherited
     CountLock(LockSegment(g_buffer, kBufferBytes), kBufferBytes);
@@ -49,8 +50,10 @@ void MutexStrategyDraw(void *out, size_t n) {
     return;
   }
   t_in_draw = true;
+  const uint32_t forks = fork::ForkCount();
+  bool cut = false;
   {
-    std::lock_guard<std::mutex> lock(g_mutex);
+    std::lock_guard<fork::ForkSafeMutex> lock(g_mutex);
     MutexBuffer *b = Buffer();
     if (b == nullptr) {
       g_ops->fill(out, n);
@@ -67,18 +70,21 @@ void MutexStrategyDraw(void *out, size_t n) {
       memcpy(out, p, n);
       memset(p, 0, n);
       b->avail -= static_cast<uint32_t>(n);
+      cut = fork::ForkedSince(forks);  // a fork from a signal handler during the copy
     }
   }
+  if (cut) g_ops->fill(out, n);
   t_in_draw = false;
 }
 
-void StrategiesLockForFork() {
-  g_mutex.lock();
-  SharedBufferLockForFork();
+void MutexBufferPrepareFork() {
+  g_mutex.PrepareFork();
 }
-void StrategiesUnlockAfterFork() {
-  SharedBufferUnlockAfterFork();
-  g_mutex.unlock();
+void MutexBufferParentAfterFork() {
+  g_mutex.ParentAfterFork();
+}
+void MutexBufferChildAfterFork(bool via_atfork) {
+  g_mutex.ChildAfterFork(via_atfork);
 }
 
 }  // namespace grndpool

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The seed's design: every thread maps and locks its own 4 KiB buffer
 // (MADV_WIPEONFORK), refilled from the kernel path with a refill size that
 // doubles from 32 bytes while the generation holds and falls back to 32 when it
@@ -8,11 +9,12 @@
 #include <algorithm>
 #include <cstring>
 
-#include "../fast_path.h"
-#include "../generation.h"
-#include "../slab_segment.h"
-#include "../stats.h"
-#include "strategies.h"
+#include "lib/fork.h"
+#include "lib/generation.h"
+#include "lib/runtime.h"
+#include "lib/slab_segment.h"
+#include "lib/stats.h"
+#include "lib/strategies/strategies.h"
 
 namespace grndpool {
 namespace {
@@ -37,31 +39,35 @@ thread_local PerThreadBuffer *t_buffer [[gnu::tls_model("initial-exec")]] = null
 // and draws goes to the kernel instead of touching the buffer.
 thread_local bool t_in_draw [[gnu::tls_model("initial-exec")]] = false;
 pthread_key_t g_exit_key;
+bool g_have_key = false;  // false: every pthread key is in use; draws go to the kernel
 pthread_once_t g_key_once = PTHREAD_ONCE_INIT;
 
 void FreeBuffer(void *) {
   PerThreadBuffer *b = t_buffer;
   if (b == nullptr) return;
-  if (b->locked) g_counters.locked_bytes.fetch_sub(kBufferBytes, std::memory_order_relaxed);
-  explicit_bzero(b, kBufferBytes);
-  munmap(b, kBufferBytes);
+  t_in_draw = true;  // a signal handler drawing from here on goes to the kernel
   t_buffer = nullptr;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  UnmapSegment(SegmentMapping{b, b->locked != 0, false}, kBufferBytes);
 }
 
 void CreateKey() {
-  pthread_key_create(&g_exit_key, FreeBuffer);
+  g_have_key = pthread_key_create(&g_exit_key, FreeBuffer) == 0;
 }
 
 // Maps the thread's page on first use; locks it again in a child after fork.
 PerThreadBuffer *ThreadBuffer() {
   if (t_buffer == nullptr) {
-    SegmentMapping m = MapSegment(kBufferBytes);
-    if (m.base == nullptr) return nullptr;
     pthread_once(&g_key_once, CreateKey);
-    pthread_setspecific(g_exit_key, m.base);
+    if (!g_have_key) return nullptr;
+    SegmentMapping m = MapSegment(kBufferBytes, false);
+    if (m.base == nullptr) return nullptr;
+    if (pthread_setspecific(g_exit_key, m.base) != 0) {
+      UnmapSegment(m, kBufferBytes);
+      return nullptr;
+    }
     t_buffer = static_cast<PerThreadBuffer *>(m.base);
     t_buffer->locked = m.locked;
-    CountLock(m.locked, kBufferBytes);
     t_buffer->refill_size = kFirstRefill;
   } else if (t_buffer->refill_size == 0) {  // wiped by fork
     t_buffer->locked = LockSegment(t_buffer, kBufferBytes);
@@ -98,6 +104,7 @@ void PerThreadStrategyDraw(void *out, size_t n) {
   }
   t_in_draw = true;
   std::atomic_signal_fence(std::memory_order_seq_cst);
+  const uint32_t forks = fork::ForkCount();
   PerThreadBuffer *b = ThreadBuffer();
   if (b == nullptr) {
     g_ops->fill(out, n);
@@ -108,6 +115,7 @@ void PerThreadStrategyDraw(void *out, size_t n) {
     uint8_t *p = b->data + b->avail;
     memcpy(out, p, n);
     memset(p, 0, n);
+    if (fork::ForkedSince(forks)) g_ops->fill(out, n);  // cut by a fork in a signal handler
   }
   std::atomic_signal_fence(std::memory_order_seq_cst);
   t_in_draw = false;

@@ -1,47 +1,31 @@
-// The strategy table, and the dispatch for draws that leave the plain slab path.
-#include "../fast_path.h"
-#include "../runtime.h"
-#include "../strategy.h"
-#include "strategies.h"
+// SPDX-License-Identifier: Apache-2.0
+// The strategy table, and the strategies' fork hooks.
+#include "lib/fast_path.h"
+#include "lib/fork.h"
+#include "lib/kernel/kernel_ops.h"
+#include "lib/strategies/strategies.h"
+#include "lib/strategy.h"
 
 namespace grndpool {
 
 namespace {
 
-// The common sizes get their own inlined copy, so the copy and the zeroing
-// are single moves as in grndpool_u32()/grndpool_u64(), not library calls.
-template <bool kCheck>
-void SlabDrawSized(void *out, size_t n) {
-  switch (n) {
-    case 4:
-      return DrawFromThreadSlice<kCheck>(out, 4);
-    case 8:
-      return DrawFromThreadSlice<kCheck>(out, 8);
-    case 16:
-      return DrawFromThreadSlice<kCheck>(out, 16);
-    default:
-      return DrawFromThreadSlice<kCheck>(out, n);
-  }
-}
-
-void SlabDraw(void *out, size_t n) {
-  if (g_draw_flags.load(std::memory_order_acquire) & kCheckEveryDraw)
-    SlabDrawSized<true>(out, n);
-  else
-    SlabDrawSized<false>(out, n);
+// The slab row ignores GRNDPOOL_STRATEGY, so the benchmark can compare it with
+// the others in one process.
+void SlabStrategyDraw(void *out, size_t n) {
+  Draw<true>(out, n);
 }
 
 // Called directly (by the benchmark and tests), a strategy may be the first
-// thing in the process to draw.
+// thing in the process to draw; while another thread initialises, the kernel.
 template <void (*kDraw)(void *, size_t)>
 void AfterInit(void *out, size_t n) {
-  if (__builtin_expect(g_draw_flags.load(std::memory_order_acquire) & kNotInitialized, 0))
-    EnsureInitialized();
+  if (__builtin_expect(!EnsureInitialized(), 0)) return kernel::SyscallFill(out, n);
   kDraw(out, n);
 }
 
 const StrategyOps kStrategies[] = {
-    {"slab", AfterInit<SlabDraw>},
+    {"slab", SlabStrategyDraw},
     {"syscall", AfterInit<SyscallStrategyDraw>},
     {"vdso", AfterInit<VdsoStrategyDraw>},
     {"per-thread", AfterInit<PerThreadStrategyDraw>},
@@ -49,21 +33,32 @@ const StrategyOps kStrategies[] = {
     {"mutex", AfterInit<MutexStrategyDraw>},
 };
 
+void PrepareFork() {
+  MutexBufferPrepareFork();
+  SharedBufferPrepareFork();
+}
+void ParentAfterFork() {
+  SharedBufferParentAfterFork();
+  MutexBufferParentAfterFork();
+}
+void ChildAfterFork(bool via_atfork) {
+  SharedBufferChildAfterFork(via_atfork);
+  MutexBufferChildAfterFork(via_atfork);
+}
+const fork::Hooks kForkHooks{PrepareFork, ParentAfterFork, ChildAfterFork};
+
 }  // namespace
 
 const StrategyOps &StrategyFor(Strategy strategy) {
   return kStrategies[static_cast<int>(strategy)];
 }
 
-void DrawFlagged(void *out, size_t n) {
-  uint8_t flags = g_draw_flags.load(std::memory_order_acquire);
-  if (flags & kNotInitialized) {
-    EnsureInitialized();
-    flags = g_draw_flags.load(std::memory_order_acquire);
-  }
-  if (flags & kOtherStrategy)
-    return kStrategies[static_cast<int>(CurrentOptions().strategy)].draw(out, n);
-  SlabDraw(out, n);
+void StrategyDraw(Strategy strategy, void *out, size_t n) {
+  kStrategies[static_cast<int>(strategy)].draw(out, n);
+}
+
+void InitStrategies() {
+  fork::RegisterHooks(&kForkHooks);
 }
 
 }  // namespace grndpool

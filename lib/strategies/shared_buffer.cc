@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // One buffer for the whole process: threads reserve ranges with an atomic
 // cursor; a refill publishes a new buffer under RCU and frees the old one, wiped,
 // after a grace period (so no reader is ever cut off mid-copy).
@@ -5,15 +6,17 @@
 #include <urcu-bp.h>
 
 #include <atomic>
+#include <iterator>
 #include <cstring>
 #include <mutex>
 
-#include "../fast_path.h"
-#include "../generation.h"
-#include "../slab_segment.h"
-#include "../stats.h"
-#include "../tsan.h"
-#include "strategies.h"
+#include "lib/fork.h"
+#include "lib/generation.h"
+#include "lib/runtime.h"
+#include "lib/slab_segment.h"
+#include "lib/stats.h"
+#include "lib/strategies/strategies.h"
+#include "lib/tsan.h"
 
 namespace grndpool {
 namespace {
@@ -32,16 +35,25 @@ static_assert(sizeof(SharedBuffer) == kBufferBytes);
 constexpr uint32_t kCapacity = sizeof(SharedBuffer::data);
 
 SharedBuffer *g_buffer = nullptr;  // RCU-protected
-std::mutex g_refill_mutex;         // one refiller at a time; others go to the kernel
+// Replaced buffers not unmapped yet: a caller inside a read-side section (its
+// own or the application's, when it shares liburcu) must not wait for a grace
+// period, so they are retired and unmapped by a later refill. Under the mutex.
+SharedBuffer *g_retired[64];
+int g_retired_count = 0;
+// False in a child process: liburcu's registry may have been copied mid-update
+// there (the library calls none of liburcu's fork hooks, see slice_directory.cc),
+// so every access takes g_refill_mutex instead of a read-side section.
+bool g_rcu_usable = true;
+fork::ForkSafeMutex g_refill_mutex;  // one refiller at a time; others go to the kernel
 thread_local bool t_in_draw [[gnu::tls_model("initial-exec")]] = false;
-[[maybe_unused]] char g_grace_period;  // TSan only: readers release it, a finished grace period acquires it
+[[maybe_unused]] char
+    g_grace_period;  // TSan only: readers release it, a finished grace period acquires it
 
 // Replaces the buffer with a freshly filled one. Called with g_refill_mutex held.
 void Replace(uint64_t previous_label) {
-  SegmentMapping m = MapSegment(kBufferBytes);
+  SegmentMapping m = MapSegment(kBufferBytes, false);
   if (m.base == nullptr) return;
   auto *fresh = static_cast<SharedBuffer *>(m.base);
-  CountLock(m.locked, kBufferBytes);
   bool moved = false;
   fresh->label = LabelForFill(*g_ops, previous_label, &moved);
   fresh->locked = m.locked;
@@ -51,20 +63,34 @@ void Replace(uint64_t previous_label) {
   GRNDPOOL_TSAN_RELEASE(fresh);
   SharedBuffer *old = rcu_xchg_pointer(&g_buffer, fresh);
   if (old == nullptr) return;
-  synchronize_rcu();  // every reader that could see `old` has finished copying
-  GRNDPOOL_TSAN_ACQUIRE(&g_grace_period);
   const uint32_t taken = old->next.load(std::memory_order_relaxed);
   if (old->size > taken) Count(g_counters.bytes_discarded, old->size - taken);
-  if (old->locked) g_counters.locked_bytes.fetch_sub(kBufferBytes, std::memory_order_relaxed);
-  explicit_bzero(old, kBufferBytes);
-  munmap(old, kBufferBytes);
+  if (g_rcu_usable && rcu_read_ongoing()) {
+    // Unmapped by a later refill; past 64 of them inside one read section the
+    // buffer simply stays mapped (locked, wipe-on-fork): a reader may hold it.
+    if (g_retired_count + 1 < static_cast<int>(std::size(g_retired)))
+      g_retired[g_retired_count++] = old;
+    return;
+  }
+  g_retired[g_retired_count++] = old;
+  if (g_rcu_usable) {
+    synchronize_rcu();  // every reader that could see a retired buffer has finished copying
+    GRNDPOOL_TSAN_ACQUIRE(&g_grace_period);
+  }
+  for (int i = 0; i < g_retired_count; ++i) {
+    SegmentMapping retired{g_retired[i], g_retired[i]->locked != 0, false};
+    UnmapSegment(retired, kBufferBytes);
+  }
+  g_retired_count = 0;
 }
 
 // Serves from the current buffer; false when it is exhausted or stale.
+// Without RCU (a child process) the caller holds g_refill_mutex.
 bool TryServe(void *out, size_t n, uint64_t *label) {
   bool served = false;
-  rcu_read_lock();
-  SharedBuffer *b = rcu_dereference(g_buffer);
+  const uint32_t forks = fork::ForkCount();
+  if (g_rcu_usable) rcu_read_lock();
+  SharedBuffer *b = g_rcu_usable ? rcu_dereference(g_buffer) : g_buffer;
   if (b != nullptr) {
     GRNDPOOL_TSAN_ACQUIRE(b);
     *label = b->label;
@@ -74,10 +100,13 @@ bool TryServe(void *out, size_t n, uint64_t *label) {
       served = LabelIsCurrent(*g_ops, b->label);
       if (served) memcpy(out, b->data + at, n);
       memset(b->data + at, 0, n);
+      if (fork::ForkedSince(forks)) served = false;  // cut by a fork in a signal handler
     }
   }
-  GRNDPOOL_TSAN_RELEASE(&g_grace_period);
-  rcu_read_unlock();
+  if (g_rcu_usable) {
+    GRNDPOOL_TSAN_RELEASE(&g_grace_period);
+    rcu_read_unlock();
+  }
   return served;
 }
 
@@ -90,6 +119,15 @@ void SharedBufferStrategyDraw(void *out, size_t n) {
   }
   t_in_draw = true;
   uint64_t label = 0;
+  if (!g_rcu_usable) {
+    std::lock_guard<fork::ForkSafeMutex> lock(g_refill_mutex);
+    if (!TryServe(out, n, &label)) {
+      Replace(label);
+      if (!TryServe(out, n, &label)) g_ops->fill(out, n);
+    }
+    t_in_draw = false;
+    return;
+  }
   bool served = TryServe(out, n, &label);
   if (!served && g_refill_mutex.try_lock()) {
     // Another thread may have replaced it meanwhile; Replace is cheap to repeat.
@@ -104,10 +142,14 @@ void SharedBufferStrategyDraw(void *out, size_t n) {
 }  // namespace grndpool
 
 namespace grndpool {
-void SharedBufferLockForFork() {
-  g_refill_mutex.lock();
+void SharedBufferPrepareFork() {
+  g_refill_mutex.PrepareFork();
 }
-void SharedBufferUnlockAfterFork() {
-  g_refill_mutex.unlock();
+void SharedBufferParentAfterFork() {
+  g_refill_mutex.ParentAfterFork();
+}
+void SharedBufferChildAfterFork(bool via_atfork) {
+  g_rcu_usable = false;
+  g_refill_mutex.ChildAfterFork(via_atfork);
 }
 }  // namespace grndpool

@@ -1,7 +1,12 @@
-// The draw functions of the strategies other than slab (which is the fast path).
+// SPDX-License-Identifier: Apache-2.0
+// The sharing strategies other than slab (which is the fast path), and their
+// table. Files in lib/strategies/ include lib/ headers below draw.cc and, for
+// the table's slab row, lib/fast_path.h; nothing else.
 #pragma once
 
 #include <cstddef>
+
+#include "lib/options.h"
 
 namespace grndpool {
 
@@ -11,10 +16,18 @@ void PerThreadStrategyDraw(void *out, size_t n);     // the seed: 4 KiB locked b
 void SharedBufferStrategyDraw(void *out, size_t n);  // one lock-free buffer, RCU-swapped
 void MutexStrategyDraw(void *out, size_t n);         // one buffer behind a mutex
 
-// Locks the strategies' mutexes around fork; registered at start-up.
-void StrategiesLockForFork();
-void StrategiesUnlockAfterFork();
-void SharedBufferLockForFork();
-void SharedBufferUnlockAfterFork();
+// Draws through `strategy` (not slab) for the slow path. Start-up has run.
+void StrategyDraw(Strategy strategy, void *out, size_t n);
+
+// Start-up only: registers the strategies' fork hooks.
+void InitStrategies();
+
+// Each buffering alternative's locks, for the fork hooks InitStrategies registers.
+void MutexBufferPrepareFork();
+void MutexBufferParentAfterFork();
+void MutexBufferChildAfterFork(bool via_atfork);
+void SharedBufferPrepareFork();
+void SharedBufferParentAfterFork();
+void SharedBufferChildAfterFork(bool via_atfork);
 
 }  // namespace grndpool

@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "lib/fork.h"
+
+#include <pthread.h>
+
+#include "lib/slab_segment.h"
+#include "lib/stats.h"
+
+namespace grndpool::fork {
+namespace {
+
+constexpr uint32_t kWiped = 0;  // what the canary reads in a child before its reset
+constexpr uint32_t kLive = 1;
+constexpr uint32_t kResetting = 2;
+
+constexpr int kMaxHooks = 8;
+const Hooks *g_hooks[kMaxHooks];
+int g_hook_count = 0;
+
+// Where the kernel lacks a working MADV_WIPEONFORK no buffer can be mapped
+// either, so every draw goes to the kernel; the canary then is a static word
+// that never reads zero.
+std::atomic<uint32_t> g_no_wipe_on_fork{kLive};
+std::atomic<uint32_t> *g_canary = &g_no_wipe_on_fork;
+std::atomic<uint32_t> g_child_epoch{1};
+std::atomic<uint32_t> g_fork_count{0};
+
+void RunChildHooks(bool via_atfork) {
+  g_child_epoch.fetch_add(1, std::memory_order_relaxed);
+  g_fork_count.fetch_add(via_atfork ? 1 : 2, std::memory_order_relaxed);
+  for (int i = g_hook_count - 1; i >= 0; --i) g_hooks[i]->child(via_atfork);
+  Count(g_counters.fork_resets);
+  g_canary->store(kLive, std::memory_order_release);
+}
+
+void Prepare() {
+  g_fork_count.fetch_add(1, std::memory_order_seq_cst);
+  for (int i = 0; i < g_hook_count; ++i) g_hooks[i]->prepare();
+}
+void Parent() {
+  g_fork_count.fetch_add(1, std::memory_order_relaxed);
+  for (int i = g_hook_count - 1; i >= 0; --i) g_hooks[i]->parent();
+}
+void Child() {
+  // The canary of a fork() child always reads wiped here; claim the reset so
+  // that no other thread (none exists yet) could run it a second time.
+  g_canary->store(kResetting, std::memory_order_relaxed);
+  RunChildHooks(true);
+}
+
+}  // namespace
+
+void RegisterHooks(const Hooks *hooks) {
+  if (g_hook_count < kMaxHooks) g_hooks[g_hook_count++] = hooks;
+}
+
+void Init() {
+  void *page = MapCanaryPage();
+  if (page != nullptr) {
+    g_canary = static_cast<std::atomic<uint32_t> *>(page);
+    g_canary->store(kLive, std::memory_order_relaxed);
+  }
+  pthread_atfork(Prepare, Parent, Child);
+}
+
+ChildState CheckInChild() {
+  uint32_t seen = g_canary->load(std::memory_order_acquire);
+  if (seen == kLive) return ChildState::kNotForked;
+  if (seen == kWiped &&
+      g_canary->compare_exchange_strong(seen, kResetting, std::memory_order_acquire)) {
+    RunChildHooks(false);
+    return ChildState::kReset;
+  }
+  return seen == kLive ? ChildState::kNotForked : ChildState::kResetting;
+}
+
+uint32_t ChildEpoch() {
+  return g_child_epoch.load(std::memory_order_relaxed);
+}
+
+uint32_t ForkCount() {
+  return g_fork_count.load(std::memory_order_relaxed);
+}
+
+bool ForkedSince(uint32_t since) {
+  return g_fork_count.load(std::memory_order_seq_cst) != since ||
+         g_canary->load(std::memory_order_relaxed) != kLive;
+}
+
+bool CanaryWorks() {
+  return g_canary != &g_no_wipe_on_fork;
+}
+
+}  // namespace grndpool::fork
