@@ -178,7 +178,9 @@ void Initialize() {
   const Options &options = CurrentOptions();
   const SlabGeometry geometry = ComputeGeometry(options.slab_bytes, options.slice_bytes);
   InitSliceDirectory(geometry);
-  InitRefill(RefillConfig{options.refill, options.rekey_bytes, g_ops});
+  // Without a thread key every draw goes to the kernel, and libcrypto is left
+  // alone: it needs a pthread key of its own and crashes without one.
+  if (HaveThreadKey()) InitRefill(RefillConfig{options.refill, options.rekey_bytes, g_ops});
   InitSharedSlices(g_ops, geometry.capacity);
   InitStrategies();
   fork::RegisterHooks(&kThreadForkHooks);

@@ -88,6 +88,10 @@ bool RegisterThreadExit(void *state) {
   return g_have_key && pthread_setspecific(g_thread_key, state) == 0;
 }
 
+bool HaveThreadKey() {
+  return g_have_key;
+}
+
 uint32_t NewThreadTag() {
   Count(g_counters.threads_seen);
   uint32_t tag;

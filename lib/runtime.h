@@ -23,6 +23,9 @@ void InitRuntime(void (*thread_exit)(void *));
 // go to the kernel, which needs nothing released.
 bool RegisterThreadExit(void *state);
 
+// False when the thread-exit key could not be created: draws are kernel-only.
+bool HaveThreadKey();
+
 // A fresh nonzero tag for a thread, and counts it.
 uint32_t NewThreadTag();
 

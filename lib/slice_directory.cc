@@ -97,9 +97,11 @@ Directory *NewDirectory(size_t capacity) {
   return dir;
 }
 
-// Frees retired arrays once no reader can hold them. Not from inside a
-// read-side section (the caller's own, or the application's when it shares
-// liburcu with us), and not in a raw-clone child: they wait for a later call.
+// Frees retired arrays once no reader can hold them. Only at thread exit, never
+// in a draw: a grace period waits for every reader, the application's too when
+// it shares liburcu with us, and a draw must not wait for those. Not from inside
+// a read-side section (it would wait for itself), and not in a child: the
+// arrays then wait for a later call. Called with g_grow_mutex held.
 void ReclaimRetired() {
   Directory *dir = g_directory;
   if (dir->retired == nullptr || !g_rcu_usable || rcu_read_ongoing()) return;
@@ -156,7 +158,6 @@ SliceHeader *Grow(uint32_t tag) {
     mine->owner.store(0, std::memory_order_relaxed);
     return nullptr;  // the mapping stays unused: harmless, rare
   }
-  ReclaimRetired();
   return mine;
 }
 
@@ -255,6 +256,10 @@ void ReleaseSlice(SliceHeader *slice) {
   ResetHeader(slice);
   slice->owner.store(0, std::memory_order_release);
   g_counters.slices_in_use.fetch_sub(1, std::memory_order_relaxed);
+  if (g_directory->retired != nullptr && g_grow_mutex.try_lock()) {
+    ReclaimRetired();
+    g_grow_mutex.unlock();
+  }
 }
 
 void LiftQuarantine() {

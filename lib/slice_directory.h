@@ -6,10 +6,10 @@
 // Threads claim a slice on their first draw and give it back, wiped, when they
 // exit. When every slice is owned, a new segment is mapped and published, until
 // the slab budget is spent. The segment array grows by doubling; an outgrown
-// array is retired and freed after a grace period, but never by a caller inside
-// a read-side section (which could be the application's own: that wait would
-// never end). Segments stay mapped for the life of the process (their number is
-// bounded by the budget) so a thread's pointer into its slice never dangles.
+// array is retired and freed after a grace period at a later thread exit, never
+// in a draw (a draw waits for no grace period, so it can run inside any
+// read-side section, the application's included). Segments stay mapped for the life of the process
+// (their number is bounded by the budget) so a thread's pointer into its slice never dangles.
 #pragma once
 
 #include <cstddef>
@@ -38,7 +38,8 @@ void InitSliceDirectory(const SlabGeometry &geometry);
 // budget is spent (or no memory can be mapped).
 SliceHeader *ClaimSlice(uint32_t tag);
 
-// Wipes the slice and makes it free. Called by its owner only.
+// Wipes the slice and makes it free. Called by its owner only, at thread exit;
+// then also frees outgrown directory arrays (a grace period: may wait).
 void ReleaseSlice(SliceHeader *slice);
 
 // In a child of a raw clone: the slice of the thread that forked is unknown,
