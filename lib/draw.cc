@@ -10,18 +10,15 @@
 
 #include "lib/fast_path.h"
 #include "lib/fork.h"
-#include "lib/kernel/kernel_ops.h"
+#include "lib/kernel/syscall.h"
 #include "lib/refill.h"
 #include "lib/runtime.h"
 #include "lib/shared_slices.h"
 #include "lib/slice_directory.h"
 #include "lib/stats.h"
-#include "lib/strategies/strategies.h"
+#include "lib/strategies/registry.h"
 
 namespace grndpool {
-
-thread_local constinit ThreadState t_thread [[gnu::tls_model("initial-exec")]];
-constinit SliceHeader g_no_slice{};  // never written
 
 namespace {
 
@@ -98,7 +95,7 @@ SliceHeader *OwnedSlice(ThreadState &t) {
 
 // Serves n bytes from an owned slice, refilling as often as needed.
 void DrawFromSlice(SliceHeader *slice, uint8_t *out, size_t n, const RefillReason &first) {
-  const uint32_t capacity = SliceCapacity();
+  const uint32_t capacity = Geometry().capacity;
   if (first.generation_changed) RefillSlice(slice, capacity, first);
   while (n > 0) {
     const int32_t avail = slice->avail;  // only this thread writes it

@@ -12,34 +12,55 @@ namespace {
 constexpr uint64_t KiB = 1024;
 constexpr uint64_t MiB = 1024 * KiB;
 
-// Index of each row; kOptionTable below must list them in this order.
-enum OptionIndex {
-  kStrategyOpt,
-  kSourceOpt,
-  kRefillOpt,
-  kSlabOpt,
-  kSliceOpt,
-  kRekeyOpt,
-  kStatsOpt
-};
+bool StoreStrategy(Options *o, uint64_t v) {
+  o->strategy = static_cast<Strategy>(v);
+  return true;
+}
+bool StoreSource(Options *o, uint64_t v) {
+  o->source = static_cast<SourceChoice>(v);
+  return true;
+}
+bool StoreRefill(Options *o, uint64_t v) {
+  o->refill = static_cast<RefillMode>(v);
+  return true;
+}
+bool StoreSlab(Options *o, uint64_t v) {
+  o->slab_bytes = v;
+  return true;
+}
+bool StoreSlice(Options *o, uint64_t v) {
+  o->slice_bytes = v;
+  return (v & (v - 1)) == 0;  // a power of two
+}
+bool StoreRekey(Options *o, uint64_t v) {
+  o->rekey_bytes = v;
+  return true;
+}
+bool StoreStats(Options *o, uint64_t v) {
+  o->print_stats = v != 0;
+  return true;
+}
 
 }  // namespace
 
+// The order of the choice names is the order of the enums in options.h.
 const OptionSpec kOptionTable[] = {
     {"GRNDPOOL_STRATEGY", OptionKind::kChoice, "slab", "slab|syscall|vdso|per-thread|shared|mutex",
-     0, 0, "How draws share buffered bytes between threads."},
+     0, 0, "How draws share buffered bytes between threads.", StoreStrategy},
     {"GRNDPOOL_SOURCE", OptionKind::kChoice, "auto", "auto|grnd_timestamp|vdso|syscall", 0, 0,
-     "Kernel path: auto picks grnd_timestamp, then vdso, then syscall."},
+     "Kernel path: auto picks grnd_timestamp, then vdso, then syscall.", StoreSource},
     {"GRNDPOOL_REFILL", OptionKind::kChoice, "chacha20", "chacha20|direct", 0, 0,
-     "chacha20: fast-key-erasure keystream keyed from the kernel; direct: kernel bytes."},
+     "chacha20: fast-key-erasure keystream keyed from the kernel; direct: kernel bytes.",
+     StoreRefill},
     {"GRNDPOOL_SLAB_BYTES", OptionKind::kSize, "2M", "8K..64M (K and M suffixes)", 8 * KiB,
-     64 * MiB, "Cap on the process-wide locked slab, mapped only as threads arrive."},
+     64 * MiB, "Cap on the process-wide locked slab, mapped only as threads arrive.", StoreSlab},
     {"GRNDPOOL_SLICE_BYTES", OptionKind::kSize, "1K", "256..64K, a power of two", 256, 64 * KiB,
-     "Bytes of slab a thread owns (64 of them are the slice header)."},
+     "Bytes of slab a thread owns (64 of them are the slice header).", StoreSlice},
     {"GRNDPOOL_REKEY_BYTES", OptionKind::kSize, "1M", "4K..1024M (K and M suffixes)", 4 * KiB,
-     1024 * MiB, "Keystream bytes after which a chacha20 chain is rekeyed from the kernel."},
+     1024 * MiB, "Keystream bytes after which a chacha20 chain is rekeyed from the kernel.",
+     StoreRekey},
     {"GRNDPOOL_STATS", OptionKind::kBool, "0", "0|1", 0, 1,
-     "1 prints the counters to stderr at exit."},
+     "1 prints the counters to stderr at exit.", StoreStats},
 };
 const size_t kOptionCount = sizeof(kOptionTable) / sizeof(kOptionTable[0]);
 
@@ -101,6 +122,49 @@ std::string Printable(const char *value) {
   return out;
 }
 
+// Parses `text` for `spec` and stores it; false when it is not accepted.
+bool ParseInto(const OptionSpec &spec, const char *text, Options *opts) {
+  uint64_t value = 0;
+  switch (spec.kind) {
+    case OptionKind::kChoice: {
+      const int choice = ChoiceIndex(spec.accepted, text);
+      if (choice < 0) return false;
+      value = static_cast<uint64_t>(choice);
+      break;
+    }
+    case OptionKind::kBool:
+      if (strcmp(text, "0") != 0 && strcmp(text, "1") != 0) return false;
+      value = text[0] == '1';
+      break;
+    case OptionKind::kSize:
+      if (!ParseSize(text, &value) || value < spec.min_value || value > spec.max_value)
+        return false;
+      break;
+  }
+  return spec.store(opts, value);
+}
+
+const OptionSpec &Row(bool (*store)(Options *, uint64_t)) {
+  for (const OptionSpec &spec : kOptionTable)
+    if (spec.store == store) return spec;
+  return kOptionTable[0];  // unreachable: every store function has its row
+}
+
+// The name of choice `index` in a row's '|' separated list.
+const char *ChoiceName(const OptionSpec &spec, int index) {
+  static thread_local char name[32];
+  const char *p = spec.accepted;
+  for (int i = 0; i < index && p != nullptr; ++i) {
+    p = strchr(p, '|');
+    if (p != nullptr) ++p;
+  }
+  if (p == nullptr) return "?";
+  const char *bar = strchr(p, '|');
+  const size_t len = bar != nullptr ? static_cast<size_t>(bar - p) : strlen(p);
+  snprintf(name, sizeof name, "%.*s", static_cast<int>(len), p);
+  return name;
+}
+
 void Complain(OptionErrorSink sink, const OptionSpec &spec, const char *value, const char *why) {
   char line[512];
   snprintf(line, sizeof line, "grndpool: ignoring %s=\"%s\": %saccepted %s; using default %s",
@@ -110,40 +174,32 @@ void Complain(OptionErrorSink sink, const OptionSpec &spec, const char *value, c
 
 }  // namespace
 
+Options DefaultOptions() {
+  Options opts{};
+  for (const OptionSpec &spec : kOptionTable) (void)ParseInto(spec, spec.default_text, &opts);
+  return opts;
+}
+
 Options ParseOptions(const char *(*getenv_fn)(const char *), OptionErrorSink sink) {
-  Options opts;
-  for (size_t i = 0; i < kOptionCount; ++i) {
-    const OptionSpec &spec = kOptionTable[i];
+  Options opts = DefaultOptions();
+  for (const OptionSpec &spec : kOptionTable) {
     const char *value = getenv_fn(spec.env_name);
     if (value == nullptr) continue;
-    bool ok = false;
-    if (spec.kind == OptionKind::kChoice) {
-      int choice = ChoiceIndex(spec.accepted, value);
-      ok = choice >= 0;
-      if (ok && i == kStrategyOpt) opts.strategy = static_cast<Strategy>(choice);
-      if (ok && i == kSourceOpt) opts.source = static_cast<SourceChoice>(choice);
-      if (ok && i == kRefillOpt) opts.refill = static_cast<RefillMode>(choice);
-    } else if (spec.kind == OptionKind::kBool) {
-      ok = strcmp(value, "0") == 0 || strcmp(value, "1") == 0;
-      if (ok) opts.print_stats = value[0] == '1';
-    } else {
-      uint64_t size = 0;
-      ok = ParseSize(value, &size) && size >= spec.min_value && size <= spec.max_value;
-      if (ok && i == kSliceOpt) ok = (size & (size - 1)) == 0;
-      if (ok && i == kSlabOpt) opts.slab_bytes = size;
-      if (ok && i == kSliceOpt) opts.slice_bytes = size;
-      if (ok && i == kRekeyOpt) opts.rekey_bytes = size;
-    }
-    if (!ok) Complain(sink, spec, value, "");
+    Options parsed = opts;
+    if (ParseInto(spec, value, &parsed))
+      opts = parsed;
+    else
+      Complain(sink, spec, value, "");
   }
   // The budget must hold one slice, or the first thread would exceed it.
   if (opts.slab_bytes < opts.slice_bytes) {
-    const char *value = getenv_fn(kOptionTable[kSlabOpt].env_name);
+    const OptionSpec &slab = Row(StoreSlab);
+    const char *value = getenv_fn(slab.env_name);
     char why[160];
     snprintf(why, sizeof why, "smaller than one slice (GRNDPOOL_SLICE_BYTES=%zu); ",
              opts.slice_bytes);
-    Complain(sink, kOptionTable[kSlabOpt], value != nullptr ? value : "", why);
-    opts.slab_bytes = Options{}.slab_bytes;
+    Complain(sink, slab, value != nullptr ? value : "", why);
+    opts.slab_bytes = DefaultOptions().slab_bytes;
   }
   return opts;
 }
@@ -173,18 +229,26 @@ std::string OptionsMarkdown() {
   return text;
 }
 
+// Names are copied out of the table once per process; start-up reads them.
 const char *StrategyName(Strategy s) {
-  static const char *const names[] = {"slab", "syscall", "vdso", "per-thread", "shared", "mutex"};
-  return names[static_cast<int>(s)];
+  static const std::string names[] = {
+      ChoiceName(Row(StoreStrategy), 0), ChoiceName(Row(StoreStrategy), 1),
+      ChoiceName(Row(StoreStrategy), 2), ChoiceName(Row(StoreStrategy), 3),
+      ChoiceName(Row(StoreStrategy), 4), ChoiceName(Row(StoreStrategy), 5)};
+  return names[static_cast<int>(s)].c_str();
 }
 
 const char *SourceName(SourceChoice s) {
-  static const char *const names[] = {"auto", "grnd_timestamp", "vdso", "syscall"};
-  return names[static_cast<int>(s)];
+  static const std::string names[] = {
+      ChoiceName(Row(StoreSource), 0), ChoiceName(Row(StoreSource), 1),
+      ChoiceName(Row(StoreSource), 2), ChoiceName(Row(StoreSource), 3)};
+  return names[static_cast<int>(s)].c_str();
 }
 
 const char *RefillName(RefillMode r) {
-  return r == RefillMode::kChacha20 ? "chacha20" : "direct";
+  static const std::string names[] = {ChoiceName(Row(StoreRefill), 0),
+                                      ChoiceName(Row(StoreRefill), 1)};
+  return names[static_cast<int>(r)].c_str();
 }
 
 }  // namespace grndpool

@@ -13,26 +13,34 @@ enum class Strategy : uint8_t { kSlab, kSyscall, kVdso, kPerThread, kShared, kMu
 enum class SourceChoice : uint8_t { kAuto, kGrndTimestamp, kVdso, kSyscall };
 enum class RefillMode : uint8_t { kChacha20, kDirect };
 
+// The values in force. Defaults come from the table's default_text, parsed like
+// any other value (DefaultOptions()), so they are written once.
 struct Options {
-  Strategy strategy = Strategy::kSlab;
-  SourceChoice source = SourceChoice::kAuto;
-  RefillMode refill = RefillMode::kChacha20;
-  size_t slab_bytes = 2 * 1024 * 1024;
-  size_t slice_bytes = 1024;
-  uint64_t rekey_bytes = 1024 * 1024;
-  bool print_stats = false;
+  Strategy strategy;
+  SourceChoice source;
+  RefillMode refill;
+  size_t slab_bytes;
+  size_t slice_bytes;
+  uint64_t rekey_bytes;
+  bool print_stats;
 };
 
 enum class OptionKind : uint8_t { kChoice, kSize, kBool };
 
+// One row per variable: its name, how it is parsed, its default, what it
+// accepts, its help, and where a parsed value goes. Adding an option is adding
+// a row (and its field in Options).
 struct OptionSpec {
   const char *env_name;
   OptionKind kind;
   const char *default_text;
-  const char *accepted;  // human-readable; for kChoice a '|' separated list
-  uint64_t min_value;    // for kSize
-  uint64_t max_value;    // for kSize
+  const char *accepted;  // human-readable; for kChoice the '|' separated choice names
+  uint64_t min_value;    // kSize and kBool: the range
+  uint64_t max_value;
   const char *help;
+  // Stores a value that passed the range check (for kChoice: the choice's
+  // index). False: the value is out of what the option accepts after all.
+  bool (*store)(Options *options, uint64_t value);
 };
 
 extern const OptionSpec kOptionTable[];
@@ -41,6 +49,9 @@ extern const size_t kOptionCount;
 // Reports one bad value; called once per offending variable. The default sink
 // writes one line to stderr.
 using OptionErrorSink = void (*)(const char *line);
+
+// The options with every variable unset.
+Options DefaultOptions();
 
 // Parses the environment through `getenv_fn` (the library passes secure_getenv,
 // so a setuid program ignores it; tests pass their own). Each bad value is
@@ -56,6 +67,7 @@ bool ParseSize(const char *text, uint64_t *out);
 std::string OptionsHelpText();
 std::string OptionsMarkdown();
 
+// Choice names, read from the table rows (written once, there).
 const char *StrategyName(Strategy s);
 const char *SourceName(SourceChoice s);
 const char *RefillName(RefillMode r);

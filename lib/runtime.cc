@@ -11,7 +11,6 @@
 #include "lib/fork.h"
 #include "lib/kernel/source.h"
 #include "lib/refill.h"
-#include "lib/slice_directory.h"
 #include "lib/stats.h"
 
 namespace grndpool {
@@ -22,7 +21,7 @@ namespace {
 
 pthread_key_t g_thread_key;
 bool g_have_key = false;
-Options g_options;
+Options g_options = DefaultOptions();  // the environment replaces it at start-up
 std::string g_source_description;
 const kernel::KernelOps *g_test_ops = nullptr;
 std::atomic<uint32_t> g_next_tag{0};
@@ -98,10 +97,6 @@ uint32_t NewThreadTag() {
   do tag = g_next_tag.fetch_add(1, std::memory_order_relaxed) + 1;
   while (tag == 0);
   return tag;
-}
-
-uint32_t SliceCapacity() {
-  return Geometry().capacity;
 }
 
 const Options &CurrentOptions() {

@@ -29,9 +29,6 @@ bool HaveThreadKey();
 // A fresh nonzero tag for a thread, and counts it.
 uint32_t NewThreadTag();
 
-// Bytes a slice serves between refills (slice size minus its header).
-uint32_t SliceCapacity();
-
 const Options &CurrentOptions();
 
 // grndpool_describe()'s line. Start-up must have run.

@@ -10,7 +10,7 @@
 namespace grndpool {
 namespace {
 
-const kernel::KernelOps *g_ops = nullptr;
+const kernel::KernelOps *g_source = nullptr;  // the process's g_ops, given at start-up
 uint32_t g_capacity = 0;
 constexpr uint32_t kRefilling = 0xffffffffu;
 
@@ -30,9 +30,9 @@ uint64_t Consumed(uint32_t round, uint32_t count) {
 
 // True when the data of `slice` was made under the kernel's current generation.
 bool CookieCurrent(SharedSliceHeader *slice) {
-  if (g_ops->mode != kernel::GenerationMode::kPerDraw) return true;
+  if (g_source->mode != kernel::GenerationMode::kPerDraw) return true;
   uint64_t cookie = slice->cookie.load(std::memory_order_acquire);
-  if (g_ops->timestamp(&cookie) == 0) return true;
+  if (g_source->timestamp(&cookie) == 0) return true;
   NoteGeneration(~cookie);
   return false;
 }
@@ -49,8 +49,8 @@ void Consume(SharedSliceHeader *slice, Cursor at, uint32_t count) {
     return;
   // Label first, then fill: bytes are never older than their label.
   uint64_t cookie = slice->cookie.load(std::memory_order_relaxed);
-  if (g_ops->mode == kernel::GenerationMode::kPerDraw) (void)g_ops->timestamp(&cookie);
-  g_ops->fill(slice->data(), g_capacity);
+  if (g_source->mode == kernel::GenerationMode::kPerDraw) (void)g_source->timestamp(&cookie);
+  g_source->fill(slice->data(), g_capacity);
   Count(g_counters.refills);
   slice->cookie.store(cookie, std::memory_order_relaxed);
   const uint32_t round = at.round + 1;
@@ -83,7 +83,7 @@ void StartIfUnfilled(SharedSliceHeader *slice) {
 }  // namespace
 
 void InitSharedSlices(const kernel::KernelOps *ops, uint32_t capacity) {
-  g_ops = ops;
+  g_source = ops;
   g_capacity = capacity > 0xffff ? 0xffff : capacity;
 }
 
@@ -123,7 +123,7 @@ bool SharedDraw(void *out, size_t n, uint32_t tag) {
     }
   }
   // Exhausted and being refilled, stale, or no room in the budget: the kernel.
-  g_ops->fill(out, n);
+  g_source->fill(out, n);
   Count(g_counters.kernel_draws);
   Count(g_counters.bytes_served, n);
   return false;

@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "lib/kernel/kernel_ops.h"
+#include "lib/kernel/syscall.h"
 #include "lib/slice_directory.h"
 
 namespace grndpool {

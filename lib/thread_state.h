@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // What each thread keeps in thread-local storage: the pointer the fast path
-// reads, and slow-path bookkeeping. Defined in draw.cc.
+// reads, and slow-path bookkeeping.
 #pragma once
 
 #include <cstdint>
 
-#include "slice.h"
+#include "lib/slice.h"
 
 namespace grndpool {
 
@@ -13,7 +13,7 @@ namespace grndpool {
 // take the slow path (before the first draw, other strategies, GRND_TIMESTAMP
 // per draw, overflow, after thread exit), so the fast path needs no flag. Its
 // avail stays 0; nothing ever writes it and it never holds data.
-extern SliceHeader g_no_slice;
+inline constinit SliceHeader g_no_slice{};
 
 enum class ThreadPhase : uint8_t {
   kFresh,   // has not drawn yet
@@ -43,6 +43,6 @@ struct ThreadState {
   ThreadPhase phase = ThreadPhase::kFresh;
 };
 
-extern thread_local constinit ThreadState t_thread [[gnu::tls_model("initial-exec")]];
+inline thread_local constinit ThreadState t_thread [[gnu::tls_model("initial-exec")]];
 
 }  // namespace grndpool

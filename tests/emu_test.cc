@@ -11,8 +11,9 @@
 #include <thread>
 #include <vector>
 
-#include "kernel/emu/emu.h"
+#include "tests/emu/emu.h"
 #include "runtime.h"
+#include "lib/slice_directory.h"
 #include "test_util.h"
 
 extern bool g_emu_per_draw;
@@ -95,7 +96,7 @@ TEST(Chain, GenerationChangeRekeys) {
     const struct grndpool_stats before = Stats();
     emu::BumpGeneration();
     // One slice's worth of draws reaches the next refill in per-refill mode.
-    const int draws = g_emu_per_draw ? 1 : static_cast<int>(SliceCapacity() / 4) + 1;
+    const int draws = g_emu_per_draw ? 1 : static_cast<int>(Geometry().capacity / 4) + 1;
     for (int i = 0; i < draws; ++i) (void)grndpool_u32();
     const struct grndpool_stats after = Stats();
     EXPECT_EQ(after.generation_changes, before.generation_changes + 1);

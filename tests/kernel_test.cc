@@ -5,9 +5,10 @@
 
 #include <cerrno>
 
-#include "kernel/kernel_ops.h"
-#include "kernel/source.h"
-#include "kernel/vdso_symbol.h"
+#include "lib/kernel/kernel_ops.h"
+#include "lib/kernel/syscall.h"
+#include "lib/kernel/source.h"
+#include "lib/kernel/vdso_symbol.h"
 #include "test_util.h"
 
 namespace grndpool::test {

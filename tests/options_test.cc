@@ -46,7 +46,7 @@ TEST(ParseSize, RejectsGarbage) {
 TEST(ParseOptions, DefaultsWithEmptyEnvironment) {
   Options o = Parse({});
   EXPECT_TRUE(g_errors.empty());
-  Options d;
+  const Options d = DefaultOptions();
   EXPECT_EQ(o.strategy, d.strategy);
   EXPECT_EQ(o.slab_bytes, d.slab_bytes);
   EXPECT_EQ(o.slice_bytes, d.slice_bytes);
@@ -84,7 +84,7 @@ TEST(ParseOptions, GarbageEverywhereGivesOneLineEachAndDefaults) {
     EXPECT_NE(line.find("garbage!"), std::string::npos) << line;
     EXPECT_NE(line.find(kOptionTable[i].accepted), std::string::npos) << line;
   }
-  Options d;
+  const Options d = DefaultOptions();
   EXPECT_EQ(o.strategy, d.strategy);
   EXPECT_EQ(o.source, d.source);
   EXPECT_EQ(o.refill, d.refill);

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "grndpool/grndpool.h"
-#include "strategy.h"
+#include "lib/strategies/registry.h"
 
 namespace grndpool::test {
 

@@ -6,6 +6,7 @@
 #include <climits>
 #include <cstring>
 
+#include "lib/kernel/syscall.h"
 #include "lib/kernel/vdso_state_pool.h"
 
 namespace grndpool::kernel {

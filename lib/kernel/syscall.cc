@@ -8,7 +8,7 @@
 
 #include <cerrno>
 
-#include "lib/kernel/kernel_ops.h"
+#include "lib/kernel/syscall.h"
 #include "lib/kernel/vdso_symbol.h"
 
 namespace grndpool::kernel {

@@ -2,9 +2,9 @@
 // The strategy table, and the strategies' fork hooks.
 #include "lib/fast_path.h"
 #include "lib/fork.h"
-#include "lib/kernel/kernel_ops.h"
+#include "lib/kernel/syscall.h"
+#include "lib/strategies/registry.h"
 #include "lib/strategies/strategies.h"
-#include "lib/strategy.h"
 
 namespace grndpool {
 
@@ -24,13 +24,14 @@ void AfterInit(void *out, size_t n) {
   kDraw(out, n);
 }
 
-const StrategyOps kStrategies[] = {
-    {"slab", SlabStrategyDraw},
-    {"syscall", AfterInit<SyscallStrategyDraw>},
-    {"vdso", AfterInit<VdsoStrategyDraw>},
-    {"per-thread", AfterInit<PerThreadStrategyDraw>},
-    {"shared", AfterInit<SharedBufferStrategyDraw>},
-    {"mutex", AfterInit<MutexStrategyDraw>},
+// In the order of enum Strategy; the names come from the options table.
+constexpr void (*kDraws[])(void *, size_t) = {
+    SlabStrategyDraw,
+    AfterInit<SyscallStrategyDraw>,
+    AfterInit<VdsoStrategyDraw>,
+    AfterInit<PerThreadStrategyDraw>,
+    AfterInit<SharedBufferStrategyDraw>,
+    AfterInit<MutexStrategyDraw>,
 };
 
 void PrepareFork() {
@@ -50,11 +51,16 @@ const fork::Hooks kForkHooks{PrepareFork, ParentAfterFork, ChildAfterFork};
 }  // namespace
 
 const StrategyOps &StrategyFor(Strategy strategy) {
-  return kStrategies[static_cast<int>(strategy)];
+  static const StrategyOps table[] = {
+      {StrategyName(Strategy::kSlab), kDraws[0]},   {StrategyName(Strategy::kSyscall), kDraws[1]},
+      {StrategyName(Strategy::kVdso), kDraws[2]},   {StrategyName(Strategy::kPerThread), kDraws[3]},
+      {StrategyName(Strategy::kShared), kDraws[4]}, {StrategyName(Strategy::kMutex), kDraws[5]},
+  };
+  return table[static_cast<int>(strategy)];
 }
 
 void StrategyDraw(Strategy strategy, void *out, size_t n) {
-  kStrategies[static_cast<int>(strategy)].draw(out, n);
+  kDraws[static_cast<int>(strategy)](out, n);
 }
 
 void InitStrategies() {

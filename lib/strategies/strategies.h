@@ -1,12 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-// The sharing strategies other than slab (which is the fast path), and their
-// table. Files in lib/strategies/ include lib/ headers below draw.cc and, for
-// the table's slab row, lib/fast_path.h; nothing else.
+// The sharing strategies other than slab (which is the fast path); their table
+// is registry.h. Files in lib/strategies/ include lib/ headers below draw.cc
+// and, for the table's slab row, lib/fast_path.h; nothing else.
 #pragma once
 
 #include <cstddef>
-
-#include "lib/options.h"
 
 namespace grndpool {
 
@@ -15,12 +13,6 @@ void VdsoStrategyDraw(void *out, size_t n);          // the kernel path per draw
 void PerThreadStrategyDraw(void *out, size_t n);     // the seed: 4 KiB locked buffer per thread
 void SharedBufferStrategyDraw(void *out, size_t n);  // one lock-free buffer, RCU-swapped
 void MutexStrategyDraw(void *out, size_t n);         // one buffer behind a mutex
-
-// Draws through `strategy` (not slab) for the slow path. Start-up has run.
-void StrategyDraw(Strategy strategy, void *out, size_t n);
-
-// Start-up only: registers the strategies' fork hooks.
-void InitStrategies();
 
 // Each buffering alternative's locks, for the fork hooks InitStrategies registers.
 void MutexBufferPrepareFork();

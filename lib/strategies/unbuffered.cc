@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Strategies that buffer nothing: every draw goes to the kernel. They count
 // nothing either: a shared counter per draw would be most of their cost.
-#include "lib/kernel/kernel_ops.h"
+#include "lib/kernel/syscall.h"
 #include "lib/runtime.h"
 #include "lib/strategies/strategies.h"
 

@@ -1,4 +1,7 @@
-#include "emu.h"
+// SPDX-License-Identifier: Apache-2.0
+#include "tests/emu/emu.h"
+
+#include "lib/kernel/syscall.h"
 
 #include <atomic>
 #include <cstring>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A userspace model of the GRND_TIMESTAMP contract, for tests on stock kernels.
 //
 // It stands behind the same seam as the real kernel (grndpool::kernel::KernelOps):
@@ -8,7 +9,7 @@
 
 #include <cstdint>
 
-#include "../../lib/kernel/kernel_ops.h"
+#include "lib/kernel/kernel_ops.h"
 
 namespace grndpool::emu {
 

@@ -18,6 +18,12 @@ struct StrategyOps {
 
 // Every strategy, usable in any process; the first draw initialises the library.
 const StrategyOps &StrategyFor(Strategy strategy);
+// Draws through `strategy` (not slab) for the slow path. Start-up has run.
+void StrategyDraw(Strategy strategy, void *out, size_t n);
+
+// Start-up only: registers the strategies' fork hooks.
+void InitStrategies();
+
 inline constexpr Strategy kAllStrategies[] = {Strategy::kSyscall,   Strategy::kVdso,
                                               Strategy::kPerThread, Strategy::kSlab,
                                               Strategy::kShared,    Strategy::kMutex};
