@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: Apache-2.0
+// lib/refill: the keystream is RFC 8439 ChaCha20 from libcrypto, and fast key
+// erasure leaves no copy of a key that produced served bytes anywhere in
+// writable memory. No draw runs in this process: the refill is driven directly.
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "lib/fork.h"
+#include "lib/refill.h"
+#include "lib/stats.h"
+#include "tests/emu/emu.h"
+
+namespace grndpool::test {
+namespace {
+
+// RFC 8439, A.1, test vectors #1 and #2: the all-zero key and nonce, block
+// counters 0 and 1.
+const char kBlocks01[] =
+    "76b8e0ada0f13d90405d6ae55386bd28bdd219b8a08ded1aa836efcc8b770dc7"
+    "da41597c5157488d7724e03fb8d84a376a43b8f41518a11cc387b669b2ee6586"
+    "9f07e7be5551387a98ba977c732d080dcb0f29a048e3656912c6533e32ee7aed"
+    "29b721769ce64e43d57133b074d839d531ed1f28510afb45ace10a1f4b794d6f";
+
+std::vector<uint8_t> Hex(const char *hex) {
+  std::vector<uint8_t> out;
+  for (size_t i = 0; hex[i] != '\0'; i += 2)
+    out.push_back(std::stoi(std::string(hex + i, 2), nullptr, 16));
+  return out;
+}
+
+constexpr uint32_t kCapacity = 960;
+
+struct Slice {
+  SliceHeader *header;
+  Slice() {
+    void *p = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    header = static_cast<SliceHeader *>(p);
+  }
+  ~Slice() { munmap(header, 4096); }
+};
+
+class Refill : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    emu::EmuConfig config;
+    config.mode = kernel::GenerationMode::kPerDraw;  // the draw path asks, not the refill
+    InitRefill(RefillConfig{RefillMode::kChacha20, 1 << 20, emu::Ops(config)});
+  }
+  // A chain keyed with `key`, as if by the kernel, under the current fork count.
+  static void Key(SliceHeader *s, const uint8_t *key) {
+    memcpy(s->next_key, key, kChainKeyBytes);
+    s->keystream_left = 1 << 20;
+    s->chain_forks = fork::ForkCount();
+  }
+};
+
+TEST_F(Refill, KeystreamIsRfc8439ChaCha20) {
+  Slice slice;
+  const uint8_t zero_key[kChainKeyBytes] = {};
+  Key(slice.header, zero_key);
+  RefillSlice(slice.header, kCapacity, RefillReason{});
+  const std::vector<uint8_t> want = Hex(kBlocks01);
+  // The first 32 bytes of keystream became the next key; the data follows.
+  EXPECT_EQ(memcmp(slice.header->next_key, want.data(), 32), 0);
+  EXPECT_EQ(memcmp(slice.header->data(), want.data() + 32, want.size() - 32), 0);
+  EXPECT_EQ(slice.header->avail, static_cast<int32_t>(kCapacity));
+}
+
+// Every writable mapping of the process, searched for `needle`.
+int CountInMemory(const uint8_t *needle, size_t len) {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  int found = 0;
+  while (std::getline(maps, line)) {
+    uintptr_t lo, hi;
+    char perms[8];
+    if (sscanf(line.c_str(), "%lx-%lx %7s", &lo, &hi, perms) != 3 || perms[0] != 'r' ||
+        perms[1] != 'w' || line.find("[vvar") != std::string::npos)
+      continue;
+    for (uintptr_t p = lo; p + len <= hi; p += 4)
+      if (memcmp(reinterpret_cast<const void *>(p), needle, len) == 0) ++found;
+  }
+  return found;
+}
+
+TEST_F(Refill, FastKeyErasureLeavesNoCopyOfTheUsedKey) {
+  Slice slice;
+  uint8_t key[kChainKeyBytes];
+  for (size_t i = 0; i < sizeof key; ++i) key[i] = static_cast<uint8_t>(0xa5 ^ (i * 29));
+  Key(slice.header, key);
+  RefillSlice(slice.header, kCapacity, RefillReason{});
+  // The test's own copy is inverted, so only a library copy can match.
+  uint8_t needle[kChainKeyBytes];
+  for (size_t i = 0; i < sizeof key; ++i) needle[i] = static_cast<uint8_t>(~key[i]);
+  explicit_bzero(key, sizeof key);
+  for (uint8_t &b : needle) b = static_cast<uint8_t>(~b);
+  EXPECT_EQ(CountInMemory(needle, sizeof needle), 1) << "only the needle itself may hold the key";
+  // The next key is in the slab slot and nowhere else writable either.
+  uint8_t next[kChainKeyBytes];
+  memcpy(next, slice.header->next_key, sizeof next);
+  EXPECT_EQ(CountInMemory(next, sizeof next), 2) << "the slot and this test's copy, nothing else";
+}
+
+TEST_F(Refill, ForkCountChangeRekeysFromTheKernel) {
+  Slice slice;
+  const uint8_t zero_key[kChainKeyBytes] = {};
+  Key(slice.header, zero_key);
+  slice.header->chain_forks = fork::ForkCount() + 2;  // keyed before a fork
+  RefillSlice(slice.header, kCapacity, RefillReason{});
+  const std::vector<uint8_t> want = Hex(kBlocks01);
+  EXPECT_NE(memcmp(slice.header->data(), want.data() + 32, 64), 0) << "the old chain was used";
+  EXPECT_EQ(slice.header->chain_forks, fork::ForkCount());
+}
+
+TEST_F(Refill, LargeRequestsAreCutAtTheRekeyBudget) {
+  Slice slice;
+  const uint8_t zero_key[kChainKeyBytes] = {};
+  Key(slice.header, zero_key);
+  const uint64_t rekeys = g_counters.rekeys.load();
+  std::vector<uint8_t> big(3u << 20);  // three budgets of 1 MiB
+  GenerateInto(slice.header, big.data(), big.size());
+  // The first piece fits the zero key's budget; each later one is keyed anew.
+  const std::vector<uint8_t> want = Hex(kBlocks01);
+  EXPECT_EQ(memcmp(big.data(), want.data() + 32, 32), 0);
+  EXPECT_GE(g_counters.rekeys.load() - rekeys, 3u);
+}
+
+}  // namespace
+}  // namespace grndpool::test
