@@ -27,7 +27,15 @@ std::atomic<uint32_t> g_fork_count{0};
 
 void RunChildHooks(bool via_atfork) {
   g_child_epoch.fetch_add(1, std::memory_order_relaxed);
-  g_fork_count.fetch_add(via_atfork ? 1 : 2, std::memory_order_relaxed);
+  if (via_atfork) {
+    g_fork_count.fetch_add(1, std::memory_order_relaxed);  // even again after Prepare's
+  } else {
+    // A raw clone may have copied a count left odd by another thread's fork in
+    // progress: move it, and make it even, or every keyed refill here would
+    // look cut by a fork.
+    const uint32_t count = g_fork_count.load(std::memory_order_relaxed);
+    g_fork_count.store((count | 1) + 1, std::memory_order_relaxed);
+  }
   for (int i = g_hook_count - 1; i >= 0; --i) g_hooks[i]->child(via_atfork);
   Count(g_counters.fork_resets);
   g_canary->store(kLive, std::memory_order_release);

@@ -46,9 +46,10 @@ ChildState CheckInChild();
 uint32_t ChildEpoch();
 
 // Bumped when a fork is prepared (making it odd) and again after it on both
-// sides; a raw-clone child bumps it by two when it resets. A key chain keyed
-// under another count is rekeyed from the kernel, and keyed work that saw the
-// count move or odd is thrown away (a child could hold that key).
+// sides; a raw-clone child moves it to the next even value when it resets. A
+// key chain keyed under another count is rekeyed from the kernel, and keyed
+// work that saw the count move or odd is thrown away (a child could hold that
+// key).
 uint32_t ForkCount();
 
 // True when a fork happened since ForkCount() returned `since` (in the parent
