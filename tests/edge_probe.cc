@@ -197,7 +197,9 @@ bool KeyPredicts(EVP_CIPHER_CTX *ctx, const uint8_t *key, uint64_t want) {
   return got == want;
 }
 
-int ScanForKey(uint64_t want) {
+// Reads memory the sanitizers consider out of bounds (redzones, freed chunks):
+// exactly what an attacker's scan would read, so it is not instrumented.
+__attribute__((no_sanitize("address", "thread", "undefined"))) int ScanForKey(uint64_t want) {
   EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
   EVP_EncryptInit_ex(ctx, EVP_chacha20(), nullptr, nullptr, nullptr);
   std::ifstream maps("/proc/self/maps");
