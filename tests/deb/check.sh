@@ -25,8 +25,10 @@ soname=$(objdump -p "$libdir/libgrndpool.so" | awk '$1 == "SONAME" { print $2 }'
 
 # Each consumer must load the extracted library, not one installed on the system.
 check_loads_extracted() {
-  LD_LIBRARY_PATH=$libdir ldd "$1" | grep -q "libgrndpool.so.0 => $libdir/" ||
-    { echo "$1 does not load $libdir/libgrndpool.so.0" >&2; exit 1; }
+  local deps
+  deps=$(LD_LIBRARY_PATH=$libdir ldd "$1")
+  [[ $deps == *"libgrndpool.so.0 => $libdir/libgrndpool.so.0 "* ]] ||
+    { echo "$1 does not load $libdir/libgrndpool.so.0: $deps" >&2; exit 1; }
   LD_LIBRARY_PATH=$libdir "$1"
 }
 

@@ -26,20 +26,28 @@ cat_bin=$build/tools/grndpool-cat
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-if ((all)); then tests=(-a); else
-  tests=(0 1 2 3 4 8 9 10 11 12 13 15 16 17 100 101 102 200 201 202 203 204 205 206 207 208 209)
+# One dieharder invocation per entry (rgb_bitdist, 200, needs an ntuple size).
+if ((all)); then runs=("-a"); else
+  runs=()
+  for d in 0 1 2 3 4 8 9 10 11 12 13 15 16 17 100 101 102; do runs+=("-d $d"); done
+  runs+=("-d 200 -n 2" "-d 200 -n 8")
+  for d in 201 202 203 204 205 206 207 208 209; do runs+=("-d $d"); done
 fi
 
 status=0
 for refill in chacha20 direct; do
   bytes=0
   : >"$tmp/results"
-  for t in "${tests[@]}"; do
-    if ((all)); then args=(-a); else args=(-d "$t"); fi
+  for run in "${runs[@]}"; do
+    read -r -a args <<<"$run"
     # dieharder exits when done; grndpool-cat then sees EPIPE, exits 0 and prints
     # its counters (bytes_served) to stderr.
-    GRNDPOOL_REFILL=$refill "$cat_bin" --threads 4 --stats 2>"$tmp/stats" |
-      dieharder -g 200 "${args[@]}" >"$tmp/out"
+    if ! GRNDPOOL_REFILL=$refill "$cat_bin" --threads 4 --stats 2>"$tmp/stats" |
+      dieharder -g 200 "${args[@]}" >"$tmp/out" 2>&1; then
+      echo "dieharder ${args[*]} did not run:" >&2
+      cat "$tmp/out" >&2
+      exit 1
+    fi
     grep -E 'PASSED|WEAK|FAILED' "$tmp/out" | tee -a "$tmp/results"
     served=$(sed -n 's/.*bytes_served=\([0-9]*\).*/\1/p' "$tmp/stats")
     bytes=$((bytes + served))
