@@ -26,12 +26,15 @@ cat_bin=$build/tools/grndpool-cat
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-# One dieharder invocation per entry (rgb_bitdist, 200, needs an ntuple size).
+# One dieharder invocation per entry. rgb_bitdist (200) and
+# rgb_minimum_distance (201) need an ntuple size: without one, 200 refuses to
+# run and 201 fails every source (p = 0 on /dev/urandom too); `dieharder -a`
+# uses 1..12 and 2..5.
 if ((all)); then runs=("-a"); else
   runs=()
   for d in 0 1 2 3 4 8 9 10 11 12 13 15 16 17 100 101 102; do runs+=("-d $d"); done
-  runs+=("-d 200 -n 2" "-d 200 -n 8")
-  for d in 201 202 203 204 205 206 207 208 209; do runs+=("-d $d"); done
+  runs+=("-d 200 -n 2" "-d 200 -n 8" "-d 201 -n 2" "-d 201 -n 3")
+  for d in 202 203 204 205 206 207 208 209; do runs+=("-d $d"); done
 fi
 
 status=0
