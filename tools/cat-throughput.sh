@@ -3,12 +3,12 @@
 # Usage: tools/cat-throughput.sh [GRNDPOOL_CAT] [BYTES]
 # Times writing BYTES (default 1 GiB) of random bytes to /dev/null with
 # grndpool-cat (1 and 2 threads, both refills), `openssl rand` and
-# `head -c` from /dev/urandom, in one run, best of 3 each, and prints GB/s and
+# `head -c` from /dev/urandom, in one run, best of ROUNDS (default 3) each, and prints GB/s and
 # the ratio to /dev/urandom.
 set -euo pipefail
 cat_bin=${1:-build/tools/grndpool-cat}
 bytes=${2:-1073741824}
-rounds=3
+rounds=${ROUNDS:-3}
 
 best=
 seconds() {  # seconds CMD...: best wall time of $rounds runs, in $best
