@@ -12,7 +12,8 @@ quick=0
 [[ "${1:-}" == "--quick" ]] && quick=1
 
 need=(cmake g++ make pkg-config liburcu-dev libssl-dev libgtest-dev libbenchmark-dev
-      libsodium-dev libbsd-dev gnuplot-nox)
+      libsodium-dev libbsd-dev gnuplot-nox
+      rng-tools5 libcpp-httplib-dev man-db debhelper lintian)  # stats, token_server, man, deb
 missing=()
 for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then

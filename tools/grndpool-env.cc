@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "grndpool/grndpool.h"
 #include "options.h"
@@ -10,9 +11,10 @@
 namespace {
 
 const char kUsage[] =
-    "usage: grndpool-env [--help | --markdown | --check | --describe]\n"
+    "usage: grndpool-env [--help | --markdown | --roff | --check | --describe]\n"
     "  --help      this text and the environment variables grndpool reads\n"
     "  --markdown  the variables as a markdown table (docs/ENVIRONMENT.md)\n"
+    "  --roff      the variables as man page paragraphs (ENVIRONMENT of grndpool(3))\n"
     "  --check     validate GRNDPOOL_* in the current environment; exit 1 if any is bad\n"
     "  --describe  print the pool's one-line description (options in effect, kernel path)\n\n";
 
@@ -28,6 +30,30 @@ const char *Getenv(const char *name) {
   return std::getenv(name);
 }
 
+// Text safe inside a man page line: backslashes and hyphens escaped, and a
+// leading dot or quote cannot start a request.
+std::string Roff(const char *text) {
+  std::string out = "\\&";
+  for (const char *p = text; *p != '\0'; ++p) {
+    if (*p == '\\')
+      out += "\\e";
+    else if (*p == '-')
+      out += "\\-";
+    else
+      out += *p;
+  }
+  return out;
+}
+
+// One tagged paragraph per row of the options table.
+void PrintRoff() {
+  for (size_t i = 0; i < grndpool::kOptionCount; ++i) {
+    const grndpool::OptionSpec &s = grndpool::kOptionTable[i];
+    std::printf(".TP\n.B %s\n%s\n.br\nAccepted: %s; default: %s.\n", s.env_name,
+                Roff(s.help).c_str(), Roff(s.accepted).c_str(), Roff(s.default_text).c_str());
+  }
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -39,6 +65,10 @@ int main(int argc, char **argv) {
   }
   if (std::strcmp(cmd, "--markdown") == 0) {
     std::fputs(grndpool::OptionsMarkdown().c_str(), stdout);
+    return 0;
+  }
+  if (std::strcmp(cmd, "--roff") == 0) {
+    PrintRoff();
     return 0;
   }
   if (std::strcmp(cmd, "--check") == 0) {
