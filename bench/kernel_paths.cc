@@ -9,7 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "kernel/vdso_symbol.h"
+#include "lib/kernel/vdso_symbol.h"
 
 namespace grndpool_bench {
 namespace {

@@ -17,7 +17,7 @@
 #include "kernel_paths.h"
 #include "seed_pool.h"
 
-#include "strategy.h"
+#include "lib/strategies/registry.h"
 
 namespace grndpool_bench {
 namespace {

@@ -5,7 +5,7 @@
 #include "grndpool/grndpool.h"
 #include "peers.h"
 
-#include "strategy.h"
+#include "lib/strategies/registry.h"
 
 namespace grndpool_bench {
 namespace {
