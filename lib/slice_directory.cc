@@ -97,16 +97,26 @@ Directory *NewDirectory(size_t capacity) {
   return dir;
 }
 
-// Frees retired arrays once no reader can hold them. Only at thread exit, never
-// in a draw: a grace period waits for every reader, the application's too when
-// it shares liburcu with us, and a draw must not wait for those. Not from inside
-// a read-side section (it would wait for itself), and not in a child: the
-// arrays then wait for a later call. Called with g_grow_mutex held.
-void ReclaimRetired() {
+// Takes the retired arrays off the directory, or nullptr when they must wait
+// (in a child). Called with g_grow_mutex held, so it calls nothing of liburcu's:
+// its calls may take liburcu's locks (registering the thread, for one), and an
+// application calling urcu_bp_before_fork() takes those before our fork hook
+// takes g_grow_mutex.
+Directory *DetachRetired() {
   Directory *dir = g_directory;
-  if (dir->retired == nullptr || !g_rcu_usable || rcu_read_ongoing()) return;
+  if (dir->retired == nullptr || !g_rcu_usable) return nullptr;
   Directory *list = dir->retired;
   dir->retired = nullptr;
+  return list;
+}
+
+// Frees detached arrays after a grace period. Only at thread exit, never in a
+// draw: a grace period waits for every reader, the application's too when it
+// shares liburcu with us. And with no lock of ours held: an application that
+// calls urcu_bp_before_fork() holds liburcu's lock while our fork hook waits
+// for g_grow_mutex, so waiting for liburcu under it could deadlock.
+void FreeRetired(Directory *list) {
+  if (list == nullptr) return;
   synchronize_rcu();
   GRNDPOOL_TSAN_ACQUIRE(&g_grace_period);
   while (list != nullptr) {
@@ -256,9 +266,11 @@ void ReleaseSlice(SliceHeader *slice) {
   ResetHeader(slice);
   slice->owner.store(0, std::memory_order_release);
   g_counters.slices_in_use.fetch_sub(1, std::memory_order_relaxed);
-  if (g_directory->retired != nullptr && g_grow_mutex.try_lock()) {
-    ReclaimRetired();
+  // Not from inside a read-side section: the grace period would wait for itself.
+  if (g_rcu_usable && !rcu_read_ongoing() && g_grow_mutex.try_lock()) {
+    Directory *retired = DetachRetired();
     g_grow_mutex.unlock();
+    FreeRetired(retired);
   }
 }
 

@@ -38,8 +38,11 @@ SharedBuffer *g_buffer = nullptr;  // RCU-protected
 // Replaced buffers not unmapped yet: a caller inside a read-side section (its
 // own or the application's, when it shares liburcu) must not wait for a grace
 // period, so they are retired and unmapped by a later refill. Under the mutex.
-SharedBuffer *g_retired[64];
-int g_retired_count = 0;
+struct Retired {
+  SharedBuffer *buffers[64];
+  int count = 0;
+};
+Retired g_retired;
 // False in a child process: liburcu's registry may have been copied mid-update
 // there (the library calls none of liburcu's fork hooks, see slice_directory.cc),
 // so every access takes g_refill_mutex instead of a read-side section.
@@ -49,10 +52,13 @@ thread_local bool t_in_draw [[gnu::tls_model("initial-exec")]] = false;
 [[maybe_unused]] char
     g_grace_period;  // TSan only: readers release it, a finished grace period acquires it
 
-// Replaces the buffer with a freshly filled one. Called with g_refill_mutex held.
-void Replace(uint64_t previous_label) {
+// Replaces the buffer with a freshly filled one. Called with g_refill_mutex
+// held, so it calls nothing of liburcu's that may lock (see slice_directory.cc):
+// with `retire` set, the replaced buffers are handed back, to be unmapped by
+// FreeRetired() after the mutex is released; otherwise they wait for a later call.
+Retired Replace(uint64_t previous_label, bool retire) {
   SegmentMapping m = MapSegment(kBufferBytes, false);
-  if (m.base == nullptr) return;
+  if (m.base == nullptr) return {};
   auto *fresh = static_cast<SharedBuffer *>(m.base);
   bool moved = false;
   fresh->label = LabelForFill(*g_ops, previous_label, &moved);
@@ -62,26 +68,30 @@ void Replace(uint64_t previous_label) {
   Count(g_counters.refills);
   GRNDPOOL_TSAN_RELEASE(fresh);
   SharedBuffer *old = rcu_xchg_pointer(&g_buffer, fresh);
-  if (old == nullptr) return;
+  if (old == nullptr) return {};
   const uint32_t taken = old->next.load(std::memory_order_relaxed);
   if (old->size > taken) Count(g_counters.bytes_discarded, old->size - taken);
-  if (g_rcu_usable && rcu_read_ongoing()) {
-    // Unmapped by a later refill; past 64 of them inside one read section the
-    // buffer simply stays mapped (locked, wipe-on-fork): a reader may hold it.
-    if (g_retired_count + 1 < static_cast<int>(std::size(g_retired)))
-      g_retired[g_retired_count++] = old;
-    return;
-  }
-  g_retired[g_retired_count++] = old;
+  // Past 64 waiting, a buffer simply stays mapped (locked, wipe-on-fork): a
+  // reader may still hold it.
+  if (g_retired.count < static_cast<int>(std::size(g_retired.buffers)))
+    g_retired.buffers[g_retired.count++] = old;
+  if (!retire) return {};
+  Retired handed = g_retired;
+  g_retired.count = 0;
+  return handed;
+}
+
+// Unmaps buffers Replace() handed back, after a grace period. No lock held.
+void FreeRetired(const Retired &retired) {
+  if (retired.count == 0) return;
   if (g_rcu_usable) {
     synchronize_rcu();  // every reader that could see a retired buffer has finished copying
     GRNDPOOL_TSAN_ACQUIRE(&g_grace_period);
   }
-  for (int i = 0; i < g_retired_count; ++i) {
-    SegmentMapping retired{g_retired[i], g_retired[i]->locked != 0, false};
-    UnmapSegment(retired, kBufferBytes);
+  for (int i = 0; i < retired.count; ++i) {
+    SharedBuffer *b = retired.buffers[i];
+    UnmapSegment(SegmentMapping{b, b->locked != 0, false}, kBufferBytes);
   }
-  g_retired_count = 0;
 }
 
 // Serves from the current buffer; false when it is exhausted or stale.
@@ -120,19 +130,28 @@ void SharedBufferStrategyDraw(void *out, size_t n) {
   t_in_draw = true;
   uint64_t label = 0;
   if (!g_rcu_usable) {
-    std::lock_guard<fork::ForkSafeMutex> lock(g_refill_mutex);
-    if (!TryServe(out, n, &label)) {
-      Replace(label);
-      if (!TryServe(out, n, &label)) g_ops->fill(out, n);
+    // A child: no readers outside the mutex, so replaced buffers go at once.
+    Retired retired;
+    {
+      std::lock_guard<fork::ForkSafeMutex> lock(g_refill_mutex);
+      if (!TryServe(out, n, &label)) {
+        retired = Replace(label, true);
+        if (!TryServe(out, n, &label)) g_ops->fill(out, n);
+      }
     }
+    FreeRetired(retired);
     t_in_draw = false;
     return;
   }
   bool served = TryServe(out, n, &label);
+  // Inside a read-side section (ours here, or the application's), a grace
+  // period would wait for itself: replaced buffers then wait for a later refill.
+  const bool may_wait = !rcu_read_ongoing();
   if (!served && g_refill_mutex.try_lock()) {
     // Another thread may have replaced it meanwhile; Replace is cheap to repeat.
-    Replace(label);
+    const Retired retired = Replace(label, may_wait);
     g_refill_mutex.unlock();
+    FreeRetired(retired);
     served = TryServe(out, n, &label);
   }
   if (!served) g_ops->fill(out, n);  // someone else is refilling: do not wait
