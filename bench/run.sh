@@ -26,7 +26,7 @@ step() { echo "== run.sh [$((SECONDS - START)) s] $*" >&2; }
 
 # --- 1. Debian packages --------------------------------------------------------
 PACKAGES=(cmake g++ make python3 pkg-config liburcu-dev libssl-dev libgtest-dev libbenchmark-dev
-          libsodium-dev libbsd-dev gnuplot-nox)
+          libsodium-dev libbsd-dev gnuplot-nox cargo librust-rand-dev)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
