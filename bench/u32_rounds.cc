@@ -1,0 +1,304 @@
+// u32_rounds: single-thread u32 draws from grndpool_u32() and its peers, two ways,
+// in one process so every ratio compares numbers measured side by side.
+//
+//   rounds  mean ns per u32: each round runs every source for one block of
+//           ~--block-ms, in a rotated order; the median block over the rounds
+//           is reported, so a drift of the VM's speed hits every source alike.
+//   tail    each draw timed on its own with rdtscp (lfence after each read),
+//           refills included; p50/p99/p99.9/p99.99/max in TSC cycles, in
+//           interleaved chunks. "timer" is the empty call: the floor.
+//
+//   u32_rounds [--rounds R] [--block-ms MS] [--tail-samples N] [--json PATH]
+//
+// Each draw is a direct call (the loop is a template on the function), so a
+// source pays one call per draw, like grndpool_u32(); the *-inline prototype
+// pays none, which is the point of measuring it.
+#include <sched.h>
+#include <x86intrin.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "grndpool/grndpool.h"
+#include "kernel_paths.h"
+#include "peers.h"
+#include "proto_tls_buffer.h"
+
+namespace grndpool_bench {
+namespace {
+
+struct Options {
+  int rounds = 15;
+  double block_ms = 20;
+  uint64_t tail_samples = 4'000'000;
+  std::string json;
+};
+
+VdsoGetrandom *g_vdso = nullptr;
+
+uint32_t VdsoU32() {
+  uint32_t v;
+  g_vdso->Fill(&v, sizeof v);
+  return v;
+}
+uint32_t GlibcArc4random() {
+  return arc4random();
+}
+// 16 KiB of keystream per call: kKeystreamLimitCallBytes / 4 u32 (see Source).
+uint32_t KeystreamLimit() {
+  KeystreamLimitCall(nullptr, 0);
+  return 0;
+}
+[[gnu::noinline]] uint32_t EmptyCall() {
+  __asm__ volatile("");
+  return 0;
+}
+
+using Block = double (*)(uint64_t calls);  // returns seconds
+using Tail = void (*)(uint64_t samples, std::vector<uint64_t> *hist, uint64_t *max);
+
+struct U32Source {
+  std::string name;
+  std::string kind;  // "grndpool", "peer", "limit", "prototype", "timer"
+  Block block;       // nullptr: not in the rounds
+  Tail tail;         // nullptr: not in the tail
+  double u32_per_call = 1;
+  uint64_t calls_per_block = 0;  // calibrated
+  std::vector<double> ns_per_u32;
+  std::vector<uint64_t> hist;
+  uint64_t tail_max = 0;
+  uint64_t tail_samples = 0;
+};
+
+double Seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+template <uint32_t (*kDraw)()>
+double TimeBlock(uint64_t calls) {
+  uint32_t acc = 0;
+  const double t0 = Seconds();
+  for (uint64_t i = 0; i < calls; ++i) acc ^= kDraw();
+  const double s = Seconds() - t0;
+  __asm__ volatile("" : : "r"(acc));
+  return s;
+}
+
+// Cycles past 1<<20 (~0.4 ms here) land in the last bucket; max is exact.
+constexpr size_t kHistBuckets = size_t{1} << 20;
+
+template <uint32_t (*kDraw)()>
+void TimeEach(uint64_t samples, std::vector<uint64_t> *hist, uint64_t *max) {
+  uint32_t acc = 0;
+  unsigned aux;
+  uint64_t *h = hist->data();
+  uint64_t top = *max;
+  for (uint64_t i = 0; i < samples; ++i) {
+    const uint64_t t0 = __rdtscp(&aux);
+    _mm_lfence();
+    acc ^= kDraw();
+    const uint64_t t1 = __rdtscp(&aux);
+    _mm_lfence();
+    const uint64_t d = t1 - t0;
+    top = std::max(top, d);
+    ++h[std::min<uint64_t>(d, kHistBuckets - 1)];
+  }
+  *max = top;
+  __asm__ volatile("" : : "r"(acc));
+}
+
+template <uint32_t (*kDraw)()>
+U32Source Make(const char *name, const char *kind, bool rounds, bool tail,
+               double u32_per_call = 1) {
+  U32Source s;
+  s.name = name;
+  s.kind = kind;
+  s.block = rounds ? TimeBlock<kDraw> : nullptr;
+  s.tail = tail ? TimeEach<kDraw> : nullptr;
+  s.u32_per_call = u32_per_call;
+  return s;
+}
+
+std::vector<U32Source> Sources(std::vector<std::string> *skipped) {
+  std::vector<U32Source> out;
+  out.push_back(Make<grndpool_u32>("grndpool_u32", "grndpool", true, true));
+  std::string why;
+  if (RustPeersBuilt(&why)) {
+    out.push_back(Make<RustThreadRngU32>("rust-threadrng", "peer", true, true));
+    out.push_back(Make<RustThreadRngHeldU32>("rust-threadrng-held", "peer", true, true));
+  } else {
+    skipped->push_back("rust-threadrng, rust-threadrng-held: " + why);
+  }
+  if (g_vdso != nullptr) {
+    out.push_back(Make<VdsoU32>("vdso-getrandom-4B", "peer", true, true));
+  } else {
+    skipped->push_back("vdso-getrandom-4B: no vDSO getrandom on this kernel");
+  }
+  out.push_back(Make<GlibcArc4random>("glibc-arc4random", "peer", true, false));
+  out.push_back(Make<KeystreamLimit>("keystream-limit", "limit", true, false,
+                                     kKeystreamLimitCallBytes / sizeof(uint32_t)));
+  out.push_back(Make<ProtoU32Call1k>("proto-1k-call", "prototype", true, true));
+  out.push_back(Make<ProtoU32Call16k>("proto-16k-call", "prototype", true, true));
+  out.push_back(Make<ProtoU32Inline16k>("proto-16k-inline", "prototype", true, true));
+  out.push_back(Make<EmptyCall>("timer", "timer", false, true));
+  return out;
+}
+
+// Calls per block so a block takes about block_ms (after a warm-up that also
+// sets up every thread-local state).
+void Calibrate(U32Source &s, double block_ms) {
+  uint64_t calls = 64;
+  double t = 0;
+  while ((t = s.block(calls)) < 2e-3) calls *= 4;
+  s.calls_per_block = std::max<uint64_t>(1, static_cast<uint64_t>(calls * block_ms * 1e-3 / t));
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n == 0 ? 0 : n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+uint64_t Percentile(const U32Source &s, double p) {
+  const uint64_t rank = static_cast<uint64_t>(p * static_cast<double>(s.tail_samples));
+  uint64_t seen = 0;
+  for (size_t c = 0; c < s.hist.size(); ++c) {
+    seen += s.hist[c];
+    if (seen > rank) return c == kHistBuckets - 1 ? s.tail_max : c;
+  }
+  return s.tail_max;
+}
+
+// TSC ticks per ns, against the steady clock over ~50 ms.
+double TscPerNs() {
+  unsigned aux;
+  const double t0 = Seconds();
+  const uint64_t c0 = __rdtscp(&aux);
+  while (Seconds() - t0 < 0.05) {
+  }
+  const uint64_t c1 = __rdtscp(&aux);
+  const double t1 = Seconds();
+  return static_cast<double>(c1 - c0) / ((t1 - t0) * 1e9);
+}
+
+constexpr double kPercentiles[] = {0.5, 0.99, 0.999, 0.9999};
+constexpr const char *kPercentileNames[] = {"p50", "p99", "p99.9", "p99.99"};
+
+int Run(const Options &o) {
+  // Initialises grndpool now, so its start-up is in no block.
+  fprintf(stderr, "u32_rounds: %s\n", grndpool_describe());
+  VdsoGetrandom vdso;
+  if (vdso.available()) g_vdso = &vdso;
+  std::vector<std::string> skipped;
+  std::vector<U32Source> sources = Sources(&skipped);
+  for (const std::string &s : skipped) fprintf(stderr, "u32_rounds: skipped %s\n", s.c_str());
+
+  for (U32Source &s : sources)
+    if (s.block) Calibrate(s, o.block_ms);
+  const size_t n = sources.size();
+  for (int r = 0; r < o.rounds; ++r) {
+    for (size_t k = 0; k < n; ++k) {
+      U32Source &s = sources[(k + r) % n];  // rotated: no source always runs first
+      if (!s.block) continue;
+      const double secs = s.block(s.calls_per_block);
+      s.ns_per_u32.push_back(secs * 1e9 / (s.calls_per_block * s.u32_per_call));
+    }
+  }
+
+  // Tail: chunks of 250k samples, interleaved, until tail_samples per source.
+  const uint64_t chunk = std::min<uint64_t>(250'000, std::max<uint64_t>(o.tail_samples, 1));
+  for (U32Source &s : sources)
+    if (s.tail) s.hist.assign(kHistBuckets, 0);
+  for (uint64_t done = 0; done < o.tail_samples; done += chunk) {
+    const uint64_t now = std::min(chunk, o.tail_samples - done);
+    for (U32Source &s : sources) {
+      if (!s.tail) continue;
+      s.tail(now, &s.hist, &s.tail_max);
+      s.tail_samples += now;
+    }
+  }
+  const double tsc_per_ns = TscPerNs();
+
+  printf("u32_rounds: %d rounds of ~%.0f ms per source, interleaved; median of the rounds\n",
+         o.rounds, o.block_ms);
+  printf("%-22s %-10s %10s %10s %10s\n", "source", "kind", "ns/u32", "min", "max");
+  for (const U32Source &s : sources) {
+    if (!s.block) continue;
+    const auto [lo, hi] = std::minmax_element(s.ns_per_u32.begin(), s.ns_per_u32.end());
+    printf("%-22s %-10s %10.3f %10.3f %10.3f\n", s.name.c_str(), s.kind.c_str(),
+           Median(s.ns_per_u32), *lo, *hi);
+  }
+  printf(
+      "\nu32_rounds: tail, %llu draws per source timed one by one with rdtscp, in TSC cycles "
+      "(%.3f cycles/ns)\n",
+      static_cast<unsigned long long>(o.tail_samples), tsc_per_ns);
+  printf("%-22s %8s %8s %8s %8s %10s\n", "source", "p50", "p99", "p99.9", "p99.99", "max");
+  for (const U32Source &s : sources) {
+    if (!s.tail) continue;
+    printf("%-22s", s.name.c_str());
+    for (double p : kPercentiles)
+      printf(" %8llu", static_cast<unsigned long long>(Percentile(s, p)));
+    printf(" %10llu\n", static_cast<unsigned long long>(s.tail_max));
+  }
+
+  if (!o.json.empty()) {
+    FILE *f = fopen(o.json.c_str(), "w");
+    if (f == nullptr) {
+      perror(o.json.c_str());
+      return 1;
+    }
+    fprintf(f, "{\"rounds\": %d, \"block_ms\": %g, \"tail_samples\": %llu, \"tsc_per_ns\": %.6f,\n",
+            o.rounds, o.block_ms, static_cast<unsigned long long>(o.tail_samples), tsc_per_ns);
+    fprintf(f, " \"describe\": \"%s\",\n \"sources\": [\n", grndpool_describe());
+    for (size_t i = 0; i < n; ++i) {
+      const U32Source &s = sources[i];
+      fprintf(f, "  {\"name\": \"%s\", \"kind\": \"%s\"", s.name.c_str(), s.kind.c_str());
+      if (s.block) {
+        fprintf(f, ", \"ns_per_u32_median\": %.6f, \"ns_per_u32_rounds\": [", Median(s.ns_per_u32));
+        for (size_t r = 0; r < s.ns_per_u32.size(); ++r)
+          fprintf(f, "%s%.6f", r ? ", " : "", s.ns_per_u32[r]);
+        fprintf(f, "]");
+      }
+      if (s.tail) {
+        fprintf(f, ", \"tail_cycles\": {");
+        for (size_t p = 0; p < std::size(kPercentiles); ++p)
+          fprintf(f, "\"%s\": %llu, ", kPercentileNames[p],
+                  static_cast<unsigned long long>(Percentile(s, kPercentiles[p])));
+        fprintf(f, "\"max\": %llu}", static_cast<unsigned long long>(s.tail_max));
+      }
+      fprintf(f, "}%s\n", i + 1 < n ? "," : "");
+    }
+    fprintf(f, " ]}\n");
+    fclose(f);
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace grndpool_bench
+
+int main(int argc, char **argv) {
+  grndpool_bench::Options o;
+  for (int i = 1; i < argc; ++i) {
+    const bool has_value = i + 1 < argc;
+    if (strcmp(argv[i], "--rounds") == 0 && has_value) {
+      o.rounds = std::max(1, atoi(argv[++i]));
+    } else if (strcmp(argv[i], "--block-ms") == 0 && has_value) {
+      o.block_ms = std::max(0.1, atof(argv[++i]));
+    } else if (strcmp(argv[i], "--tail-samples") == 0 && has_value) {
+      o.tail_samples = std::max<uint64_t>(1, strtoull(argv[++i], nullptr, 0));
+    } else if (strcmp(argv[i], "--json") == 0 && has_value) {
+      o.json = argv[++i];
+    } else {
+      fprintf(stderr, "usage: %s [--rounds R] [--block-ms MS] [--tail-samples N] [--json PATH]\n",
+              argv[0]);
+      return 2;
+    }
+  }
+  return grndpool_bench::Run(o);
+}
