@@ -3,6 +3,7 @@
 
 Inputs (all in the results directory, all written by bench/run.sh this run):
   bench.json        grndpool-bench, Google Benchmark JSON
+  u32_rounds.json   u32_rounds: single-thread head to head and the rdtscp tail
   seed_table.txt    seed_table stdout
   memlock_wall.csv  memlock_wall --csv
   describe.txt      grndpool_describe() of the build (optional)
@@ -89,9 +90,10 @@ def ratios(runs):
         ratio_line("slab vs glibc arc4random, u32, 1 thread",
                    v("u32", "glibc-arc4random", 1, "ns_per_draw"), slab1,
                    "arc4random ns/draw ÷ slab ns/draw (>1: slab faster)"),
-        ratio_line("slab vs raw chacha20, 4 KiB, 1 thread", v("4KiB", "slab", 1, "bytes_per_second"),
-                   v("4KiB", "raw-chacha20", 1, "bytes_per_second"),
-                   "slab GB/s ÷ raw keystream GB/s (1.0 = at the ceiling)"),
+        ratio_line("slab vs keystream-limit, 4 KiB, 1 thread",
+                   v("4KiB", "slab", 1, "bytes_per_second"),
+                   v("4KiB", "keystream-limit", 1, "bytes_per_second"),
+                   "slab GB/s ÷ keystream GB/s (1.0 = at the floor of any ChaCha20 design)"),
         ratio_line("slab 2 threads vs 1 thread, u32 aggregate", v("u32", "slab", 2, "items_per_second"),
                    v("u32", "slab", 1, "items_per_second"),
                    "aggregate draws/s ratio (2.0 = perfect scaling on 2 cores)"),
@@ -100,6 +102,128 @@ def ratios(runs):
                    "aggregate draws/s ratio (1.0 = no loss from oversubscription)"),
     ]
     return "| ratio | value | meaning |\n|---|---|---|\n" + "\n".join(rows)
+
+
+def load_rounds(path):
+    """u32_rounds.json as {source name: entry} plus the whole document, or ({}, {})."""
+    if not os.path.exists(path):
+        return {}, {}
+    with open(path) as f:
+        doc = json.load(f)
+    return {s["name"]: s for s in doc.get("sources", [])}, doc
+
+
+def rounds_ns(rounds, name):
+    e = rounds.get(name)
+    return None if e is None or "ns_per_draw_median" not in e else float(e["ns_per_draw_median"])
+
+
+def tail_of(rounds, name, pct):
+    e = rounds.get(name)
+    return None if e is None or "tail_cycles" not in e else float(e["tail_cycles"][pct])
+
+
+def target_row(what, value, goal_text, met, how, source):
+    """One row of the targets table; value None means not measured this run."""
+    if value is None:
+        return [what, "n/a", goal_text, "**not measured**", how, source]
+    return [what, value, goal_text, "met" if met else "**missed**", how, source]
+
+
+def targets(runs, rounds):
+    """The issue's targets as ratios of numbers measured in this run, each met or missed."""
+    v = lambda size, src, thr, key: value(runs, size, src, thr, key)
+    g = rounds_ns(rounds, "grndpool_u32")
+    rows = []
+    H2H = "u32_rounds (interleaved, median)"
+    GB = "grndpool-bench"
+
+    def ratio(num, den):
+        return None if num is None or den is None or den == 0 else num / den
+
+    r = ratio(g, rounds_ns(rounds, "rust-threadrng"))
+    rows.append(target_row("grndpool_u32 vs rust-threadrng (cost ratio)",
+                           None if r is None else f"{r:.2f}x", "<= 1x",
+                           r is not None and r <= 1.0,
+                           "grndpool ns/u32 ÷ rand::random::<u32>() ns", H2H))
+    r = ratio(g, rounds_ns(rounds, "rust-threadrng-held"))
+    rows.append(target_row("grndpool_u32 vs rust-threadrng-held (cost ratio)",
+                           None if r is None else f"{r:.2f}x", "<= 1.25x (stretch: < 1x)",
+                           r is not None and r <= 1.25,
+                           "grndpool ns/u32 ÷ held ThreadRng next_u32 ns", H2H))
+    r = ratio(rounds_ns(rounds, "vdso-getrandom-4B"), g)
+    rows.append(target_row("faster than vDSO getrandom 4 B", None if r is None else f"{r:.1f}x",
+                           ">= 10x", r is not None and r >= 10.0,
+                           "vDSO ns ÷ grndpool ns", H2H))
+    r = ratio(rounds_ns(rounds, "glibc-arc4random"), g)
+    rows.append(target_row("faster than glibc arc4random", None if r is None else f"{r:.0f}x",
+                           ">= 200x", r is not None and r >= 200.0,
+                           "arc4random ns ÷ grndpool ns", H2H))
+    r = ratio(rounds_ns(rounds, "grndpool_buf-16B"), g)
+    rows.append(target_row("16 B draw vs u32 draw (cost ratio)", None if r is None else f"{r:.2f}x",
+                           "<= 2x", r is not None and r <= 2.0,
+                           "grndpool_buf(16) ns ÷ grndpool_u32 ns", H2H))
+    ks = rounds_ns(rounds, "keystream-limit")
+    r = ratio(None if ks is None else ks * 1024, rounds_ns(rounds, "grndpool_buf-4KiB"))
+    rows.append(target_row("4 KiB fill vs keystream-limit 4 KiB (speed)",
+                           None if r is None else f"{100 * r:.0f} %", ">= 80 %",
+                           r is not None and r >= 0.8,
+                           "keystream ns per 4 KiB ÷ grndpool_buf(4096) ns", H2H))
+    slab_scale = ratio(v("u32", "slab", 2, "items_per_second"), v("u32", "slab", 1, "items_per_second"))
+    ks_scale = ratio(v("u32", "keystream-limit", 2, "items_per_second"),
+                     v("u32", "keystream-limit", 1, "items_per_second"))
+    r = ratio(slab_scale, ks_scale)
+    rows.append(target_row("2-thread scaling vs keystream-limit's",
+                           None if r is None else
+                           f"{100 * r:.0f} % (slab {slab_scale:.2f}x, keystream {ks_scale:.2f}x)",
+                           ">= 95 %", r is not None and r >= 0.95,
+                           "(slab u32 draws/s 2 thr ÷ 1 thr) ÷ (same for keystream-limit)", GB))
+    gp, vp = tail_of(rounds, "grndpool_u32", "p99.9"), tail_of(rounds, "vdso-getrandom-4B", "p99.9")
+    r = ratio(gp, vp)
+    rows.append(target_row("p99.9 of one u32 draw vs vDSO getrandom's",
+                           None if r is None else f"{gp:.0f} vs {vp:.0f} cycles ({r:.2f}x)",
+                           "<= 1x", r is not None and r <= 1.0,
+                           "rdtscp per draw, refills included", "u32_rounds tail"))
+    return md_table(["target", "measured", "goal", "", "how", "from"], rows)
+
+
+def rounds_section(rounds, doc):
+    if not rounds:
+        return "_u32_rounds did not run._"
+    g = rounds_ns(rounds, "grndpool_u32")
+    rows = []
+    for name, e in rounds.items():
+        if "ns_per_draw_median" not in e:
+            continue
+        rs = e["ns_per_draw_rounds"]
+        med = float(e["ns_per_draw_median"])
+        rel = f"{med / g:.2f}x" if g and e["bytes_per_draw"] == 4 else ""
+        rows.append([f"{name} ({e['kind']})", e["bytes_per_draw"], f"{med:.2f}",
+                     f"{min(rs):.2f}–{max(rs):.2f}", rel])
+    return (f"{doc.get('rounds', '?')} rounds of ~{doc.get('block_ms', '?')} ms per source, "
+            "interleaved in one process; ns per draw is the median of the rounds. "
+            "keystream-limit is ns per u32 of keystream made in 16 KiB calls. "
+            "`vs grndpool_u32` > 1 means slower than grndpool.\n\n" +
+            md_table(["source", "bytes", "ns/draw (median)", "range over rounds", "vs grndpool_u32"],
+                     rows))
+
+
+def tail_section(rounds, doc):
+    rows = []
+    tsc = float(doc.get("tsc_per_ns", 0) or 0)
+    for name, e in rounds.items():
+        t = e.get("tail_cycles")
+        if not t:
+            continue
+        ns = f"{t['p99.9'] / tsc:.0f}" if tsc else "?"
+        rows.append([f"{name} ({e['kind']})", t["p50"], t["p99"], t["p99.9"], t["p99.99"], t["max"], ns])
+    if not rows:
+        return "_u32_rounds recorded no tail._"
+    return (f"{doc.get('tail_samples', '?')} single u32 draws per source, each timed with "
+            f"rdtscp (refills included), in interleaved chunks; TSC cycles "
+            f"({tsc:.3f} per ns). `timer` is an empty call: the measurement's floor. "
+            "`max` includes preemption by the other tenants of this VM.\n\n" +
+            md_table(["source", "p50", "p99", "p99.9", "p99.99", "max", "p99.9 ns"], rows))
 
 
 def parse_seed(path):
@@ -161,30 +285,63 @@ COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e
            "#7f7f7f", "#bcbd22", "#17becf", "#000000", "#aec7e8"]
 
 
+def gnuplot_text(text):
+    """Escapes what the enhanced text mode would read as markup (_ is a subscript)."""
+    return text.replace("_", "\\_")
+
+
 def write_plots(outdir, runs, kinds, memlock, rlimit):
     """Writes gnuplot data and scripts; runs gnuplot if present. Returns PNG names."""
     made = []
-    # ns per u32 vs threads: one block per source (gnuplot 'index').
+    # Aggregate u32 draws per second vs threads: one block per source (gnuplot 'index').
     u32 = sources_for(runs, kinds, "u32")
-    with open(os.path.join(outdir, "ns_per_u32_vs_threads.dat"), "w") as f:
+    with open(os.path.join(outdir, "u32_draws_per_s_vs_threads.dat"), "w") as f:
         for s in u32:
             f.write(f'"{s}"\n')
             for t, r in sorted(runs[("u32", s)].items()):
-                f.write(f"{t} {float(r['ns_per_draw']):.6g}\n")
+                f.write(f"{t} {float(r['items_per_second']) / 1e6:.6g}\n")
             f.write("\n\n")
+    style = {"strategy": "lw 2.5 dt 1 pt 7", "peer": "lw 1.5 dt 2 pt 6", "limit": "lw 2 dt 3 pt 5"}
+    titles = {s: gnuplot_text(s + (" (grndpool_u32)" if s == "slab" else "")) for s in u32}
     plots = ", ".join(
-        f"'ns_per_u32_vs_threads.dat' index {i} using 1:2 with linespoints "
-        f"lc rgb '{COLOURS[i % len(COLOURS)]}' "
-        f"{'lw 2.5 dt 1' if kinds[s] == 'strategy' else 'lw 1.5 dt 2'} title '{s}'"
+        f"'u32_draws_per_s_vs_threads.dat' index {i} using 1:2 with linespoints "
+        f"lc rgb '{COLOURS[i % len(COLOURS)]}' {style.get(kinds[s], style['peer'])} "
+        f"title '{titles[s]}'"
         for i, s in enumerate(u32))
     gp = ["set terminal pngcairo size 1100,700 enhanced font ',10'",
-          "set output 'ns_per_u32_vs_threads.png'",
-          "set title 'u32 draw: wall time per draw as each thread sees it "
-          "(solid: grndpool strategies, dashed: peers)'",
-          "set logscale x 2", "set logscale y 10", "set format y '10^{%L}'",
-          "set xlabel 'threads'", "set ylabel 'ns per draw per thread'",
+          "set output 'u32_draws_per_s_vs_threads.png'",
+          'set title "u32 draws per second, all threads together (2 cores; higher is better)\\n'
+          'solid: grndpool strategies, dashed: peers, dotted: keystream-limit (16 KiB calls)" '
+          'noenhanced',
+          "set logscale x 2", "set xtics (" + ", ".join(
+              str(t) for t in thread_counts(runs, "u32")) + ")", "set logscale y 10", "set format y '%g'",
+          "set xlabel 'threads'", "set ylabel 'million u32 draws per second (log)'",
           "set key outside right", "set grid", f"plot {plots}"]
-    scripts = [("ns_per_u32_vs_threads.gp", gp, "ns_per_u32_vs_threads.png")]
+    scripts = [("u32_draws_per_s_vs_threads.gp", gp, "u32_draws_per_s_vs_threads.png")]
+
+    # Single-thread ns per u32, one bar per source, fastest first.
+    bars = sorted(((float(runs[("u32", s)][1]["ns_per_draw"]), s) for s in u32
+                   if 1 in runs[("u32", s)]))
+    if bars:
+        with open(os.path.join(outdir, "ns_per_u32_1_thread.dat"), "w") as f:
+            for i, (ns, s) in enumerate(bars):
+                colour = {"strategy": "0x1f77b4", "limit": "0x2ca02c"}.get(kinds[s], "0xd62728")
+                if s == "slab":
+                    colour = "0xff7f0e"
+                label = "grndpool_u32 (slab)" if s == "slab" else s
+                f.write(f'{i} {ns:.6g} {colour} "{label}"\n')
+        gp = ["set terminal pngcairo size 1100,650 enhanced font ',10'",
+              "set output 'ns_per_u32_1_thread.png'",
+                  'set title "One thread: ns per u32 draw (lower is better; log scale)\\n'
+              'orange: grndpool_u32, blue: other grndpool strategies, red: peers, '
+              'green: keystream-limit (16 KiB calls)" noenhanced',
+              "set style fill solid 0.85 border -1", "set boxwidth 0.7",
+              "set logscale y 10", "set format y '%g'", "set ylabel 'ns per u32 (log)'",
+              "set yrange [0.1:*]", "set grid ytics", "unset key",
+              "set xtics rotate by -35 left nomirror noenhanced", f"set xrange [-0.7:{len(bars) - 0.3}]",
+              "plot 'ns_per_u32_1_thread.dat' using 1:2:3:xtic(4) with boxes lc rgb variable, "
+              "'' using 1:($2*1.25):(sprintf('%.1f', $2)) with labels font ',9'"]
+        scripts.append(("ns_per_u32_1_thread.gp", gp, "ns_per_u32_1_thread.png"))
 
     if memlock:
         strategies = list(dict.fromkeys(r["strategy"] for r in memlock))
@@ -242,6 +399,7 @@ def memlock_rlimit(path):
 def main():
     outdir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "results")
     runs, kinds, context = load_bench(os.path.join(outdir, "bench.json"))
+    rounds, rounds_doc = load_rounds(os.path.join(outdir, "u32_rounds.json"))
     memlock = load_memlock(os.path.join(outdir, "memlock_wall.csv"))
     describe_path = os.path.join(outdir, "describe.txt")
     describe = open(describe_path).read().strip() if os.path.exists(describe_path) else "(not recorded)"
@@ -255,6 +413,13 @@ def main():
           "- `ns/draw` = wall time of one draw as each thread experiences it, with all threads running "
           "(so it grows with threads beyond the core count); `M draws/s` and `GB/s` = all threads "
           "together.", ""]
+    md += ["## Issue 9 targets, measured in this run", "",
+           "Each ratio compares two numbers measured in this run. `slab` in grndpool-bench is "
+           "the public API (`grndpool_u32()`, `grndpool_buf()`), as in u32_rounds.", "",
+           targets(runs, rounds) if (runs or rounds) else "_nothing measured._", "",
+           "## One thread, head to head (u32_rounds)", "", rounds_section(rounds, rounds_doc), "",
+           "## Tail latency of one u32 draw (u32_rounds, rdtscp)", "",
+           tail_section(rounds, rounds_doc), ""]
     if not runs:
         md.append("_grndpool-bench produced no results._")
     else:

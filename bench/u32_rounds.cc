@@ -1,7 +1,8 @@
 // u32_rounds: single-thread u32 draws from grndpool_u32() and its peers, two ways,
-// in one process so every ratio compares numbers measured side by side.
+// in one process so every ratio compares numbers measured side by side (plus
+// grndpool_buf of 16 B and 4 KiB, for the size ratios).
 //
-//   rounds  mean ns per u32: each round runs every source for one block of
+//   rounds  mean ns per draw: each round runs every source for one block of
 //           ~--block-ms, in a rotated order; the median block over the rounds
 //           is reported, so a drift of the VM's speed hits every source alike.
 //   tail    each draw timed on its own with rdtscp (lfence after each read),
@@ -49,7 +50,17 @@ uint32_t VdsoU32() {
 uint32_t GlibcArc4random() {
   return arc4random();
 }
-// 16 KiB of keystream per call: kKeystreamLimitCallBytes / 4 u32 (see Source).
+uint32_t Grndpool16B() {
+  uint32_t v[4];
+  grndpool_buf(v, sizeof v);
+  return v[0] ^ v[3];
+}
+uint32_t Grndpool4KiB() {
+  alignas(64) uint32_t v[1024];
+  grndpool_buf(v, sizeof v);
+  return v[0] ^ v[1023];
+}
+// 16 KiB of keystream per call: kKeystreamLimitCallBytes / 4 u32 draws.
 uint32_t KeystreamLimit() {
   KeystreamLimitCall(nullptr, 0);
   return 0;
@@ -67,9 +78,10 @@ struct U32Source {
   std::string kind;  // "grndpool", "peer", "limit", "prototype", "timer"
   Block block;       // nullptr: not in the rounds
   Tail tail;         // nullptr: not in the tail
-  double u32_per_call = 1;
+  size_t bytes_per_draw = 4;
+  double draws_per_call = 1;
   uint64_t calls_per_block = 0;  // calibrated
-  std::vector<double> ns_per_u32;
+  std::vector<double> ns_per_draw;
   std::vector<uint64_t> hist;
   uint64_t tail_max = 0;
   uint64_t tail_samples = 0;
@@ -114,13 +126,14 @@ void TimeEach(uint64_t samples, std::vector<uint64_t> *hist, uint64_t *max) {
 
 template <uint32_t (*kDraw)()>
 U32Source Make(const char *name, const char *kind, bool rounds, bool tail,
-               double u32_per_call = 1) {
+               size_t bytes_per_draw = 4, double draws_per_call = 1) {
   U32Source s;
   s.name = name;
   s.kind = kind;
   s.block = rounds ? TimeBlock<kDraw> : nullptr;
   s.tail = tail ? TimeEach<kDraw> : nullptr;
-  s.u32_per_call = u32_per_call;
+  s.bytes_per_draw = bytes_per_draw;
+  s.draws_per_call = draws_per_call;
   return s;
 }
 
@@ -140,8 +153,10 @@ std::vector<U32Source> Sources(std::vector<std::string> *skipped) {
     skipped->push_back("vdso-getrandom-4B: no vDSO getrandom on this kernel");
   }
   out.push_back(Make<GlibcArc4random>("glibc-arc4random", "peer", true, false));
-  out.push_back(Make<KeystreamLimit>("keystream-limit", "limit", true, false,
+  out.push_back(Make<KeystreamLimit>("keystream-limit", "limit", true, false, sizeof(uint32_t),
                                      kKeystreamLimitCallBytes / sizeof(uint32_t)));
+  out.push_back(Make<Grndpool16B>("grndpool_buf-16B", "grndpool", true, false, 16));
+  out.push_back(Make<Grndpool4KiB>("grndpool_buf-4KiB", "grndpool", true, false, 4096));
   out.push_back(Make<ProtoU32Call1k>("proto-1k-call", "prototype", true, true));
   out.push_back(Make<ProtoU32Call16k>("proto-16k-call", "prototype", true, true));
   out.push_back(Make<ProtoU32Inline16k>("proto-16k-inline", "prototype", true, true));
@@ -206,7 +221,7 @@ int Run(const Options &o) {
       U32Source &s = sources[(k + r) % n];  // rotated: no source always runs first
       if (!s.block) continue;
       const double secs = s.block(s.calls_per_block);
-      s.ns_per_u32.push_back(secs * 1e9 / (s.calls_per_block * s.u32_per_call));
+      s.ns_per_draw.push_back(secs * 1e9 / (s.calls_per_block * s.draws_per_call));
     }
   }
 
@@ -226,12 +241,12 @@ int Run(const Options &o) {
 
   printf("u32_rounds: %d rounds of ~%.0f ms per source, interleaved; median of the rounds\n",
          o.rounds, o.block_ms);
-  printf("%-22s %-10s %10s %10s %10s\n", "source", "kind", "ns/u32", "min", "max");
+  printf("%-22s %-10s %6s %10s %10s %10s\n", "source", "kind", "bytes", "ns/draw", "min", "max");
   for (const U32Source &s : sources) {
     if (!s.block) continue;
-    const auto [lo, hi] = std::minmax_element(s.ns_per_u32.begin(), s.ns_per_u32.end());
-    printf("%-22s %-10s %10.3f %10.3f %10.3f\n", s.name.c_str(), s.kind.c_str(),
-           Median(s.ns_per_u32), *lo, *hi);
+    const auto [lo, hi] = std::minmax_element(s.ns_per_draw.begin(), s.ns_per_draw.end());
+    printf("%-22s %-10s %6zu %10.3f %10.3f %10.3f\n", s.name.c_str(), s.kind.c_str(),
+           s.bytes_per_draw, Median(s.ns_per_draw), *lo, *hi);
   }
   printf(
       "\nu32_rounds: tail, %llu draws per source timed one by one with rdtscp, in TSC cycles "
@@ -257,11 +272,13 @@ int Run(const Options &o) {
     fprintf(f, " \"describe\": \"%s\",\n \"sources\": [\n", grndpool_describe());
     for (size_t i = 0; i < n; ++i) {
       const U32Source &s = sources[i];
-      fprintf(f, "  {\"name\": \"%s\", \"kind\": \"%s\"", s.name.c_str(), s.kind.c_str());
+      fprintf(f, "  {\"name\": \"%s\", \"kind\": \"%s\", \"bytes_per_draw\": %zu", s.name.c_str(),
+              s.kind.c_str(), s.bytes_per_draw);
       if (s.block) {
-        fprintf(f, ", \"ns_per_u32_median\": %.6f, \"ns_per_u32_rounds\": [", Median(s.ns_per_u32));
-        for (size_t r = 0; r < s.ns_per_u32.size(); ++r)
-          fprintf(f, "%s%.6f", r ? ", " : "", s.ns_per_u32[r]);
+        fprintf(f, ", \"ns_per_draw_median\": %.6f, \"ns_per_draw_rounds\": [",
+                Median(s.ns_per_draw));
+        for (size_t r = 0; r < s.ns_per_draw.size(); ++r)
+          fprintf(f, "%s%.6f", r ? ", " : "", s.ns_per_draw[r]);
         fprintf(f, "]");
       }
       if (s.tail) {
