@@ -54,4 +54,14 @@ inline uint32_t ProtoU32Inline16k() {
 uint32_t ProtoU32Call1k();
 uint32_t ProtoU32Call16k();
 
+// The parts of one refill on their own, on a thread-local context of their own,
+// to time them natively (callgrind cannot: under valgrind libcrypto takes other
+// code). Each returns a byte of its output so the call cannot be dropped.
+// ProtoRekeyOnly: EVP_EncryptInit_ex with a new key (fast key erasure's step).
+// ProtoKeystream1056: one 1056-byte keystream call (a 1 KiB slice refill today).
+// ProtoKeystream16416: one 16416-byte call (16 KiB + the next key).
+uint32_t ProtoRekeyOnly();
+uint32_t ProtoKeystream1056();
+uint32_t ProtoKeystream16416();
+
 }  // namespace grndpool_bench

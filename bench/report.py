@@ -202,7 +202,8 @@ def rounds_section(rounds, doc):
                      f"{min(rs):.2f}–{max(rs):.2f}", rel])
     return (f"{doc.get('rounds', '?')} rounds of ~{doc.get('block_ms', '?')} ms per source, "
             "interleaved in one process; ns per draw is the median of the rounds. "
-            "keystream-limit is ns per u32 of keystream made in 16 KiB calls. "
+            "keystream-limit is ns per u32 of keystream made in 16 KiB calls; `part-*` rows "
+            "are the pieces of one refill on their own, in ns per call. "
             "`vs grndpool_u32` > 1 means slower than grndpool.\n\n" +
             md_table(["source", "bytes", "ns/draw (median)", "range over rounds", "vs grndpool_u32"],
                      rows))
@@ -437,6 +438,9 @@ def main():
                "## 4 KiB draws: GB/s (all threads)", "",
                pivot(runs, kinds, "4KiB", lambda r: f"{float(r['bytes_per_second']) / 1e9:.3f}"), "",
                "## Ratios", "", ratios(runs), ""]
+    cg_path = os.path.join(outdir, "callgrind.md")
+    if os.path.exists(cg_path):
+        md += ["## Where the time goes (callgrind, instructions)", "", open(cg_path).read().strip(), ""]
     seed_path = os.path.join(outdir, "seed_table.txt")
     md += ["## The seed's table on this machine", "", seed_section(seed_path), "",
            "## Memlock wall", "", memlock_section(memlock), ""]

@@ -160,6 +160,10 @@ std::vector<U32Source> Sources(std::vector<std::string> *skipped) {
   out.push_back(Make<ProtoU32Call1k>("proto-1k-call", "prototype", true, true));
   out.push_back(Make<ProtoU32Call16k>("proto-16k-call", "prototype", true, true));
   out.push_back(Make<ProtoU32Inline16k>("proto-16k-inline", "prototype", true, true));
+  // The parts of a refill, per call (bytes = key or keystream bytes per call).
+  out.push_back(Make<ProtoRekeyOnly>("part-evp-rekey", "anatomy", true, false, 32));
+  out.push_back(Make<ProtoKeystream1056>("part-keystream-1056B", "anatomy", true, false, 1056));
+  out.push_back(Make<ProtoKeystream16416>("part-keystream-16416B", "anatomy", true, false, 16416));
   out.push_back(Make<EmptyCall>("timer", "timer", false, true));
   return out;
 }
@@ -241,21 +245,21 @@ int Run(const Options &o) {
 
   printf("u32_rounds: %d rounds of ~%.0f ms per source, interleaved; median of the rounds\n",
          o.rounds, o.block_ms);
-  printf("%-22s %-10s %6s %10s %10s %10s\n", "source", "kind", "bytes", "ns/draw", "min", "max");
+  printf("%-24s %-10s %6s %10s %10s %10s\n", "source", "kind", "bytes", "ns/draw", "min", "max");
   for (const U32Source &s : sources) {
     if (!s.block) continue;
     const auto [lo, hi] = std::minmax_element(s.ns_per_draw.begin(), s.ns_per_draw.end());
-    printf("%-22s %-10s %6zu %10.3f %10.3f %10.3f\n", s.name.c_str(), s.kind.c_str(),
+    printf("%-24s %-10s %6zu %10.3f %10.3f %10.3f\n", s.name.c_str(), s.kind.c_str(),
            s.bytes_per_draw, Median(s.ns_per_draw), *lo, *hi);
   }
   printf(
       "\nu32_rounds: tail, %llu draws per source timed one by one with rdtscp, in TSC cycles "
       "(%.3f cycles/ns)\n",
       static_cast<unsigned long long>(o.tail_samples), tsc_per_ns);
-  printf("%-22s %8s %8s %8s %8s %10s\n", "source", "p50", "p99", "p99.9", "p99.99", "max");
+  printf("%-24s %8s %8s %8s %8s %10s\n", "source", "p50", "p99", "p99.9", "p99.99", "max");
   for (const U32Source &s : sources) {
     if (!s.tail) continue;
-    printf("%-22s", s.name.c_str());
+    printf("%-24s", s.name.c_str());
     for (double p : kPercentiles)
       printf(" %8llu", static_cast<unsigned long long>(Percentile(s, p)));
     printf(" %10llu\n", static_cast<unsigned long long>(s.tail_max));
