@@ -5,11 +5,15 @@
 //   rounds  mean ns per draw: each round runs every source for one block of
 //           ~--block-ms, in a rotated order; the median block over the rounds
 //           is reported, so a drift of the VM's speed hits every source alike.
+//   scaling aggregate draws per second with 2 threads over 1 thread, for the
+//           sources marked so, each round measuring 1 then 2 threads (or 2
+//           then 1) back to back; the median over the rounds.
 //   tail    each draw timed on its own with rdtscp (lfence after each read),
 //           refills included; p50/p99/p99.9/p99.99/max in TSC cycles, in
 //           interleaved chunks. "timer" is the empty call: the floor.
 //
-//   u32_rounds [--rounds R] [--block-ms MS] [--tail-samples N] [--json PATH]
+//   u32_rounds [--rounds R] [--block-ms MS] [--scaling-rounds R] [--scaling-block-ms MS]
+//              [--tail-samples N] [--json PATH]
 //
 // Each draw is a direct call (the loop is a template on the function), so a
 // source pays one call per draw, like grndpool_u32(); the *-inline prototype
@@ -18,11 +22,13 @@
 #include <x86intrin.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "grndpool/grndpool.h"
@@ -34,8 +40,10 @@ namespace grndpool_bench {
 namespace {
 
 struct Options {
-  int rounds = 15;
-  double block_ms = 20;
+  int rounds = 31;
+  double block_ms = 8;
+  int scaling_rounds = 15;
+  double scaling_block_ms = 30;
   uint64_t tail_samples = 4'000'000;
   std::string json;
 };
@@ -82,6 +90,10 @@ struct U32Source {
   double draws_per_call = 1;
   uint64_t calls_per_block = 0;  // calibrated
   std::vector<double> ns_per_draw;
+  bool scale = false;           // in the 1 -> 2 thread scaling rounds
+  uint64_t scaling_calls = 0;   // per thread and block, calibrated
+  std::vector<double> scaling;  // 2-thread draws/s over 1-thread draws/s, per round
+  std::vector<double> one_thread_ns, two_thread_ns;  // ns per draw, all threads together
   std::vector<uint64_t> hist;
   uint64_t tail_max = 0;
   uint64_t tail_samples = 0;
@@ -126,7 +138,7 @@ void TimeEach(uint64_t samples, std::vector<uint64_t> *hist, uint64_t *max) {
 
 template <uint32_t (*kDraw)()>
 U32Source Make(const char *name, const char *kind, bool rounds, bool tail,
-               size_t bytes_per_draw = 4, double draws_per_call = 1) {
+               size_t bytes_per_draw = 4, double draws_per_call = 1, bool scale = false) {
   U32Source s;
   s.name = name;
   s.kind = kind;
@@ -134,16 +146,18 @@ U32Source Make(const char *name, const char *kind, bool rounds, bool tail,
   s.tail = tail ? TimeEach<kDraw> : nullptr;
   s.bytes_per_draw = bytes_per_draw;
   s.draws_per_call = draws_per_call;
+  s.scale = scale;
   return s;
 }
 
 std::vector<U32Source> Sources(std::vector<std::string> *skipped) {
   std::vector<U32Source> out;
-  out.push_back(Make<grndpool_u32>("grndpool_u32", "grndpool", true, true));
+  out.push_back(Make<grndpool_u32>("grndpool_u32", "grndpool", true, true, 4, 1, true));
   std::string why;
   if (RustPeersBuilt(&why)) {
     out.push_back(Make<RustThreadRngU32>("rust-threadrng", "peer", true, true));
-    out.push_back(Make<RustThreadRngHeldU32>("rust-threadrng-held", "peer", true, true));
+    out.push_back(
+        Make<RustThreadRngHeldU32>("rust-threadrng-held", "peer", true, true, 4, 1, true));
   } else {
     skipped->push_back("rust-threadrng, rust-threadrng-held: " + why);
   }
@@ -154,11 +168,11 @@ std::vector<U32Source> Sources(std::vector<std::string> *skipped) {
   }
   out.push_back(Make<GlibcArc4random>("glibc-arc4random", "peer", true, false));
   out.push_back(Make<KeystreamLimit>("keystream-limit", "limit", true, false, sizeof(uint32_t),
-                                     kKeystreamLimitCallBytes / sizeof(uint32_t)));
+                                     kKeystreamLimitCallBytes / sizeof(uint32_t), true));
   out.push_back(Make<Grndpool16B>("grndpool_buf-16B", "grndpool", true, false, 16));
   out.push_back(Make<Grndpool4KiB>("grndpool_buf-4KiB", "grndpool", true, false, 4096));
   out.push_back(Make<ProtoU32Call1k>("proto-1k-call", "prototype", true, true));
-  out.push_back(Make<ProtoU32Call16k>("proto-16k-call", "prototype", true, true));
+  out.push_back(Make<ProtoU32Call16k>("proto-16k-call", "prototype", true, true, 4, 1, true));
   out.push_back(Make<ProtoU32Inline16k>("proto-16k-inline", "prototype", true, true));
   // The parts of a refill, per call (bytes = key or keystream bytes per call).
   out.push_back(Make<ProtoRekeyOnly>("part-evp-rekey", "anatomy", true, false, 32));
@@ -175,6 +189,96 @@ void Calibrate(U32Source &s, double block_ms) {
   double t = 0;
   while ((t = s.block(calls)) < 2e-3) calls *= 4;
   s.calls_per_block = std::max<uint64_t>(1, static_cast<uint64_t>(calls * block_ms * 1e-3 / t));
+}
+
+// A second thread that runs one block when told to, for the scaling rounds.
+// It sleeps in a futex wait between blocks, so it takes no core while idle.
+class Partner {
+ public:
+  Partner() : thread_([this] { Loop(); }) {}
+  ~Partner() {
+    Start(nullptr, 0);
+    thread_.join();
+  }
+  // Starts block(calls) on the partner; Wait() returns when it has finished.
+  void Start(Block block, uint64_t calls) {
+    block_ = block;
+    calls_ = calls;
+    done_.store(false, std::memory_order_relaxed);
+    go_.fetch_add(1, std::memory_order_release);
+    go_.notify_one();
+  }
+  void Wait() {
+    while (!done_.load(std::memory_order_acquire)) done_.wait(false, std::memory_order_acquire);
+  }
+
+ private:
+  void Loop() {
+    uint32_t seen = 0;
+    for (;;) {
+      go_.wait(seen, std::memory_order_acquire);
+      seen = go_.load(std::memory_order_acquire);
+      if (block_ == nullptr) return;
+      block_(calls_);
+      done_.store(true, std::memory_order_release);
+      done_.notify_one();
+    }
+  }
+  std::atomic<uint32_t> go_{0};
+  std::atomic<bool> done_{false};
+  Block block_ = nullptr;
+  uint64_t calls_ = 0;
+  std::thread thread_;  // last: starts after the fields above exist
+};
+
+// Seconds for two threads to run block(calls) each, from the start of the first.
+double TwoThreads(Partner &partner, Block block, uint64_t calls) {
+  const double t0 = Seconds();
+  partner.Start(block, calls);
+  block(calls);
+  partner.Wait();
+  return Seconds() - t0;
+}
+
+void MeasureScaling(std::vector<U32Source> &sources, const Options &o) {
+  Partner partner;
+  std::vector<U32Source *> scaled;
+  for (U32Source &s : sources) {
+    if (!s.scale || !s.block) continue;
+    // Sized from the one-thread rate; the warm-up sets up the partner's state.
+    s.scaling_calls = std::max<uint64_t>(
+        1, static_cast<uint64_t>(s.calls_per_block * o.scaling_block_ms / o.block_ms));
+    TwoThreads(partner, s.block, std::max<uint64_t>(1, s.scaling_calls / 10));
+    scaled.push_back(&s);
+  }
+  const size_t n = scaled.size();
+  for (int r = 0; r < o.scaling_rounds; ++r) {
+    for (size_t k = 0; k < n; ++k) {
+      U32Source &s = *scaled[(k + r) % n];
+      double one, two;
+      if (r % 2 == 0) {
+        one = s.block(s.scaling_calls);
+        two = TwoThreads(partner, s.block, s.scaling_calls);
+      } else {
+        two = TwoThreads(partner, s.block, s.scaling_calls);
+        one = s.block(s.scaling_calls);
+      }
+      s.scaling.push_back(2 * one / two);  // (2 calls / two) / (calls / one)
+      const double draws = static_cast<double>(s.scaling_calls) * s.draws_per_call;
+      s.one_thread_ns.push_back(one * 1e9 / draws);
+      s.two_thread_ns.push_back(two * 1e9 / (2 * draws));
+    }
+  }
+}
+
+// The 1-minute load average, from /proc/loadavg; -1 when unreadable.
+double LoadAverage() {
+  double load = -1;
+  if (FILE *f = fopen("/proc/loadavg", "r")) {
+    if (fscanf(f, "%lf", &load) != 1) load = -1;
+    fclose(f);
+  }
+  return load;
 }
 
 double Median(std::vector<double> v) {
@@ -216,6 +320,7 @@ int Run(const Options &o) {
   std::vector<std::string> skipped;
   std::vector<U32Source> sources = Sources(&skipped);
   for (const std::string &s : skipped) fprintf(stderr, "u32_rounds: skipped %s\n", s.c_str());
+  const double load_start = LoadAverage();
 
   for (U32Source &s : sources)
     if (s.block) Calibrate(s, o.block_ms);
@@ -228,6 +333,8 @@ int Run(const Options &o) {
       s.ns_per_draw.push_back(secs * 1e9 / (s.calls_per_block * s.draws_per_call));
     }
   }
+
+  MeasureScaling(sources, o);
 
   // Tail: chunks of 250k samples, interleaved, until tail_samples per source.
   const uint64_t chunk = std::min<uint64_t>(250'000, std::max<uint64_t>(o.tail_samples, 1));
@@ -242,6 +349,8 @@ int Run(const Options &o) {
     }
   }
   const double tsc_per_ns = TscPerNs();
+  const double load_end = LoadAverage();
+  printf("u32_rounds: load average %.2f at start, %.2f at end\n", load_start, load_end);
 
   printf("u32_rounds: %d rounds of ~%.0f ms per source, interleaved; median of the rounds\n",
          o.rounds, o.block_ms);
@@ -251,6 +360,16 @@ int Run(const Options &o) {
     const auto [lo, hi] = std::minmax_element(s.ns_per_draw.begin(), s.ns_per_draw.end());
     printf("%-24s %-10s %6zu %10.3f %10.3f %10.3f\n", s.name.c_str(), s.kind.c_str(),
            s.bytes_per_draw, Median(s.ns_per_draw), *lo, *hi);
+  }
+  printf(
+      "\nu32_rounds: 1 -> 2 thread scaling, %d rounds of ~%.0f ms per thread count; "
+      "aggregate draws/s with 2 threads over 1 thread (2.0 = perfect on 2 free cores)\n",
+      o.scaling_rounds, o.scaling_block_ms);
+  printf("%-24s %10s %10s %10s\n", "source", "median", "min", "max");
+  for (const U32Source &s : sources) {
+    if (s.scaling.empty()) continue;
+    const auto [lo, hi] = std::minmax_element(s.scaling.begin(), s.scaling.end());
+    printf("%-24s %10.3f %10.3f %10.3f\n", s.name.c_str(), Median(s.scaling), *lo, *hi);
   }
   printf(
       "\nu32_rounds: tail, %llu draws per source timed one by one with rdtscp, in TSC cycles "
@@ -273,6 +392,9 @@ int Run(const Options &o) {
     }
     fprintf(f, "{\"rounds\": %d, \"block_ms\": %g, \"tail_samples\": %llu, \"tsc_per_ns\": %.6f,\n",
             o.rounds, o.block_ms, static_cast<unsigned long long>(o.tail_samples), tsc_per_ns);
+    fprintf(f, " \"scaling_rounds\": %d, \"scaling_block_ms\": %g,\n", o.scaling_rounds,
+            o.scaling_block_ms);
+    fprintf(f, " \"loadavg_start\": %.2f, \"loadavg_end\": %.2f,\n", load_start, load_end);
     fprintf(f, " \"describe\": \"%s\",\n \"sources\": [\n", grndpool_describe());
     for (size_t i = 0; i < n; ++i) {
       const U32Source &s = sources[i];
@@ -284,6 +406,19 @@ int Run(const Options &o) {
         for (size_t r = 0; r < s.ns_per_draw.size(); ++r)
           fprintf(f, "%s%.6f", r ? ", " : "", s.ns_per_draw[r]);
         fprintf(f, "]");
+      }
+      if (!s.scaling.empty()) {
+        fprintf(f, ", \"scaling_2_over_1_median\": %.6f", Median(s.scaling));
+        const std::pair<const char *, const std::vector<double> *> series[] = {
+            {"scaling_2_over_1_rounds", &s.scaling},
+            {"scaling_1_thread_ns_rounds", &s.one_thread_ns},
+            {"scaling_2_threads_aggregate_ns_rounds", &s.two_thread_ns}};
+        for (const auto &[key, values] : series) {
+          fprintf(f, ", \"%s\": [", key);
+          for (size_t r = 0; r < values->size(); ++r)
+            fprintf(f, "%s%.6f", r ? ", " : "", (*values)[r]);
+          fprintf(f, "]");
+        }
       }
       if (s.tail) {
         fprintf(f, ", \"tail_cycles\": {");
@@ -311,13 +446,20 @@ int main(int argc, char **argv) {
       o.rounds = std::max(1, atoi(argv[++i]));
     } else if (strcmp(argv[i], "--block-ms") == 0 && has_value) {
       o.block_ms = std::max(0.1, atof(argv[++i]));
+    } else if (strcmp(argv[i], "--scaling-rounds") == 0 && has_value) {
+      o.scaling_rounds = std::max(0, atoi(argv[++i]));
+    } else if (strcmp(argv[i], "--scaling-block-ms") == 0 && has_value) {
+      o.scaling_block_ms = std::max(0.1, atof(argv[++i]));
     } else if (strcmp(argv[i], "--tail-samples") == 0 && has_value) {
       o.tail_samples = std::max<uint64_t>(1, strtoull(argv[++i], nullptr, 0));
     } else if (strcmp(argv[i], "--json") == 0 && has_value) {
       o.json = argv[++i];
     } else {
-      fprintf(stderr, "usage: %s [--rounds R] [--block-ms MS] [--tail-samples N] [--json PATH]\n",
-              argv[0]);
+      fprintf(
+          stderr,
+          "usage: %s [--rounds R] [--block-ms MS] [--scaling-rounds R] [--scaling-block-ms MS]\n"
+          "          [--tail-samples N] [--json PATH]\n",
+          argv[0]);
       return 2;
     }
   }
