@@ -87,6 +87,23 @@ uint32_t ProtoU32Call16k() {
   return ProtoDraw<ProtoRefillDraw16k>(t_proto_16k);
 }
 
+void ProtoBuf16k(void *out, size_t n) {
+  ProtoThread &t = t_proto_16k;
+  if (__builtin_expect(t.avail < static_cast<int32_t>(n), 0)) {
+    // Discard the short remainder (already random, never served) and refill;
+    // the draw that refills takes its first u32 from the fresh buffer too.
+    const uint32_t first = ProtoRefillDraw16k();
+    memcpy(out, &first, n < sizeof first ? n : sizeof first);
+    if (n <= sizeof first) return;
+    out = static_cast<uint8_t *>(out) + sizeof first;
+    n -= sizeof first;
+  }
+  const int32_t left = t.avail - static_cast<int32_t>(n);
+  memcpy(out, t.data + left, n);
+  memset(t.data + left, 0, n);
+  t.avail = left;
+}
+
 namespace {
 
 struct AnatomyCipher {

@@ -45,6 +45,10 @@ inline uint32_t ProtoDraw(ProtoThread &t) {
   return v;
 }
 
+// n bytes (n <= 16 KiB) from the 16 KiB buffer, behind a call: the same
+// pattern for buffers (copy, zero, move the cursor), refilling when short.
+void ProtoBuf16k(void *out, size_t n);
+
 // Inlined into the caller, as a static inline function in a public header would be.
 inline uint32_t ProtoU32Inline16k() {
   return ProtoDraw<ProtoRefillDraw16k>(t_proto_16k);

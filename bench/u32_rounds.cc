@@ -68,6 +68,11 @@ uint32_t Grndpool4KiB() {
   grndpool_buf(v, sizeof v);
   return v[0] ^ v[1023];
 }
+uint32_t Proto16B() {
+  uint32_t v[4];
+  ProtoBuf16k(v, sizeof v);
+  return v[0] ^ v[3];
+}
 // 16 KiB of keystream per call: kKeystreamLimitCallBytes / 4 u32 draws.
 uint32_t KeystreamLimit() {
   KeystreamLimitCall(nullptr, 0);
@@ -174,6 +179,7 @@ std::vector<U32Source> Sources(std::vector<std::string> *skipped) {
   out.push_back(Make<ProtoU32Call1k>("proto-1k-call", "prototype", true, true));
   out.push_back(Make<ProtoU32Call16k>("proto-16k-call", "prototype", true, true, 4, 1, true));
   out.push_back(Make<ProtoU32Inline16k>("proto-16k-inline", "prototype", true, true));
+  out.push_back(Make<Proto16B>("proto-16k-call-16B", "prototype", true, false, 16));
   // The parts of a refill, per call (bytes = key or keystream bytes per call).
   out.push_back(Make<ProtoRekeyOnly>("part-evp-rekey", "anatomy", true, false, 32));
   out.push_back(Make<ProtoKeystream1056>("part-keystream-1056B", "anatomy", true, false, 1056));
