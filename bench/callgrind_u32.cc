@@ -4,9 +4,11 @@
 // draws (refills included) and not the set-up: one warm-up draw before it
 // takes the thread's first-draw work out of the count.
 //
-//   callgrind_u32 SOURCE [N]   SOURCE: grndpool_u32 grndpool_u32-emu rust-threadrng
+//   callgrind_u32 SOURCE [N]   SOURCE: grndpool_u32 grndpool_u32-emu
+//                              grndpool_buf-16B-emu grndpool_buf-4KiB-emu rust-threadrng
 //                              rust-threadrng-held keystream-limit proto-1k-call
 //                              proto-16k-call proto-16k-inline   (N default 1048576)
+// N counts u32 worth of output (4 bytes); a 16 B draw is 4 of them.
 //
 // Valgrind does not offer the vDSO getrandom, so under it grndpool falls back to
 // the syscall source, whose generation is unknown: every refill rekeys from the
@@ -27,6 +29,16 @@
 namespace grndpool_bench {
 namespace {
 
+uint32_t Grndpool16B() {
+  uint32_t v[4];
+  grndpool_buf(v, sizeof v);
+  return v[0] ^ v[3];
+}
+uint32_t Grndpool4KiB() {
+  alignas(64) uint32_t v[1024];
+  grndpool_buf(v, sizeof v);
+  return v[0] ^ v[1023];
+}
 uint32_t KeystreamLimit() {
   KeystreamLimitCall(nullptr, 0);
   return 0;
@@ -54,6 +66,8 @@ constexpr Entry E(const char *name, uint64_t u32_per_call = 1) {
 const Entry kEntries[] = {
     E<grndpool_u32>("grndpool_u32"),
     E<grndpool_u32>("grndpool_u32-emu"),
+    E<Grndpool16B>("grndpool_buf-16B-emu", 4),
+    E<Grndpool4KiB>("grndpool_buf-4KiB-emu", 1024),
     E<RustThreadRngU32>("rust-threadrng"),
     E<RustThreadRngHeldU32>("rust-threadrng-held"),
     E<KeystreamLimit>("keystream-limit", kKeystreamLimitCallBytes / sizeof(uint32_t)),
@@ -75,7 +89,7 @@ int main(int argc, char **argv) {
       fprintf(stderr, "callgrind_u32: %s: %s\n", e.name, why.c_str());
       return 1;
     }
-    if (strcmp(e.name, "grndpool_u32-emu") == 0)
+    if (strstr(e.name, "-emu") != nullptr)
       grndpool::SetKernelOpsForTesting(grndpool::emu::Ops(
           {.tagged = false, .mode = grndpool::kernel::GenerationMode::kPerRefill}));
     printf("%s\n", grndpool_describe());  // the library's start-up, outside the loop

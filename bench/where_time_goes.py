@@ -24,6 +24,8 @@ import tempfile
 SOURCES = [
     ("grndpool_u32-emu", "grndpool::SlowDraw(void*, unsigned long, bool, unsigned long)", None),
     ("grndpool_u32", "grndpool::SlowDraw(void*, unsigned long, bool, unsigned long)", None),
+    ("grndpool_buf-16B-emu", "grndpool::SlowDraw(void*, unsigned long, bool, unsigned long)", None),
+    ("grndpool_buf-4KiB-emu", "grndpool::SlowDraw(void*, unsigned long, bool, unsigned long)", None),
     ("rust-threadrng", "rand_chacha::guts::refill_wide", 64),
     ("rust-threadrng-held", "rand_chacha::guts::refill_wide", 64),
     ("keystream-limit", None, 4096),
@@ -95,9 +97,10 @@ def section(results, n):
             continue
         refill = find(r["incl"], refill_fn)
         ks, rk = find(r["incl"], KEYSTREAM), find(r["incl"], REKEY)
+        per_refill = lambda x: f"{x / refills:.0f}" if refills and x else "–"
         rows.append([source, f"{all_ir:.1f}", f"{(r['total'] - refill) / u32:.1f}",
-                     f"{refill / u32:.1f}", f"{refills:.0f}", f"{refill / refills:.0f}",
-                     f"{ks / refills:.0f}" if ks else "–", f"{rk / refills:.0f}" if rk else "–"])
+                     f"{refill / u32:.1f}", f"{refills:.0f}", per_refill(refill), per_refill(ks),
+                     per_refill(rk)])
     g = results.get("grndpool_u32-emu")
     if g:
         fast = find(g["self"], "grndpool_u32")
@@ -126,10 +129,27 @@ def section(results, n):
             notes += [f"grndpool_u32 as valgrind runs it (no vDSO getrandom under valgrind, so the "
                       f"syscall source: generation unknown, {u['rekeys']} rekeys from the kernel in "
                       f"{u['refills']} refills) costs {u['total'] / u['u32']:.1f} Ir per u32; natively "
-                      f"each of those rekeys is also a getrandom syscall (~230 ns) that callgrind "
+                      f"each of those rekeys is also a getrandom syscall, which callgrind "
                       f"counts as a few instructions.", ""]
-    head = (f"callgrind, {n} u32 per source, only the draw loop counted "
-            "(`--toggle-collect='*DriveLoop*'`). Ir = instructions executed.\n\n")
+        for name in ("grndpool_buf-16B-emu", "grndpool_buf-4KiB-emu"):
+            b = results.get(name)
+            if not b:
+                continue
+            draws = b["u32"] / (4 if "16B" in name else 1024)
+            copies = sum(ir for fn, ir in b["incl"].items()
+                         if fn.startswith("__memcpy") or fn.startswith("__memset"))
+            notes.append(
+                f"- {name}: {b['total'] / draws:.0f} Ir per draw (the loop included), of which "
+                f"grndpool_buf's own {find(b['self'], 'grndpool_buf') / draws:.0f}, memcpy and "
+                f"memset {copies / draws:.0f}, keystream {find(b['incl'], KEYSTREAM) / draws:.0f}, "
+                f"rekey {find(b['incl'], REKEY) / draws:.0f}; {b['refills']} refills and "
+                f"{b['rekeys']} rekeys from the kernel in {draws:.0f} draws")
+        notes.append("")
+    head = (f"callgrind, {n} u32 (4-byte units) per source, only the draw loop counted "
+            "(`--toggle-collect='*DriveLoop*'`). Ir = instructions executed. `-emu` rows run "
+            "behind the userspace kernel model (generation read at each refill, as the vDSO "
+            "source does natively; valgrind has no vDSO getrandom). For the buffer rows "
+            "\"per u32\" is per 4 bytes served.\n\n")
     table = ["| source | Ir per u32 | per-draw path (loop + call + fast path) | refill, amortised per u32 "
              "| refills | Ir per refill | of which keystream | of which rekey |",
              "|---|---|---|---|---|---|---|---|"]
