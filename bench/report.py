@@ -361,9 +361,10 @@ def memlock_section(rows):
             "grndpool_stats mlock_failures.\n\n" + table)
 
 
-# Distinct colours: 11 sources would otherwise reuse gnuplot's 8 defaults.
+# Distinct colours: 15 sources would otherwise reuse gnuplot's 8 defaults.
 COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
-           "#7f7f7f", "#bcbd22", "#17becf", "#000000", "#aec7e8"]
+           "#7f7f7f", "#bcbd22", "#17becf", "#000000", "#aec7e8", "#393b79", "#637939",
+           "#e7969c", "#843c39"]
 
 
 def gnuplot_text(text):
@@ -386,7 +387,8 @@ def write_plots(outdir, runs, kinds, memlock, rlimit):
     titles = {s: gnuplot_text(s + (" (grndpool_u32)" if s == "slab" else "")) for s in u32}
     plots = ", ".join(
         f"'u32_draws_per_s_vs_threads.dat' index {i} using 1:2 with linespoints "
-        f"lc rgb '{COLOURS[i % len(COLOURS)]}' {style.get(kinds[s], style['peer'])} "
+        f"lc rgb '{COLOURS[i % len(COLOURS)]}' "
+        f"{'lw 4 dt 1 pt 7' if s == 'slab' else style.get(kinds[s], style['peer'])} "
         f"title '{titles[s]}'"
         for i, s in enumerate(u32))
     gp = ["set terminal pngcairo size 1100,700 enhanced font ',10'",
