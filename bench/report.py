@@ -515,20 +515,20 @@ def main():
     if not runs:
         md.append("_grndpool-bench produced no results._")
     else:
-        md += ["## ns per u32 draw (per thread) vs threads", "",
+        md += ["## ns per u32 draw (per thread) vs threads (grndpool-bench)", "",
                pivot(runs, kinds, "u32", lambda r: fmt_ns(float(r["ns_per_draw"]))), "",
-               "## u32 aggregate throughput (M draws/s, all threads)", "",
+               "## u32 aggregate throughput (M draws/s, all threads) (grndpool-bench)", "",
                pivot(runs, kinds, "u32", lambda r: f"{float(r['items_per_second']) / 1e6:.2f}"), "",
-               "## ns per draw by size, 1 thread", ""]
+               "## ns per draw by size, 1 thread (grndpool-bench)", ""]
         rows = []
         for s in kinds:
             rows.append([f"{s} ({kinds[s]})"] +
                         [fmt_ns(v) if (v := value(runs, sz, s, 1, "ns_per_draw")) is not None else ""
                          for sz in SIZES])
         md += [md_table(["source"] + SIZES, rows), "",
-               "## 4 KiB draws: GB/s (all threads)", "",
+               "## 4 KiB draws: GB/s (all threads) (grndpool-bench)", "",
                pivot(runs, kinds, "4KiB", lambda r: f"{float(r['bytes_per_second']) / 1e9:.3f}"), "",
-               "## Ratios", "", ratios(runs), ""]
+               "## Ratios (grndpool-bench)", "", ratios(runs), ""]
     cg_path = os.path.join(outdir, "callgrind.md")
     if os.path.exists(cg_path):
         md += ["## Where the time goes (callgrind, instructions)", "", open(cg_path).read().strip(), ""]
