@@ -95,7 +95,7 @@ int main(int argc, char **argv) {
     printf("%s\n", grndpool_describe());  // the library's start-up, outside the loop
     const uint32_t warm = e.draw();
     const uint64_t calls = (n + e.u32_per_call - 1) / e.u32_per_call;
-    struct grndpool_stats before, after;
+    struct grndpool_stats before = {}, after = {};  // zeroed: a size field of 0 asks for all
     grndpool_stats(&before);
     const uint32_t acc = e.loop(calls);
     grndpool_stats(&after);
