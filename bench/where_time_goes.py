@@ -20,12 +20,13 @@ import subprocess
 import sys
 import tempfile
 
-# source -> (refill function, u32 per refill or None when the program reports refills)
+# source -> (refill function, by name without its arguments so a changed signature still
+# matches; u32 per refill, or None when the program reports refills)
 SOURCES = [
-    ("grndpool_u32-emu", "grndpool::SlowDraw(void*, unsigned long, bool, unsigned long)", None),
-    ("grndpool_u32", "grndpool::SlowDraw(void*, unsigned long, bool, unsigned long)", None),
-    ("grndpool_buf-16B-emu", "grndpool::SlowDraw(void*, unsigned long, bool, unsigned long)", None),
-    ("grndpool_buf-4KiB-emu", "grndpool::SlowDraw(void*, unsigned long, bool, unsigned long)", None),
+    ("grndpool_u32-emu", "grndpool::SlowDraw", None),
+    ("grndpool_u32", "grndpool::SlowDraw", None),
+    ("grndpool_buf-16B-emu", "grndpool::SlowDraw", None),
+    ("grndpool_buf-4KiB-emu", "grndpool::SlowDraw", None),
     ("rust-threadrng", "rand_chacha::guts::refill_wide", 64),
     ("rust-threadrng-held", "rand_chacha::guts::refill_wide", 64),
     ("keystream-limit", None, 4096),
