@@ -37,6 +37,8 @@
 #include "peers.h"
 #include "proto_tls_buffer.h"
 
+#include "strategy.h"
+
 namespace grndpool_bench {
 namespace {
 
@@ -90,8 +92,11 @@ using Tail = void (*)(uint64_t samples, std::vector<uint64_t> *hist, uint64_t *m
 struct U32Source {
   std::string name;
   std::string kind;  // "grndpool", "peer", "limit", "prototype", "timer"
-  Block block;       // nullptr: not in the rounds
-  Tail tail;         // nullptr: not in the tail
+  Block block;       // nullptr: not in the rounds (unless `indirect` is set)
+  // Rounds only: drawn through this pointer, 4 bytes at a time (the other
+  // grndpool strategies and the peers only known at run time).
+  void (*indirect)(void *out, size_t n) = nullptr;
+  Tail tail;  // nullptr: not in the tail
   size_t bytes_per_draw = 4;
   double draws_per_call = 1;
   uint64_t calls_per_block = 0;  // calibrated
@@ -109,6 +114,19 @@ struct U32Source {
 
 double Seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+double TimeIndirect(void (*draw)(void *, size_t), uint64_t calls) {
+  uint32_t acc = 0;
+  const double t0 = Seconds();
+  for (uint64_t i = 0; i < calls; ++i) {
+    uint32_t v;
+    draw(&v, sizeof v);
+    acc ^= v;
+  }
+  const double s = Seconds() - t0;
+  __asm__ volatile("" : : "r"(acc));
+  return s;
 }
 
 template <uint32_t (*kDraw)()>
@@ -188,15 +206,38 @@ std::vector<U32Source> Sources(std::vector<std::string> *skipped) {
   out.push_back(Make<ProtoKeystream1056>("part-keystream-1056B", "anatomy", true, false, 1056));
   out.push_back(Make<ProtoKeystream16416>("part-keystream-16416B", "anatomy", true, false, 16416));
   out.push_back(Make<EmptyCall>("timer", "timer", false, true));
+
+  // For the bar chart: every other strategy and peer, through a function pointer.
+  auto add_indirect = [&out](const std::string &name, const char *kind,
+                             void (*draw)(void *, size_t)) {
+    for (const U32Source &s : out)
+      if (s.name == name) return;
+    U32Source s;
+    s.name = name;
+    s.kind = kind;
+    s.indirect = draw;
+    out.push_back(std::move(s));
+  };
+  for (grndpool::Strategy st : grndpool::kAllStrategies) {
+    const grndpool::StrategyOps &ops = grndpool::StrategyFor(st);
+    if (st != grndpool::Strategy::kSlab) add_indirect(ops.name, "strategy", ops.draw);
+  }
+  std::vector<std::string> peers_skipped;  // already reported above or by grndpool-bench
+  for (const Peer &p : AvailablePeers(&peers_skipped))
+    if (p.bytes_per_call == 0) add_indirect(p.name, "peer", p.draw);
   return out;
 }
 
 // Calls per block so a block takes about block_ms (after a warm-up that also
 // sets up every thread-local state).
+double RunBlock(const U32Source &s, uint64_t calls) {
+  return s.indirect != nullptr ? TimeIndirect(s.indirect, calls) : s.block(calls);
+}
+
 void Calibrate(U32Source &s, double block_ms) {
   uint64_t calls = 64;
   double t = 0;
-  while ((t = s.block(calls)) < 2e-3) calls *= 4;
+  while ((t = RunBlock(s, calls)) < 2e-3) calls *= 4;
   s.calls_per_block = std::max<uint64_t>(1, static_cast<uint64_t>(calls * block_ms * 1e-3 / t));
 }
 
@@ -351,13 +392,13 @@ int Run(const Options &o) {
   const double load_start = LoadAverage();
 
   for (U32Source &s : sources)
-    if (s.block) Calibrate(s, o.block_ms);
+    if (s.block || s.indirect) Calibrate(s, o.block_ms);
   const size_t n = sources.size();
   for (int r = 0; r < o.rounds; ++r) {
     for (size_t k = 0; k < n; ++k) {
       U32Source &s = sources[(k + r) % n];  // rotated: no source always runs first
-      if (!s.block) continue;
-      const double secs = Watched([&] { return s.block(s.calls_per_block); }, &s.preempted);
+      if (!s.block && !s.indirect) continue;
+      const double secs = Watched([&] { return RunBlock(s, s.calls_per_block); }, &s.preempted);
       s.ns_per_draw.push_back(secs * 1e9 / (s.calls_per_block * s.draws_per_call));
     }
   }
@@ -387,7 +428,7 @@ int Run(const Options &o) {
   printf("%-24s %-10s %6s %10s %10s %10s %8s\n", "source", "kind", "bytes", "median", "best",
          "best-clean", "clean");
   for (const U32Source &s : sources) {
-    if (!s.block) continue;
+    if (!s.block && !s.indirect) continue;
     double best_clean = 0;
     int clean = 0;
     for (size_t r = 0; r < s.ns_per_draw.size(); ++r) {
@@ -438,7 +479,7 @@ int Run(const Options &o) {
       const U32Source &s = sources[i];
       fprintf(f, "  {\"name\": \"%s\", \"kind\": \"%s\", \"bytes_per_draw\": %zu", s.name.c_str(),
               s.kind.c_str(), s.bytes_per_draw);
-      if (s.block) {
+      if (s.block || s.indirect) {
         fprintf(f, ", \"ns_per_draw_median\": %.6f, \"ns_per_draw_rounds\": [",
                 Median(s.ns_per_draw));
         for (size_t r = 0; r < s.ns_per_draw.size(); ++r)
