@@ -91,12 +91,12 @@ using Tail = void (*)(uint64_t samples, std::vector<uint64_t> *hist, uint64_t *m
 
 struct U32Source {
   std::string name;
-  std::string kind;  // "grndpool", "peer", "limit", "prototype", "timer"
-  Block block;       // nullptr: not in the rounds (unless `indirect` is set)
+  std::string kind;       // "grndpool", "peer", "limit", "prototype", "timer"
+  Block block = nullptr;  // nullptr: not in the rounds (unless `indirect` is set)
   // Rounds only: drawn through this pointer, 4 bytes at a time (the other
   // grndpool strategies and the peers only known at run time).
   void (*indirect)(void *out, size_t n) = nullptr;
-  Tail tail;  // nullptr: not in the tail
+  Tail tail = nullptr;  // nullptr: not in the tail
   size_t bytes_per_draw = 4;
   double draws_per_call = 1;
   uint64_t calls_per_block = 0;  // calibrated
