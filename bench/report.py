@@ -300,11 +300,17 @@ def tail_section(rounds, doc):
         rows.append([f"{name} ({e['kind']})", t["p50"], t["p99"], t["p99.9"], t["p99.99"], t["max"], ns])
     if not rows:
         return "_u32_rounds recorded no tail._"
+    timer = rounds.get("timer", {}).get("tail_cycles")
+    warn = ""
+    if timer and timer["p99.99"] > 10 * max(timer["p99.9"], 1):
+        warn = (f"\n\n**The empty call's own p99.99 is {timer['p99.99']} cycles** (its p99.9: "
+                f"{timer['p99.9']}): preemption by other tenants reached the p99.99 column in "
+                "this run, so that column shows the machine, not the sources.")
     return (f"{doc.get('tail_samples', '?')} single u32 draws per source, each timed with "
             f"rdtscp (refills included), in interleaved chunks; TSC cycles "
             f"({tsc:.3f} per ns). `timer` is an empty call: the measurement's floor. "
             "`max` includes preemption by the other tenants of this VM.\n\n" +
-            md_table(["source", "p50", "p99", "p99.9", "p99.99", "max", "p99.9 ns"], rows))
+            md_table(["source", "p50", "p99", "p99.9", "p99.99", "max", "p99.9 ns"], rows) + warn)
 
 
 def parse_seed(path):
