@@ -12,19 +12,23 @@
 //
 // Valgrind does not offer the vDSO getrandom, so under it grndpool falls back to
 // the syscall source, whose generation is unknown: every refill rekeys from the
-// kernel. grndpool_u32-emu installs the userspace kernel model (kernel/emu) with
-// the generation read at every refill instead, which is what the vDSO source
-// does natively (a load from the vDSO state), so its profile is the native one.
+// kernel. The -emu sources install the userspace kernel model (tests/emu/, or
+// kernel/emu/ in older trees) with the generation read at every refill instead,
+// which is what the vDSO source does natively (a load from the vDSO state), so
+// their profile is the native one.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 
 #include "grndpool/grndpool.h"
-#include "kernel/emu/emu.h"
 #include "peers.h"
 #include "proto_tls_buffer.h"
 #include "runtime.h"
+
+#ifdef GRNDPOOL_BENCH_EMU_H  // set by bench/CMakeLists.txt when the kernel model exists
+#include GRNDPOOL_BENCH_EMU_H
+#endif
 
 namespace grndpool_bench {
 namespace {
@@ -65,9 +69,11 @@ constexpr Entry E(const char *name, uint64_t u32_per_call = 1) {
 
 const Entry kEntries[] = {
     E<grndpool_u32>("grndpool_u32"),
+#ifdef GRNDPOOL_BENCH_EMU_H
     E<grndpool_u32>("grndpool_u32-emu"),
     E<Grndpool16B>("grndpool_buf-16B-emu", 4),
     E<Grndpool4KiB>("grndpool_buf-4KiB-emu", 1024),
+#endif
     E<RustThreadRngU32>("rust-threadrng"),
     E<RustThreadRngHeldU32>("rust-threadrng-held"),
     E<KeystreamLimit>("keystream-limit", kKeystreamLimitCallBytes / sizeof(uint32_t)),
@@ -89,9 +95,11 @@ int main(int argc, char **argv) {
       fprintf(stderr, "callgrind_u32: %s: %s\n", e.name, why.c_str());
       return 1;
     }
+#ifdef GRNDPOOL_BENCH_EMU_H
     if (strstr(e.name, "-emu") != nullptr)
       grndpool::SetKernelOpsForTesting(grndpool::emu::Ops(
           {.tagged = false, .mode = grndpool::kernel::GenerationMode::kPerRefill}));
+#endif
     printf("%s\n", grndpool_describe());  // the library's start-up, outside the loop
     const uint32_t warm = e.draw();
     const uint64_t calls = (n + e.u32_per_call - 1) / e.u32_per_call;
