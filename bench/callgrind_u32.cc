@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // callgrind_u32: draws N u32 from one source in a loop of its own, for
 // valgrind --tool=callgrind (bench/where_time_goes.sh). The loop function is
 // named DriveLoop<...> so --toggle-collect='*DriveLoop*' counts exactly the N

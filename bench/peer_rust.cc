@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Rust rand 0.8's ThreadRng, from the staticlib of bench/rust/ (C ABI). Every
 // draw is one call into Rust, as every grndpool draw is one call into the
 // library. Without the crate (GRNDPOOL_BENCH_HAVE_RUST unset) this file only

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "proto_tls_buffer.h"
 
 #include <openssl/evp.h>

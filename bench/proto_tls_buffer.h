@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A bench-only prototype, not the library: the smallest thread-local buffer
 // over the same libcrypto ChaCha20 keystream grndpool uses, to measure how close
 // to the keystream a u32 draw can get once the per-draw bookkeeping is gone.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // u32_rounds: single-thread u32 draws from grndpool_u32() and its peers, two ways,
 // in one process so every ratio compares numbers measured side by side (plus
 // grndpool_buf of 16 B and 4 KiB, for the size ratios).

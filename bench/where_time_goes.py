@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Where the time of a u32 draw goes, in instructions: callgrind over callgrind_u32.
 
   python3 bench/where_time_goes.py BIN_DIR [--n N] [--out FILE.md] [--keep DIR]

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! Rust's rand 0.8 ThreadRng (ChaCha12, reseeded from getrandom every 64 KiB
 //! of output, fork noticed through an atfork handler) behind a C ABI, for
 //! bench/peer_rust.cc. Every function is one call per draw, like
