@@ -29,7 +29,7 @@
 
 #include "grndpool/grndpool.h"
 #include "options.h"
-#include "strategy.h"
+#include "strategy_table.h"
 
 namespace grndpool_bench {
 namespace {

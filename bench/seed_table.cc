@@ -17,7 +17,7 @@
 #include "kernel_paths.h"
 #include "seed_pool.h"
 
-#include "strategy.h"
+#include "strategy_table.h"
 
 namespace grndpool_bench {
 namespace {

@@ -5,7 +5,7 @@
 #include "grndpool/grndpool.h"
 #include "peers.h"
 
-#include "strategy.h"
+#include "strategy_table.h"
 
 namespace grndpool_bench {
 namespace {

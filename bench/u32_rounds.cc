@@ -38,7 +38,7 @@
 #include "peers.h"
 #include "proto_tls_buffer.h"
 
-#include "strategy.h"
+#include "strategy_table.h"
 
 namespace grndpool_bench {
 namespace {
