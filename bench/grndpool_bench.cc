@@ -7,7 +7,9 @@
 //   bytes_per_second bytes per second, all threads together (aggregate)
 //   wall_s           the measured span
 // Ignore the Time/CPU columns for threads > cores (see DrawLoop).
-// The label is "strategy" or "peer", for bench/report.py.
+// The label is "strategy", "peer" or "limit", for bench/report.py. A "limit"
+// source (keystream-limit) makes 16 KiB per call; its counters are per draw
+// of the row's size all the same (16 KiB / size draws per call).
 //
 // Own flag, parsed before benchmark::Initialize: --full runs every size at
 // every thread count; the default (quick) matrix runs u32 at every thread
@@ -73,6 +75,10 @@ template <size_t kBytes>
 void DrawLoop(benchmark::State &state, const Source &source, const std::string &name, int group,
               int groups) {
   if (state.thread_index() == 0) ReportGroupStart(group, groups, name);
+  // A bulk source (keystream-limit) makes bytes_per_call bytes per call: that
+  // counts as bytes_per_call / kBytes draws of this size.
+  const double draws_per_call =
+      source.bytes_per_call != 0 ? static_cast<double>(source.bytes_per_call) / kBytes : 1.0;
   alignas(64) unsigned char buf[kBytes];
   auto it = state.begin();
   const auto end = state.end();  // waits at the start barrier
@@ -87,7 +93,7 @@ void DrawLoop(benchmark::State &state, const Source &source, const std::string &
   double first_start = g_thread_start[0];
   for (int i = 1; i < state.threads(); ++i) first_start = std::min(first_start, g_thread_start[i]);
   const double wall = finish - first_start;
-  const double per_thread = static_cast<double>(state.iterations());
+  const double per_thread = static_cast<double>(state.iterations()) * draws_per_call;
   const double draws = per_thread * state.threads();
   // Plain counters, set by thread 0 only (counters are summed over threads).
   state.counters["ns_per_draw"] = wall * 1e9 / per_thread;

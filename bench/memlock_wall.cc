@@ -133,7 +133,7 @@ int Child(const std::string &strategy, int threads, bool keep_ipc_lock) {
     gate.cv.wait(lock, [&] { return gate.drawn == started; });
   }
   const long vmlck = VmLckKib();
-  struct grndpool_stats st;
+  struct grndpool_stats st = {};  // zeroed: a size field of 0 asks for all
   grndpool_stats(&st);
   {
     std::lock_guard<std::mutex> lock(gate.mu);

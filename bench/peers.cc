@@ -43,7 +43,14 @@ std::vector<Peer> AvailablePeers(std::vector<std::string> *skipped) {
   else
     skipped->push_back("libsodium: sodium_init() failed");
   peers.push_back({"openssl-rand", OpensslRandBytes});
-  peers.push_back({"raw-chacha20", RawChacha20Keystream});
+  if (RustPeersBuilt(&why)) {
+    peers.push_back({"rust-threadrng", RustThreadRngDraw});
+    peers.push_back({"rust-threadrng-held", RustThreadRngHeldDraw});
+  } else {
+    skipped->push_back("rust-threadrng, rust-threadrng-held: " + why);
+  }
+  peers.push_back({"keystream-limit", KeystreamLimitCall, kKeystreamLimitCallBytes});
+  peers.push_back({"evp-chacha20-per-draw", EvpChacha20PerDraw});
   return peers;
 }
 

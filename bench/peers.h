@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,10 @@ struct Peer {
   std::string name;
   // Fills out with n random bytes. Thread-safe.
   void (*draw)(void *out, size_t n);
+  // 0: one call is one draw of n bytes. Otherwise one call produces this many
+  // bytes (into the peer's own buffer) and stands for bytes_per_call / n draws:
+  // used by keystream-limit, which is the cost of bulk keystream, not a draw.
+  size_t bytes_per_call = 0;
 };
 
 // Every peer that works in this process. A peer that cannot be loaded (libbsd
@@ -28,9 +33,25 @@ bool SodiumReady();
 void SodiumRandombytesBuf(void *out, size_t n);
 // OpenSSL's default DRBG (RAND_bytes), which never fails once seeded.
 void OpensslRandBytes(void *out, size_t n);
-// Raw libcrypto ChaCha20 keystream, one cipher context per thread, keyed once
-// from getrandom: the ceiling any userspace CSPRNG built on it can reach.
-void RawChacha20Keystream(void *out, size_t n);
+// libcrypto ChaCha20, one cipher context per thread keyed once from getrandom
+// (peer_chacha20.cc). EvpChacha20PerDraw: one EVP_EncryptUpdate per draw into
+// out. KeystreamLimitCall: one kKeystreamLimitCallBytes update into a
+// thread-local buffer, ignoring its arguments; the floor of any ChaCha20 design
+// built on libcrypto.
+inline constexpr size_t kKeystreamLimitCallBytes = 16384;
+void EvpChacha20PerDraw(void *out, size_t n);
+void KeystreamLimitCall(void *out, size_t n);
+
+// Rust rand 0.8 ThreadRng (bench/rust/, peer_rust.cc), one C call per draw.
+// RustPeersBuilt is false (and *why says why) when CMake did not build the
+// crate; the other functions must not be called then.
+bool RustPeersBuilt(std::string *why);
+// rand::random::<u32>() / ::<u64>() for 4 and 8 bytes, thread_rng().fill_bytes otherwise.
+void RustThreadRngDraw(void *out, size_t n);
+// The same on a ThreadRng held by the calling thread: next_u32, next_u64, fill_bytes.
+void RustThreadRngHeldDraw(void *out, size_t n);
+uint32_t RustThreadRngU32();
+uint32_t RustThreadRngHeldU32();
 // libbsd arc4random_buf, looked up with dlopen because glibc exports the same
 // name. Returns nullptr and sets *why when libbsd cannot be loaded.
 using DrawFn = void (*)(void *, size_t);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark job: build (Release, build-bench/), then grndpool-bench,
-# seed_table and memlock_wall, then bench/results/summary.md and plots.
+# u32_rounds, seed_table and memlock_wall, then bench/results/summary.md
+# (the issue 9 targets, met or missed) and plots.
 #
 #   bash bench/run.sh [--full]
 #
@@ -16,7 +17,7 @@ BENCH_ARGS=()
 for arg in "$@"; do
   case "$arg" in
     --full) BENCH_ARGS+=(--full) ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument '$arg' (accepted: --full)" >&2; exit 2 ;;
   esac
 done
@@ -26,7 +27,7 @@ step() { echo "== run.sh [$((SECONDS - START)) s] $*" >&2; }
 
 # --- 1. Debian packages --------------------------------------------------------
 PACKAGES=(cmake g++ make python3 pkg-config liburcu-dev libssl-dev libgtest-dev libbenchmark-dev
-          libsodium-dev libbsd-dev gnuplot-nox)
+          libsodium-dev libbsd-dev gnuplot-nox cargo librust-rand-dev valgrind)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -43,10 +44,13 @@ fi
 
 # --- 2. build --------------------------------------------------------------------
 step "configuring Release build in $BUILD"
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DGRNDPOOL_BUILD_BENCH=ON \
-  -DGRNDPOOL_BUILD_TESTS=OFF -DGRNDPOOL_BUILD_EXAMPLES=OFF -DGRNDPOOL_KERNEL_TESTS=OFF >/dev/null
+configure_log=$(cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DGRNDPOOL_BUILD_BENCH=ON \
+  -DGRNDPOOL_BUILD_TESTS=OFF -DGRNDPOOL_BUILD_EXAMPLES=OFF -DGRNDPOOL_KERNEL_TESTS=OFF)
+# What the bench's configure found (e.g. whether the Rust peers are built).
+grep 'grndpool bench:' <<<"$configure_log" >&2 || true
 step "building"
-cmake --build "$BUILD" -j"$(nproc)" --target grndpool-bench seed_table memlock_wall grndpool-describe
+cmake --build "$BUILD" -j"$(nproc)" --target grndpool-bench u32_rounds callgrind_u32 seed_table \
+  memlock_wall grndpool-describe
 # The static seed_table is for the QEMU guest; its failure must not stop the job.
 if cmake --build "$BUILD" -j"$(nproc)" --target seed_table_static >/dev/null 2>&1; then
   step "seed_table_static built"
@@ -59,6 +63,7 @@ BIN="$BUILD/bench"
 mkdir -p "$RESULTS"
 # Nothing from an earlier run may leak into this summary.
 rm -f "$RESULTS"/{bench.json,bench.txt,seed_table.txt,memlock_wall.csv,memlock_wall.txt,describe.txt} \
+      "$RESULTS"/{u32_rounds.json,u32_rounds.txt,callgrind.md} \
       "$RESULTS"/summary.md "$RESULTS"/*.dat "$RESULTS"/*.gp "$RESULTS"/*.png
 
 "$BIN/grndpool-describe" | tee "$RESULTS/describe.txt"
@@ -66,6 +71,12 @@ rm -f "$RESULTS"/{bench.json,bench.txt,seed_table.txt,memlock_wall.csv,memlock_w
 step "grndpool-bench ${BENCH_ARGS[*]:-(quick matrix)}"
 "$BIN/grndpool-bench" "${BENCH_ARGS[@]}" --benchmark_out="$RESULTS/bench.json" \
   --benchmark_out_format=json | tee "$RESULTS/bench.txt"
+
+step "u32_rounds (single thread head to head, rdtscp tail)"
+"$BIN/u32_rounds" --json "$RESULTS/u32_rounds.json" | tee "$RESULTS/u32_rounds.txt"
+
+step "callgrind: where the instructions of a u32 draw go"
+python3 "$ROOT/bench/where_time_goes.py" "$BIN" --out "$RESULTS/callgrind.md"
 
 step "seed_table"
 "$BIN/seed_table" | tee "$RESULTS/seed_table.txt"

@@ -122,7 +122,7 @@ int Run(uint64_t n) {
   }
 
   // grndpool: the slab strategy, and the public API as an application calls it.
-  struct grndpool_stats before, after;
+  struct grndpool_stats before = {}, after = {};  // zeroed: a size field of 0 asks for all
   grndpool_stats(&before);
   const grndpool::StrategyOps &slab = grndpool::StrategyFor(grndpool::Strategy::kSlab);
   rows.push_back(Measure("grndpool slab", n, [&] {

@@ -40,7 +40,8 @@ std::vector<Source> StrategySources() {
 
 std::vector<Source> AllSources(std::vector<std::string> *skipped) {
   std::vector<Source> out = StrategySources();
-  for (const Peer &p : AvailablePeers(skipped)) out.push_back({p.name, "peer", p.draw});
+  for (const Peer &p : AvailablePeers(skipped))
+    out.push_back({p.name, p.bytes_per_call != 0 ? "limit" : "peer", p.draw, p.bytes_per_call});
   return out;
 }
 

@@ -10,8 +10,9 @@ namespace grndpool_bench {
 
 struct Source {
   std::string name;  // "slab", "glibc-arc4random", ...
-  std::string kind;  // "strategy" or "peer"
+  std::string kind;  // "strategy", "peer" or "limit" (keystream-limit)
   void (*draw)(void *out, size_t n);
+  size_t bytes_per_call = 0;  // see Peer::bytes_per_call
 };
 
 // grndpool's strategies (StrategyFor, every entry of kAllStrategies). Calls

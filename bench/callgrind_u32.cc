@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: Apache-2.0
+// callgrind_u32: draws N u32 from one source in a loop of its own, for
+// valgrind --tool=callgrind (bench/where_time_goes.sh). The loop function is
+// named DriveLoop<...> so --toggle-collect='*DriveLoop*' counts exactly the N
+// draws (refills included) and not the set-up: one warm-up draw before it
+// takes the thread's first-draw work out of the count.
+//
+//   callgrind_u32 SOURCE [N]   SOURCE: grndpool_u32 grndpool_u32-emu
+//                              grndpool_buf-16B-emu grndpool_buf-4KiB-emu rust-threadrng
+//                              rust-threadrng-held keystream-limit proto-1k-call
+//                              proto-16k-call proto-16k-inline   (N default 1048576)
+// N counts u32 worth of output (4 bytes); a 16 B draw is 4 of them.
+//
+// Valgrind does not offer the vDSO getrandom, so under it grndpool falls back to
+// the syscall source, whose generation is unknown: every refill rekeys from the
+// kernel. The -emu sources install the userspace kernel model (tests/emu/) with
+// the generation read at every refill instead, which is what the vDSO source
+// does natively (a load from the vDSO state), so their profile is the native one.
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "grndpool/grndpool.h"
+#include "peers.h"
+#include "proto_tls_buffer.h"
+#include "lib/runtime.h"
+
+#include "tests/emu/emu.h"
+
+namespace grndpool_bench {
+namespace {
+
+uint32_t Grndpool16B() {
+  uint32_t v[4];
+  grndpool_buf(v, sizeof v);
+  return v[0] ^ v[3];
+}
+uint32_t Grndpool4KiB() {
+  alignas(64) uint32_t v[1024];
+  grndpool_buf(v, sizeof v);
+  return v[0] ^ v[1023];
+}
+uint32_t KeystreamLimit() {
+  KeystreamLimitCall(nullptr, 0);
+  return 0;
+}
+
+template <uint32_t (*kDraw)()>
+[[gnu::noinline]] uint32_t DriveLoop(uint64_t n) {
+  uint32_t acc = 0;
+  for (uint64_t i = 0; i < n; ++i) acc ^= kDraw();
+  return acc;
+}
+
+struct Entry {
+  const char *name;
+  uint32_t (*draw)();
+  uint32_t (*loop)(uint64_t);
+  uint64_t u32_per_call;
+};
+
+template <uint32_t (*kDraw)()>
+constexpr Entry E(const char *name, uint64_t u32_per_call = 1) {
+  return {name, kDraw, DriveLoop<kDraw>, u32_per_call};
+}
+
+const Entry kEntries[] = {
+    E<grndpool_u32>("grndpool_u32"),
+    E<grndpool_u32>("grndpool_u32-emu"),
+    E<Grndpool16B>("grndpool_buf-16B-emu", 4),
+    E<Grndpool4KiB>("grndpool_buf-4KiB-emu", 1024),
+    E<RustThreadRngU32>("rust-threadrng"),
+    E<RustThreadRngHeldU32>("rust-threadrng-held"),
+    E<KeystreamLimit>("keystream-limit", kKeystreamLimitCallBytes / sizeof(uint32_t)),
+    E<ProtoU32Call1k>("proto-1k-call"),
+    E<ProtoU32Call16k>("proto-16k-call"),
+    E<ProtoU32Inline16k>("proto-16k-inline"),
+};
+
+}  // namespace
+}  // namespace grndpool_bench
+
+int main(int argc, char **argv) {
+  using grndpool_bench::kEntries;
+  const uint64_t n = argc > 2 ? strtoull(argv[2], nullptr, 0) : 1048576;
+  for (const auto &e : kEntries) {
+    if (argc < 2 || strcmp(argv[1], e.name) != 0) continue;
+    std::string why;
+    if (strncmp(e.name, "rust", 4) == 0 && !grndpool_bench::RustPeersBuilt(&why)) {
+      fprintf(stderr, "callgrind_u32: %s: %s\n", e.name, why.c_str());
+      return 1;
+    }
+    if (strstr(e.name, "-emu") != nullptr)
+      grndpool::SetKernelOpsForTesting(grndpool::emu::Ops(
+          {.tagged = false, .mode = grndpool::kernel::GenerationMode::kPerRefill}));
+    printf("%s\n", grndpool_describe());  // the library's start-up, outside the loop
+    const uint32_t warm = e.draw();
+    const uint64_t calls = (n + e.u32_per_call - 1) / e.u32_per_call;
+    struct grndpool_stats before = {}, after = {};  // zeroed: a size field of 0 asks for all
+    grndpool_stats(&before);
+    const uint32_t acc = e.loop(calls);
+    grndpool_stats(&after);
+    // grndpool's refills and rekeys inside the loop (zero for the other sources).
+    printf("%s: calls=%llu u32=%llu grndpool_refills=%llu grndpool_rekeys=%llu (%08x)\n", e.name,
+           static_cast<unsigned long long>(calls),
+           static_cast<unsigned long long>(calls * e.u32_per_call),
+           static_cast<unsigned long long>(after.refills - before.refills),
+           static_cast<unsigned long long>(after.rekeys - before.rekeys), acc ^ warm);
+    return 0;
+  }
+  fprintf(stderr, "usage: %s SOURCE [N]; SOURCE one of:", argv[0]);
+  for (const auto &e : kEntries) fprintf(stderr, " %s", e.name);
+  fprintf(stderr, "\n");
+  return 2;
+}

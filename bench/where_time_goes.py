@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Where the time of a u32 draw goes, in instructions: callgrind over callgrind_u32.
+
+  python3 bench/where_time_goes.py BIN_DIR [--n N] [--out FILE.md] [--keep DIR]
+
+For each source, runs
+  valgrind --tool=callgrind --toggle-collect='*DriveLoop*' BIN_DIR/callgrind_u32 SOURCE N
+so only the N draws are counted (refills included, start-up and the warm-up
+draw not), then reads callgrind_annotate's inclusive and self counts. Prints a
+markdown section (and writes it to --out). Instruction counts (Ir) are exact
+and do not drift with the VM's speed; they are not cycles. Under valgrind
+libcrypto takes its AVX2 ChaCha20 code, which may not be what it runs natively.
+Stdlib only.
+"""
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+# source -> (refill function, by name without its arguments so a changed signature still
+# matches; u32 per refill, or None when the program reports refills)
+SOURCES = [
+    ("grndpool_u32-emu", "grndpool::SlowDraw", None),
+    ("grndpool_u32", "grndpool::SlowDraw", None),
+    ("grndpool_buf-16B-emu", "grndpool::SlowDraw", None),
+    ("grndpool_buf-4KiB-emu", "grndpool::SlowDraw", None),
+    ("rust-threadrng", "rand_chacha::guts::refill_wide", 64),
+    ("rust-threadrng-held", "rand_chacha::guts::refill_wide", 64),
+    ("keystream-limit", None, 4096),
+    ("proto-1k-call", "grndpool_bench::ProtoRefillDraw1k()", 256),
+    ("proto-16k-call", "grndpool_bench::ProtoRefillDraw16k()", 4096),
+    ("proto-16k-inline", "grndpool_bench::ProtoRefillDraw16k()", 4096),
+]
+KEYSTREAM = "EVP_EncryptUpdate"
+REKEY = "EVP_EncryptInit_ex"
+ROW = re.compile(r"^\s*([\d,]+) \([\s\d.]+%\)\s+(.*?):(.*?)(?: \[(.*)\])?$")
+
+
+def annotate(outfile, inclusive):
+    """{function: Ir} from callgrind_annotate; only rows attributed to an object file
+    (inlined code is also listed per source file, without one, and would double-count)."""
+    res = subprocess.run(["callgrind_annotate", f"--inclusive={'yes' if inclusive else 'no'}",
+                          "--threshold=100", outfile], capture_output=True, text=True, check=True)
+    out = {}
+    for line in res.stdout.splitlines():
+        m = ROW.match(line)
+        if not m or m.group(4) is None:
+            continue
+        ir = int(m.group(1).replace(",", ""))
+        fn = m.group(3)
+        out[fn] = max(out.get(fn, 0), ir)
+    return out
+
+
+def total(outfile):
+    res = subprocess.run(["callgrind_annotate", outfile], capture_output=True, text=True, check=True)
+    m = re.search(r"^\s*([\d,]+) \(100.0%\)\s+PROGRAM TOTALS", res.stdout, re.M)
+    return int(m.group(1).replace(",", "")) if m else 0
+
+
+def find(table, name):
+    """Ir of the function whose name starts with `name` (demangled names carry arguments)."""
+    if name is None:
+        return 0
+    return max([ir for fn, ir in table.items() if fn == name or fn.startswith(name + "(")
+                or fn.startswith(name + "::")] + [0])
+
+
+def measure(bindir, source, n, keepdir):
+    outfile = os.path.join(keepdir, f"callgrind.out.{source}")
+    cmd = ["valgrind", "--tool=callgrind", "--toggle-collect=*DriveLoop*",
+           f"--callgrind-out-file={outfile}", os.path.join(bindir, "callgrind_u32"), source, str(n)]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        return None, " ".join(cmd) + ": " + (res.stderr.strip().splitlines() or ["failed"])[-1]
+    m = re.search(r"u32=(\d+) grndpool_refills=(\d+) grndpool_rekeys=(\d+)", res.stdout)
+    u32, refills, rekeys = (int(x) for x in m.groups())
+    return {"u32": u32, "refills": refills, "rekeys": rekeys, "total": total(outfile),
+            "incl": annotate(outfile, True), "self": annotate(outfile, False)}, None
+
+
+def section(results, n):
+    rows, notes = [], []
+    for source, refill_fn, u32_per_refill in SOURCES:
+        r = results.get(source)
+        if r is None:
+            continue
+        u32 = r["u32"]
+        refills = r["refills"] if u32_per_refill is None else u32 / u32_per_refill
+        all_ir = r["total"] / u32
+        if refill_fn is None:  # the keystream itself
+            ks = find(r["incl"], KEYSTREAM)
+            rows.append([source, f"{all_ir:.1f}", "–", f"{all_ir:.1f}", f"{refills:.0f}",
+                         f"{r['total'] / refills:.0f}", f"{ks / refills:.0f}", "–"])
+            continue
+        refill = find(r["incl"], refill_fn)
+        ks, rk = find(r["incl"], KEYSTREAM), find(r["incl"], REKEY)
+        per_refill = lambda x: f"{x / refills:.0f}" if refills and x else "–"
+        rows.append([source, f"{all_ir:.1f}", f"{(r['total'] - refill) / u32:.1f}",
+                     f"{refill / u32:.1f}", f"{refills:.0f}", per_refill(refill), per_refill(ks),
+                     per_refill(rk)])
+    g = results.get("grndpool_u32-emu")
+    if g:
+        fast = find(g["self"], "grndpool_u32")
+        loop = find(g["self"], "unsigned int grndpool_bench::(anonymous namespace)::DriveLoop<&grndpool_u32>")
+        u = results.get("grndpool_u32")
+        slow = find(g["incl"], SOURCES[0][1])
+        refill = find(g["incl"], "grndpool::RefillSlice")
+        chain = find(g["incl"], "grndpool::(anonymous namespace)::ChainOutput")
+        ks, rk = find(g["incl"], KEYSTREAM), find(g["incl"], REKEY)
+        per = lambda x: x / g["refills"]
+        notes += [
+            f"grndpool_u32-emu (the kernel model, generation read at each refill, as the vDSO "
+            f"source natively), {g['u32']} draws, {g['refills']} refills "
+            f"({g['u32'] / g['refills']:.0f} u32 each), {g['rekeys']} rekeys from the kernel:",
+            "",
+            f"- fast path (grndpool_u32's own instructions): {fast / g['u32']:.1f} Ir per draw; "
+            f"the loop and call around it: {loop / g['u32']:.1f}",
+            f"- one refill: {per(slow):.0f} Ir = keystream (EVP_EncryptUpdate, slice + 32 B key) "
+            f"{per(ks):.0f} + rekey (EVP_EncryptInit_ex) {per(rk):.0f} + the rest of ChainOutput "
+            f"{per(chain - ks - rk):.0f} + RefillSlice outside ChainOutput (counters, generation "
+            f"label) {per(refill - chain):.0f} + SlowDraw outside RefillSlice {per(slow - refill):.0f}",
+            f"- amortised: {slow / g['u32']:.1f} Ir per u32 of refill, of which rekey "
+            f"{rk / g['u32']:.1f} and keystream {ks / g['u32']:.1f}",
+            ""]
+        if u:
+            notes += [f"grndpool_u32 as valgrind runs it (no vDSO getrandom under valgrind, so the "
+                      f"syscall source: generation unknown, {u['rekeys']} rekeys from the kernel in "
+                      f"{u['refills']} refills) costs {u['total'] / u['u32']:.1f} Ir per u32; natively "
+                      f"each of those rekeys is also a getrandom syscall, which callgrind "
+                      f"counts as a few instructions.", ""]
+        for name in ("grndpool_buf-16B-emu", "grndpool_buf-4KiB-emu"):
+            b = results.get(name)
+            if not b:
+                continue
+            draws = b["u32"] / (4 if "16B" in name else 1024)
+            copies = sum(ir for fn, ir in b["incl"].items()
+                         if fn.startswith("__memcpy") or fn.startswith("__memset"))
+            notes.append(
+                f"- {name}: {b['total'] / draws:.0f} Ir per draw (the loop included), of which "
+                f"grndpool_buf's own {find(b['self'], 'grndpool_buf') / draws:.0f}, memcpy and "
+                f"memset {copies / draws:.0f}, keystream {find(b['incl'], KEYSTREAM) / draws:.0f}, "
+                f"rekey {find(b['incl'], REKEY) / draws:.0f}; {b['refills']} refills and "
+                f"{b['rekeys']} rekeys from the kernel in {draws:.0f} draws")
+        notes.append("")
+    head = (f"callgrind, {n} u32 (4-byte units) per source, only the draw loop counted "
+            "(`--toggle-collect='*DriveLoop*'`). Ir = instructions executed. `-emu` rows run "
+            "behind the userspace kernel model (generation read at each refill, as the vDSO "
+            "source does natively; valgrind has no vDSO getrandom). For the buffer rows "
+            "\"per u32\" is per 4 bytes served.\n\n")
+    table = ["| source | Ir per u32 | per-draw path (loop + call + fast path) | refill, amortised per u32 "
+             "| refills | Ir per refill | of which keystream | of which rekey |",
+             "|---|---|---|---|---|---|---|---|"]
+    table += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return head + "\n".join(table) + "\n\n" + "\n".join(notes)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("bindir")
+    ap.add_argument("--n", type=int, default=1 << 20)
+    ap.add_argument("--out")
+    ap.add_argument("--keep", help="directory for the callgrind.out.* files (default: temporary)")
+    args = ap.parse_args()
+    if not shutil.which("valgrind") or not shutil.which("callgrind_annotate"):
+        print("where_time_goes.py: valgrind not installed (apt-get install valgrind)", file=sys.stderr)
+        return 1
+    keep = args.keep or tempfile.mkdtemp(prefix="grndpool-callgrind-")
+    os.makedirs(keep, exist_ok=True)
+    results = {}
+    for source, _, _ in SOURCES:
+        r, err = measure(args.bindir, source, args.n, keep)
+        if r is None:
+            print(f"where_time_goes.py: skipped {source}: {err}", file=sys.stderr)
+        else:
+            results[source] = r
+    md = section(results, args.n)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(md + "\n")
+    print(md)
+    if not args.keep:
+        shutil.rmtree(keep)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
