@@ -11,23 +11,14 @@
 #include "lib/runtime.h"
 #include "lib/stats.h"
 
-namespace {
-template <typename T>
-T DrawValue() {
-  T v;
-  grndpool::Draw<false>(&v, sizeof v);
-  return v;
-}
-}  // namespace
-
 extern "C" {
 
 uint32_t grndpool_u32(void) {
-  return DrawValue<uint32_t>();
+  return grndpool::DrawWord<uint32_t>();
 }
 
 uint64_t grndpool_u64(void) {
-  return DrawValue<uint64_t>();
+  return grndpool::DrawWord<uint64_t>();
 }
 
 void grndpool_buf(void *buf, size_t n) {

@@ -69,4 +69,51 @@ inline void Draw(void *out, size_t n) {
   t.in_draw = 0;
 }
 
+// The cold ends of DrawWord: the word goes through memory only here.
+template <typename T>
+[[gnu::noinline, gnu::cold]] T NestedWord() {
+  T v;
+  NestedDraw(&v, sizeof v);
+  return v;
+}
+template <typename T>
+[[gnu::noinline]] T SlowWord() {
+  T v;
+  SlowDraw(&v, sizeof v, false);
+  return v;
+}
+template <typename T>
+[[gnu::noinline, gnu::cold]] T RedoCutWord() {
+  T v;
+  RedoCutDraw(&v, sizeof v, false);
+  return v;
+}
+
+// Draw<false> for one word, returned in a register: the address of the result
+// never escapes on the common path, so it is not stored and reloaded.
+template <typename T>
+inline T DrawWord() {
+  ThreadState &t = t_thread;
+  if (__builtin_expect(t.in_draw, 0)) return NestedWord<T>();
+  t.in_draw = 1;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  SliceHeader *slice = t.slice;
+  const int32_t avail = std::atomic_ref<int32_t>(slice->avail).load(std::memory_order_relaxed);
+  T v;
+  if (__builtin_expect(avail >= static_cast<int32_t>(sizeof(T)), 1)) {
+    const int32_t left = avail - static_cast<int32_t>(sizeof(T));
+    uint8_t *p = slice->data() + left;
+    memcpy(&v, p, sizeof v);
+    memset(p, 0, sizeof v);
+    std::atomic_ref<int32_t>(slice->avail).store(left, std::memory_order_relaxed);
+    if (__builtin_expect(slice->owner.load(std::memory_order_relaxed) != t.tag, 0))
+      v = RedoCutWord<T>();  // see Draw
+  } else {
+    v = SlowWord<T>();
+  }
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  t.in_draw = 0;
+  return v;
+}
+
 }  // namespace grndpool
