@@ -132,31 +132,33 @@ SelectedSource SelectSource(SourceRequest choice) {
   g_ops.fill = (choice != SourceRequest::kSyscall && vdso_fill) ? VdsoFill : SyscallFill;
   const char *fill_name = g_ops.fill == VdsoFill ? "vdso" : "syscall";
 
-  if ((choice == SourceRequest::kAuto || choice == SourceRequest::kGrndTimestamp) && ts_syscall) {
-    g_ops.name = "grnd_timestamp";
-    if (ts_vdso) {
-      g_ops.mode = GenerationMode::kPerDraw;
-      g_ops.timestamp = VdsoTimestamp;
-      g_ops.generation = UnknownGeneration;
-      out.description =
-          std::string("grnd_timestamp(vdso, checked every draw; fill ") + fill_name + ")";
-    } else {
-      g_ops.mode = GenerationMode::kPerRefill;
-      g_ops.timestamp = NoTimestamp;
-      g_ops.generation = SyscallTimestampGeneration;
-      out.description =
-          std::string("grnd_timestamp(syscall, checked every refill; fill ") + fill_name + ")";
-    }
-  } else {
-    g_ops.name = fill_name;
-    g_ops.timestamp = NoTimestamp;
-    const bool from_state = g_ops.fill == VdsoFill && g_state_generation_known;
-    g_ops.mode = from_state ? GenerationMode::kPerRefill : GenerationMode::kUnknown;
-    g_ops.generation = from_state ? VdsoStateGeneration : UnknownGeneration;
-    out.description = std::string(fill_name) +
-                      (from_state ? "(generation from vDSO state, checked every refill)"
-                                  : "(generation unknown: every refill takes kernel bytes)");
-  }
+  // How the generation is learnt, by what this kernel has.
+  struct How {
+    const char *name;
+    GenerationMode mode;
+    long (*timestamp)(uint64_t *);
+    bool (*generation)(uint64_t *);
+    const char *what;
+  };
+  const bool from_state = g_ops.fill == VdsoFill && g_state_generation_known;
+  const How how =
+      (choice == SourceRequest::kAuto || choice == SourceRequest::kGrndTimestamp) && ts_syscall
+          ? (ts_vdso ? How{"grnd_timestamp", GenerationMode::kPerDraw, VdsoTimestamp,
+                           UnknownGeneration, "vdso, checked every draw"}
+                     : How{"grnd_timestamp", GenerationMode::kPerRefill, NoTimestamp,
+                           SyscallTimestampGeneration, "syscall, checked every refill"})
+      : from_state ? How{fill_name, GenerationMode::kPerRefill, NoTimestamp, VdsoStateGeneration,
+                         "generation from vDSO state, checked every refill"}
+                   : How{fill_name, GenerationMode::kUnknown, NoTimestamp, UnknownGeneration,
+                         "generation unknown: every refill takes kernel bytes"};
+  g_ops.name = how.name;
+  g_ops.mode = how.mode;
+  g_ops.timestamp = how.timestamp;
+  g_ops.generation = how.generation;
+  out.description = std::string(how.name) + "(" + how.what;
+  if (how.mode == GenerationMode::kPerDraw || how.generation == SyscallTimestampGeneration)
+    out.description += std::string("; fill ") + fill_name;
+  out.description += ")";
   out.ops = &g_ops;
   return out;
 }

@@ -45,10 +45,7 @@ MutexBuffer *Buffer() {
 }  // namespace
 
 void MutexStrategyDraw(void *out, size_t n) {
-  if (t_in_draw || n > kCapacity / 4) {
-    g_ops->fill(out, n);  // re-entered from a signal handler, or large
-    return;
-  }
+  if (ServedDirectly(t_in_draw, out, n, kCapacity / 4)) return;
   t_in_draw = true;
   const uint32_t forks = fork::ForkCount();
   bool cut = false;

@@ -98,10 +98,7 @@ void Refill(PerThreadBuffer *b, uint32_t need) {
 }  // namespace
 
 void PerThreadStrategyDraw(void *out, size_t n) {
-  if (t_in_draw || n > kCapacity / 2) {
-    g_ops->fill(out, n);  // nested in a signal handler, or large
-    return;
-  }
+  if (ServedDirectly(t_in_draw, out, n, kCapacity / 2)) return;
   t_in_draw = true;
   std::atomic_signal_fence(std::memory_order_seq_cst);
   const uint32_t forks = fork::ForkCount();

@@ -123,10 +123,7 @@ bool TryServe(void *out, size_t n, uint64_t *label) {
 }  // namespace
 
 void SharedBufferStrategyDraw(void *out, size_t n) {
-  if (t_in_draw || n > kCapacity / 4) {
-    g_ops->fill(out, n);  // re-entered from a signal handler, or large
-    return;
-  }
+  if (ServedDirectly(t_in_draw, out, n, kCapacity / 4)) return;
   t_in_draw = true;
   uint64_t label = 0;
   if (!g_rcu_usable) {

@@ -14,6 +14,10 @@ void PerThreadStrategyDraw(void *out, size_t n);     // the seed: 4 KiB locked b
 void SharedBufferStrategyDraw(void *out, size_t n);  // one lock-free buffer, RCU-swapped
 void MutexStrategyDraw(void *out, size_t n);         // one buffer behind a mutex
 
+// The kernel path serves a draw that re-entered from a signal handler (the
+// buffer may be mid-update) or that is larger than `max_bytes`; true when it did.
+bool ServedDirectly(bool in_draw, void *out, size_t n, size_t max_bytes);
+
 // Each buffering alternative's locks, for the fork hooks InitStrategies registers.
 void MutexBufferPrepareFork();
 void MutexBufferParentAfterFork();

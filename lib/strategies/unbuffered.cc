@@ -17,4 +17,10 @@ void VdsoStrategyDraw(void *out, size_t n) {
   g_ops->fill(out, n);
 }
 
+bool ServedDirectly(bool in_draw, void *out, size_t n, size_t max_bytes) {
+  if (!in_draw && n <= max_bytes) return false;
+  g_ops->fill(out, n);
+  return true;
+}
+
 }  // namespace grndpool
