@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // grndpool-bench: every grndpool strategy and every peer library, side by side,
 // drawing u32, u64, 16 B and 4 KiB at 1..1024 threads.
 //

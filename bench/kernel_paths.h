@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The kernel paths the seed's table compares, called directly (no grndpool in
 // between): getrandom(2), the vDSO getrandom with a per-thread opaque state, and
 // the GRND_TIMESTAMP generation query through either.

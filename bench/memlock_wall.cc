@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // memlock_wall: how much memory each strategy locks as threads multiply, and
 // where locking stops under RLIMIT_MEMLOCK.
 //

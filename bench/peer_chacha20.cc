@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libcrypto's ChaCha20 keystream with nothing around it (no reseed checks, no
 // fork safety, no key erasure), two ways:
 //   keystream-limit        16 KiB EVP_EncryptUpdate calls on a live context:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libbsd's arc4random_buf has the same symbol name as glibc's (2.36+), so
 // linking -lbsd would silently bind one of the two. dlopen + dlsym on the
 // libbsd handle resolves libbsd's own definition.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The randomness libraries servers use today, each behind the same
 // `void draw(void *out, size_t n)` shape as a grndpool strategy, so the
 // benchmark can put them in one table.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Turns one run's measurements into bench/results/summary.md and PNG plots.
 
 Inputs (all in the results directory, all written by bench/run.sh this run):

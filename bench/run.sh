@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The benchmark job: build (Release, build-bench/), then grndpool-bench,
 # u32_rounds, seed_table and memlock_wall, then bench/results/summary.md
 # (the issue 9 targets, met or missed) and plots.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The seed's per-thread pool, rebuilt from its cover letter: a 4 KiB buffer
 // (mmap'd, MADV_WIPEONFORK, mlock'd) refilled with a size that doubles from
 // 32 B while the kernel generation holds and falls back to 32 B when it moves,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // seed_table: the table of the seed's cover letter
 // (rfc-grnd-timestamp-cover-letter.txt), measured on this machine in the same
 // format, then the same row for grndpool's slab and each row's speed-up over

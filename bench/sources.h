@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Everything the benchmark draws from: grndpool's strategies and the peers,
 // in one list with one shape.
 #pragma once

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Install rules: libraries, public headers, a CMake package (grndpoolConfig.cmake,
 # exported targets grndpool::grndpool and grndpool::grndpool_static) and grndpool.pc.
 # Included from the top-level CMakeLists.txt after add_subdirectory(lib).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* arc4random(3) drop-in backed by grndpool.
  *
  * Built as libgrndpool-arc4random.so. Either link it, or interpose it on an existing

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Checks the arc4random drop-in as an interposer. Run with
  *   LD_PRELOAD=/path/to/libgrndpool-arc4random.so arc4random_test
  * This program is NOT linked against the drop-in: it calls glibc's arc4random, so

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* hello.c: the whole C API in one page.
  * Build: cc hello.c $(pkg-config --cflags --libs grndpool) */
 #include <grndpool/grndpool.h>

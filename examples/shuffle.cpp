@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // shuffle.cpp: grndpool from C++ with <random> and <algorithm>.
 #include <grndpool/grndpool.hpp>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // threaded_server.cpp: worker threads minting session tokens concurrently.
 // Each thread that draws gets its own slice of the locked slab; the draw path takes
 // no lock. The pool's counters are printed while the workers are alive (each holds

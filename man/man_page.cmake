@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Writes grndpool.3 from grndpool.3.in: @GRNDPOOL_ENVIRONMENT@ becomes the
 # output of `grndpool-env --roff` (the options table), @PROJECT_VERSION@ the version.
 #   cmake -DTOOL=grndpool-env -DIN=grndpool.3.in -DOUT=grndpool.3 -DVERSION=x.y.z -P man_page.cmake

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds the Debian packages (libgrndpool0, libgrndpool-dev, grndpool-tools)
 # with `dpkg-buildpackage -us -uc -b` from a copy of the working tree, runs
 # lintian on them (any error fails), then installs them into a temporary root

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds grndpool and runs every test: the plain build (unit, real-kernel,
 # kernel/emu, fork, signal, churn, memlock, env, examples, install, and the
 # QEMU boot of the patched kernel, label "kernel"), then the same suite under

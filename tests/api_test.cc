@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The public API on the real kernel: values, distributions, the C++ layer.
 #include <gtest/gtest.h>
 

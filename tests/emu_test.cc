@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The GRND_TIMESTAMP contract through kernel/emu: proves, byte by byte, that no
 // byte made under an old generation is served after the generation moves.
 //

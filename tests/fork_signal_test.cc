@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Fork and signal-handler reentrancy, for every strategy.
 #include <gtest/gtest.h>
 #include <pthread.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The kernel interface on the real kernel: vDSO discovery, the source, and a
 // real forced reseed.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A tiny program the tests run as a separate process, so that it can be
 // configured (environment, RLIMIT_MEMLOCK) before the library's first draw.
 //

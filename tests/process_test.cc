@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Behaviour that needs a fresh process: the environment, RLIMIT_MEMLOCK.
 #include <gtest/gtest.h>
 

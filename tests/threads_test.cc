@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Many threads: uniqueness across threads, thread churn, the budget, overflow.
 #include <gtest/gtest.h>
 #include <pthread.h>

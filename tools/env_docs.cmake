@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Keeps docs/ENVIRONMENT.md in sync with `grndpool-env --markdown`.
 #   cmake -DTOOL=path/to/grndpool-env -DDOC=docs/ENVIRONMENT.md -DMODE=check  -P env_docs.cmake
 #   cmake -DTOOL=path/to/grndpool-env -DDOC=docs/ENVIRONMENT.md -DMODE=update -P env_docs.cmake

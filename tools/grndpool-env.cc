@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // grndpool-env: documents and checks grndpool's environment variables.
 // Everything it prints about options comes from the one table in lib/options.cc.
 #include <cstdio>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* grndpool: reseed-safe, fork-safe buffered kernel randomness for threaded servers.
  *
  * Every function here is thread-safe, async-signal-safe to re-enter from a signal

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Header-only C++20 interface over the C ABI of grndpool.
 #ifndef GRNDPOOL_GRNDPOOL_HPP
 #define GRNDPOOL_GRNDPOOL_HPP

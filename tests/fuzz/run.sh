@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds the option parser's libFuzzer target with Debian's clang (ASan+UBSan)
 # and runs it for a bounded time on the corpus beside this script.
 #

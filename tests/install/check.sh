@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Usage: tests/install/check.sh BUILD_DIR
 # Installs BUILD_DIR into a temporary prefix, then builds and runs the consumer in
 # tests/install/ against it twice: via find_package (CMake) and via pkg-config.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Consumer of an installed grndpool: links, draws, and describes the pool. */
 #include <grndpool/grndpool.h>
 #include <stdio.h>
