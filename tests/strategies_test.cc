@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Many threads: uniqueness across threads, thread churn, the budget, overflow.
+// lib/strategies: uniqueness across threads for every strategy; for slab, thread
+// churn, the budget and the overflow slices.
 #include <gtest/gtest.h>
 #include <pthread.h>
 

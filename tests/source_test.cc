@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// The kernel interface on the real kernel: vDSO discovery, the source, and a
-// real forced reseed.
+// lib/kernel/source on the real kernel: vDSO discovery, the source picked, and
+// a real forced reseed.
 #include <gtest/gtest.h>
 #include <sys/utsname.h>
 

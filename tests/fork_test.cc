@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Fork and signal-handler reentrancy, for every strategy.
+// lib/fork (and the strategies under it): fork with busy threads, children that
+// start threads, and signal-handler reentrancy, for every strategy.
 #include <gtest/gtest.h>
 #include <pthread.h>
 #include <signal.h>
