@@ -6,6 +6,8 @@ function flush_tail(   i, from) {
 	for (i = from + 1; i <= nlines; i++)
 		print "    | " lines[i]
 }
+# gtest colours its output on the guest's console.
+{ gsub(/\033\[[0-9;]*m/, "") }
 /^GRNDPOOL-VM: running / {
 	name = $3; nlines = 0; tap_ok = tap_fail = tap_skip = 0
 	gtest = ""; gskip = ""; gfail = ""; rows = ""; describe = ""; last = ""
@@ -35,7 +37,7 @@ name == "" { next }
 /^\[  PASSED  \]/ { gtest = $4 " passed" }
 /^\[  SKIPPED \]/ { gskip = $4 }
 /^\[  FAILED  \] [0-9]+ test/ { gfail = $4 }
-/^== .*ns\/u32/ {
+/^== .* u32\/s, .*ns\/u32/ {
 	label = $0; sub(/^== /, "", label); sub(/,.*/, "", label)
 	ns = $0; sub(/ ns\/u32.*/, "", ns); sub(/.* /, "", ns)
 	rows = rows (rows != "" ? ", " : "") label " " ns
