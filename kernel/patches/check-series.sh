@@ -62,11 +62,13 @@ for p in "${PATCHES[@]}"; do
 		die "$name does not apply, see $LOG"
 
 	# checkpatch's own summary line: "total: E errors, W warnings, C checks, ..."
-	cp_out=$(cd "$SRC" && perl scripts/checkpatch.pl --strict "$p" 2>&1 || true)
+	# Debian's python3 has ply for checkpatch's SPDX check (a pyenv one may not).
+	cp_out=$(cd "$SRC" && PATH=/usr/bin:$PATH perl scripts/checkpatch.pl --strict "$p" 2>&1 || true)
 	echo "$cp_out" >>"$LOG"
 	cp_total=$(grep -m1 '^total:' <<<"$cp_out" || echo "total: checkpatch did not run")
 	cp_ok=0
 	grep -q '^total: 0 errors, 0 warnings, 0 checks' <<<"$cp_total" && cp_ok=1
+	grep -q '^Traceback' <<<"$cp_out" && { cp_ok=0; cp_total="$cp_total (a checkpatch helper crashed)"; }
 
 	targets=() headers=0 tests=()
 	while read -r file; do
