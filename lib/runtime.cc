@@ -38,7 +38,8 @@ void PrintStatsAtExit() {
 const char *Window() {
   switch (g_ops->mode) {
     case kernel::GenerationMode::kPerDraw:
-      return "0 bytes (GRND_TIMESTAMP checked every draw)";
+      return "0 bytes once the kernel has reseeded (GRND_TIMESTAMP checked every draw; a "
+             "cloned VM repeats until its kernel handles the clone)";
     case kernel::GenerationMode::kPerRefill:
       return g_counters.generation_unknown.load(std::memory_order_relaxed) == 0
                  ? "<= 1 slice per thread, no time bound (generation read at every refill)"

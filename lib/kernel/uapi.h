@@ -9,7 +9,9 @@
 
 namespace grndpool::kernel {
 
-// The seed's flag: the buffer holds a u64 cookie, ~generation of the base CRNG.
+// The seed's flag: the buffer holds a u64 cookie, an opaque ~generation (with
+// kernel/patches/, the complement of the generation the vDSO publishes). It
+// changes on every reseed, VM fork included, and may change spuriously.
 inline constexpr unsigned kGrndTimestamp = 0x0008;
 
 // struct vgetrandom_opaque_params of the uapi (Linux >= 6.11), filled by
