@@ -48,6 +48,7 @@ void KernelDraw(void *out, size_t n) {
 void ForgetParentSlice(ThreadState &t) {
   t.slice = &g_no_slice;
   t.owned = nullptr;
+  t.checked = nullptr;
   t.claim_backoff = 0;
 }
 
@@ -82,6 +83,7 @@ SliceHeader *OwnedSlice(ThreadState &t) {
   if (slice != nullptr && slice->owner.load(std::memory_order_relaxed) == t.tag) return slice;
   t.owned = nullptr;
   t.slice = &g_no_slice;
+  t.checked = nullptr;
   if (slice == nullptr && t.claim_backoff > 0) {
     --t.claim_backoff;
     return nullptr;
@@ -146,6 +148,7 @@ bool DrawOnce(ThreadState &t, void *out, size_t n, bool slab_only) {
       NoteGeneration(~cookie);
       first = RefillReason{true, cookie};
     }
+    t.checked = slice;
   } else {
     t.slice = slice;
   }
@@ -208,6 +211,17 @@ void NestedDraw(void *out, size_t n) {
 
 void SlowDraw(void *out, size_t n, bool slab_only) {
   ThreadState &t = t_thread;
+  // GRND_TIMESTAMP per draw, the common case: the generation holds and the
+  // slice has the bytes. A fork, a dropped page or thread exit cleared
+  // t.checked or shows in the owner word; everything else takes DrawOnce.
+  if (SliceHeader *slice = t.checked) {
+    uint64_t cookie = slice->cookie;
+    const int32_t avail = slice->avail;
+    if (avail > 0 && static_cast<size_t>(avail) >= n && g_ops->timestamp(&cookie) == 0) {
+      ServeFromSlice(slice, avail, out, n);
+      if (slice->owner.load(std::memory_order_relaxed) == t.tag) return;
+    }
+  }
   while (!DrawOnce(t, out, n, slab_only)) Count(g_counters.fork_redraws);
 }
 
@@ -227,6 +241,7 @@ void ReleaseThread(ThreadState *t) {
   t->phase = ThreadPhase::kExited;
   t->slice = &g_no_slice;
   t->owned = nullptr;
+  t->checked = nullptr;
   std::atomic_signal_fence(std::memory_order_seq_cst);
   FlushSharedCounts(*t);
   if (slice != nullptr && slice->owner.load(std::memory_order_relaxed) == t->tag)

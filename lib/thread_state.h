@@ -26,7 +26,10 @@ enum class ThreadPhase : uint8_t {
 struct ThreadState {
   SliceHeader *slice = &g_no_slice;  // what the fast path serves from
   SliceHeader *owned = nullptr;      // the slice this thread owns, if any
-  uint32_t tag = 0;                  // nonzero once the thread has drawn
+  // GRND_TIMESTAMP per draw: the owned slice once set up, served by the slow
+  // path's first lines after one cookie check (nullptr otherwise).
+  SliceHeader *checked = nullptr;
+  uint32_t tag = 0;  // nonzero once the thread has drawn
   // fork::ChildEpoch() when the thread last set up; 0 for a thread that has not.
   // Older than the current epoch: the thread came from the parent (it forked).
   uint32_t child_epoch = 0;
