@@ -3,7 +3,7 @@
 // before its first draw, then draws across forced kernel reseeds
 // (ioctl RNDRESEEDCRNG, root). seccomp_test runs it once per errno.
 //
-//   seccomp_child enosys|eperm    exit 0 when every check passed
+//   seccomp_child enosys|eperm|eintr|eagain    exit 0 when every check passed
 //
 // Under the filter the vDSO's own fallback syscall is denied too, so the
 // library cannot read the kernel's generation: every refill must then take a
@@ -40,7 +40,8 @@ bool DenyGetrandom(int err) {
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 0, 3),
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_getrandom, 0, 1),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (static_cast<unsigned>(err) & SECCOMP_RET_DATA)),
+      BPF_STMT(BPF_RET | BPF_K,
+               SECCOMP_RET_ERRNO | (static_cast<unsigned>(err) & SECCOMP_RET_DATA)),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
   };
   struct sock_fprog prog = {static_cast<unsigned short>(sizeof filter / sizeof filter[0]), filter};
@@ -77,8 +78,10 @@ int main(int argc, char **argv) {
   int err = 0;
   if (argc == 2 && strcmp(argv[1], "enosys") == 0) err = ENOSYS;
   if (argc == 2 && strcmp(argv[1], "eperm") == 0) err = EPERM;
+  if (argc == 2 && strcmp(argv[1], "eintr") == 0) err = EINTR;
+  if (argc == 2 && strcmp(argv[1], "eagain") == 0) err = EAGAIN;
   if (err == 0) {
-    fprintf(stderr, "usage: seccomp_child enosys|eperm\n");
+    fprintf(stderr, "usage: seccomp_child enosys|eperm|eintr|eagain\n");
     return 2;
   }
   const int urandom = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
