@@ -74,7 +74,7 @@ class Soak {
   // From a signal handler: no lock, no allocation.
   void HandlerWord(uint64_t w) {
     const uint64_t i = handler_draws_.fetch_add(1, std::memory_order_relaxed);
-    if (w == 0) zeros_.fetch_add(1, std::memory_order_relaxed);
+    if (w == 0) handler_zeros_.fetch_add(1, std::memory_order_relaxed);
     if (i < kSlots) slots_[i].store(w, std::memory_order_relaxed);
   }
   // Moves the handlers' words into the window; one thread only. A handler that
@@ -90,11 +90,12 @@ class Soak {
     Add(words, {}, 0);
   }
 
-  bool Failed() const { return repeats_.load() != 0 || zeros_.load() != 0; }
+  bool Failed() const { return repeats_.load() != 0 || ZeroWords() != 0; }
   uint64_t Draws() const { return draws_.load() + handler_draws_.load(); }
   uint64_t HandlerDraws() const { return handler_draws_.load(); }
   uint64_t Repeats() const { return repeats_.load(); }
-  uint64_t ZeroWords() const { return zeros_.load(); }
+  uint64_t ZeroWords() const { return zeros_.load() + handler_zeros_.load(); }
+  uint64_t HandlerZeroWords() const { return handler_zeros_.load(); }
 
  private:
   static constexpr size_t kSlots = size_t{1} << 20;
@@ -107,7 +108,7 @@ class Soak {
   std::mutex mu_;
   Window<uint64_t> words_{21};
   Window<SoakBlock> blocks_{20};
-  std::atomic<uint64_t> draws_{0}, repeats_{0}, zeros_{0}, handler_draws_{0};
+  std::atomic<uint64_t> draws_{0}, repeats_{0}, zeros_{0}, handler_zeros_{0}, handler_draws_{0};
   std::atomic<uint64_t> slots_[kSlots] = {};
   uint64_t drained_ = 0;
 };
