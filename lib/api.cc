@@ -9,6 +9,7 @@
 
 #include "lib/fast_path.h"
 #include "lib/runtime.h"
+#include "lib/slice_directory.h"
 #include "lib/stats.h"
 
 extern "C" {
@@ -42,7 +43,7 @@ uint32_t grndpool_uniform(uint32_t upper_bound) {
 }
 
 void grndpool_stats(struct grndpool_stats *out) {
-  grndpool::SnapshotCounters(out);
+  grndpool::SnapshotCounters(out, grndpool::LiveServedBytes());
 }
 
 const char *grndpool_describe(void) {

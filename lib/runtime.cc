@@ -10,7 +10,7 @@
 
 #include "lib/fork.h"
 #include "lib/kernel/source.h"
-#include "lib/refill.h"
+#include "lib/slice_directory.h"
 #include "lib/stats.h"
 
 namespace grndpool {
@@ -31,7 +31,7 @@ void PrintLine(const char *line) {
 }
 
 void PrintStatsAtExit() {
-  PrintCounters(2);
+  PrintCounters(2, LiveServedBytes());
 }
 
 // The reseed window in force, in words, for Describe().

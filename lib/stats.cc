@@ -8,7 +8,6 @@
 #include <cstring>
 
 #include "lib/kernel/syscall.h"
-#include "lib/slice_directory.h"
 
 namespace grndpool {
 
@@ -29,7 +28,7 @@ void NoteGeneration(uint64_t generation) {
   }
 }
 
-void SnapshotCounters(struct grndpool_stats *out) {
+void SnapshotCounters(struct grndpool_stats *out, uint64_t live_served_bytes) {
   struct grndpool_stats full;
   memset(&full, 0, sizeof full);
   full.size = sizeof full;
@@ -37,9 +36,7 @@ void SnapshotCounters(struct grndpool_stats *out) {
 #define GRNDPOOL_COPY(name, help) full.name = g_counters.name.load(std::memory_order_relaxed);
   GRNDPOOL_COUNTERS(GRNDPOOL_COPY)
 #undef GRNDPOOL_COPY
-  // Bytes taken from live slices since their last refill are not in
-  // bytes_served yet (the fast path counts nothing).
-  full.bytes_served += LiveServedBytes();
+  full.bytes_served += live_served_bytes;
   full.kernel_faults += kernel::g_faults.load(std::memory_order_relaxed);
   full.urandom_fallbacks += kernel::g_urandom_fills.load(std::memory_order_relaxed);
   size_t want = out->size == 0 || out->size > sizeof full ? sizeof full : out->size;
@@ -48,10 +45,10 @@ void SnapshotCounters(struct grndpool_stats *out) {
   out->size = static_cast<uint32_t>(want);
 }
 
-void PrintCounters(int fd) {
+void PrintCounters(int fd, uint64_t live_served_bytes) {
   struct grndpool_stats st;
   st.size = sizeof st;
-  SnapshotCounters(&st);
+  SnapshotCounters(&st, live_served_bytes);
   char line[1024];
   size_t used = static_cast<size_t>(snprintf(line, sizeof line, "grndpool stats:"));
 #define GRNDPOOL_PRINT(name, help)                                                           \

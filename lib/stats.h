@@ -37,9 +37,11 @@ void NoteGeneration(uint64_t generation);
 
 // Copies the counters into `out`, honouring out->size (bytes the caller's struct
 // has): fields past it are not written, so an older caller keeps working.
-void SnapshotCounters(struct grndpool_stats *out);
+// `live_served_bytes`: bytes taken from live slices since their last refill,
+// which the counters do not hold yet (the fast path counts nothing).
+void SnapshotCounters(struct grndpool_stats *out, uint64_t live_served_bytes);
 
 // One line, "grndpool stats: name=value ...", for GRNDPOOL_STATS=1 at exit.
-void PrintCounters(int fd);
+void PrintCounters(int fd, uint64_t live_served_bytes);
 
 }  // namespace grndpool

@@ -111,5 +111,33 @@ TEST(OptionsDocs, HelpAndMarkdownListEveryVariable) {
   }
 }
 
+// A budget smaller than one slice would be exceeded by the first thread.
+TEST(ParseOptions, SlabSmallerThanASliceIsRejected) {
+  const Options o = Parse({{"GRNDPOOL_SLAB_BYTES", "8K"}, {"GRNDPOOL_SLICE_BYTES", "16K"}});
+  ASSERT_EQ(g_errors.size(), 1u);
+  EXPECT_NE(g_errors[0].find("GRNDPOOL_SLAB_BYTES=\"8K\""), std::string::npos) << g_errors[0];
+  EXPECT_NE(g_errors[0].find("smaller than one slice"), std::string::npos) << g_errors[0];
+  EXPECT_EQ(o.slice_bytes, 16u * 1024);
+  EXPECT_EQ(o.slab_bytes, DefaultOptions().slab_bytes);
+  EXPECT_GE(o.slab_bytes, o.slice_bytes);
+}
+
+// A value with a newline, a control byte, quotes or a backslash stays on one
+// printable line; a long one is cut.
+TEST(ParseOptions, BadValuesAreEscapedOnOneLine) {
+  Parse({{"GRNDPOOL_REFILL", "chacha20\nGRNDPOOL_SOURCE=\"x\\\x01"},
+         {"GRNDPOOL_STRATEGY", std::string(300, 'a')}});
+  ASSERT_EQ(g_errors.size(), 2u);
+  for (const std::string &line : g_errors) {
+    EXPECT_EQ(line.find('\n'), std::string::npos) << line;
+    for (char c : line) EXPECT_TRUE(c >= 0x20 && c < 0x7f) << line;
+    EXPECT_LT(line.size(), 400u) << line;
+  }
+  const std::string &refill =
+      g_errors[0].find("REFILL") != std::string::npos ? g_errors[0] : g_errors[1];
+  EXPECT_NE(refill.find("chacha20\\x0aGRNDPOOL_SOURCE=\\\"x\\\\\\x01"), std::string::npos)
+      << refill;
+}
+
 }  // namespace
 }  // namespace grndpool
