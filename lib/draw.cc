@@ -119,12 +119,19 @@ void DrawFromSlice(SliceHeader *slice, uint8_t *out, size_t n, const RefillReaso
 // (the slice no longer names this thread): the caller starts over.
 bool DrawOnce(ThreadState &t, void *out, size_t n, bool slab_only) {
   if (t.phase == ThreadPhase::kExited || !EnsureInitialized() ||
-      fork::CheckInChild() == fork::ChildState::kResetting || !SetUpThread(t)) {
-    KernelDraw(out, n);  // exited, initialising elsewhere, resetting elsewhere, no key
+      fork::CheckInChild() == fork::ChildState::kBusy || !SetUpThread(t)) {
+    KernelDraw(out, n);  // exited, initialising, forking or resetting, no key
     return true;
   }
   if (!slab_only && CurrentOptions().strategy != Strategy::kSlab) {
     StrategyDraw(CurrentOptions().strategy, out, n);
+    return true;
+  }
+  // Without a canary a raw-clone child could not tell it is one: no slices then.
+  if (!fork::CanaryWorks()) {
+    g_ops->fill(out, n);
+    Count(g_counters.kernel_draws);
+    Count(g_counters.bytes_served, n);
     return true;
   }
   SliceHeader *slice = OwnedSlice(t);
@@ -180,7 +187,9 @@ void Initialize() {
   InitSliceDirectory(geometry);
   // Without a thread key every draw goes to the kernel, and libcrypto is left
   // alone: it needs a pthread key of its own and crashes without one.
-  if (HaveThreadKey()) InitRefill(RefillConfig{options.refill, options.rekey_bytes, g_ops});
+  if (HaveThreadKey())
+    InitRefill(RefillConfig{options.refill, options.rekey_bytes, g_ops,
+                            (geometry.max_segments - 1) * geometry.slices_per_segment + 1});
   InitSharedSlices(g_ops, geometry.capacity);
   InitStrategies();
   fork::RegisterHooks(&kThreadForkHooks);

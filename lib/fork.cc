@@ -24,6 +24,9 @@ std::atomic<uint32_t> g_no_wipe_on_fork{kLive};
 std::atomic<uint32_t> *g_canary = &g_no_wipe_on_fork;
 std::atomic<uint32_t> g_child_epoch{1};
 std::atomic<uint32_t> g_fork_count{0};
+// Set on the forking thread from the prepare hooks to the end of the parent's
+// or the child's (it is copied into the child with the rest of the thread).
+thread_local bool t_forking [[gnu::tls_model("initial-exec")]] = false;
 
 void RunChildHooks(bool via_atfork) {
   g_child_epoch.fetch_add(1, std::memory_order_relaxed);
@@ -42,18 +45,24 @@ void RunChildHooks(bool via_atfork) {
 }
 
 void Prepare() {
+  t_forking = true;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
   g_fork_count.fetch_add(1, std::memory_order_seq_cst);
   for (int i = 0; i < g_hook_count; ++i) g_hooks[i]->prepare();
 }
 void Parent() {
   g_fork_count.fetch_add(1, std::memory_order_relaxed);
   for (int i = g_hook_count - 1; i >= 0; --i) g_hooks[i]->parent();
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  t_forking = false;
 }
 void Child() {
   // The canary of a fork() child always reads wiped here; claim the reset so
   // that no other thread (none exists yet) could run it a second time.
   g_canary->store(kResetting, std::memory_order_relaxed);
   RunChildHooks(true);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  t_forking = false;
 }
 
 }  // namespace
@@ -72,6 +81,7 @@ void Init() {
 }
 
 ChildState CheckInChild() {
+  if (t_forking) return ChildState::kBusy;
   uint32_t seen = g_canary->load(std::memory_order_acquire);
   if (seen == kLive) return ChildState::kNotForked;
   if (seen == kWiped &&
@@ -79,7 +89,7 @@ ChildState CheckInChild() {
     RunChildHooks(false);
     return ChildState::kReset;
   }
-  return seen == kLive ? ChildState::kNotForked : ChildState::kResetting;
+  return seen == kLive ? ChildState::kNotForked : ChildState::kBusy;
 }
 
 uint32_t ChildEpoch() {

@@ -35,10 +35,14 @@ void Init();
 enum class ChildState : uint8_t {
   kNotForked,  // the canary is intact: same process as at start-up, or already reset
   kReset,      // this call found a child and reset it (hooks ran)
-  kResetting,  // another thread of this child is resetting it: use the kernel meanwhile
+  // Use the kernel for this draw: another thread of this child is resetting
+  // it, or this thread is inside its own fork() (between the prepare hooks and
+  // the parent's or child's: a signal handler there may find the library's
+  // locks held by the very code it interrupted).
+  kBusy,
 };
 
-// Called first on every slow path. Cheap when nothing happened: one load.
+// Called first on every slow path. Cheap when nothing happened: two loads.
 ChildState CheckInChild();
 
 // Bumped by every child reset: a thread whose recorded epoch is older came

@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include "lib/fork.h"
@@ -30,15 +31,50 @@ const uint8_t kZeroKey[kChainKeyBytes] = {};
 // in a child (OpenSSL 3.0 has no fork handlers for it).
 EVP_CIPHER *g_chacha20 = nullptr;
 
-EVP_CIPHER_CTX *ThreadCipher() {
-  if (t_cipher == nullptr && g_chacha20 != nullptr) {
-    t_cipher = EVP_CIPHER_CTX_new();
-    if (t_cipher != nullptr &&
-        EVP_EncryptInit_ex(t_cipher, g_chacha20, nullptr, kZeroKey, kZeroIv) != 1) {
-      EVP_CIPHER_CTX_free(t_cipher);
-      t_cipher = nullptr;
+// Contexts are made at start-up and handed out from this pool: making one calls
+// malloc, and a draw, a refill included, may run in a signal handler that
+// interrupted malloc (also during glibc's thread teardown). Taking and giving
+// back are single atomic exchanges; a thread gives its context back at exit.
+// With the pool empty a refill takes kernel bytes instead.
+constexpr int kPoolSlots = 256;
+std::atomic<EVP_CIPHER_CTX *> g_pool[kPoolSlots];
+std::atomic<int> g_pool_count{0};  // a hint: skip the scan when it reads 0
+
+EVP_CIPHER_CTX *TakeFromPool() {
+  if (g_pool_count.load(std::memory_order_relaxed) <= 0) return nullptr;
+  for (auto &slot : g_pool) {
+    if (slot.load(std::memory_order_relaxed) == nullptr) continue;
+    if (EVP_CIPHER_CTX *ctx = slot.exchange(nullptr, std::memory_order_acquire)) {
+      g_pool_count.fetch_sub(1, std::memory_order_relaxed);
+      return ctx;
     }
   }
+  return nullptr;
+}
+
+bool GiveToPool(EVP_CIPHER_CTX *ctx) {
+  for (auto &slot : g_pool) {
+    EVP_CIPHER_CTX *expected = nullptr;
+    if (slot.load(std::memory_order_relaxed) == nullptr &&
+        slot.compare_exchange_strong(expected, ctx, std::memory_order_release)) {
+      g_pool_count.fetch_add(1, std::memory_order_relaxed);
+      return true;
+    }
+  }
+  return false;
+}
+
+EVP_CIPHER_CTX *NewCipher() {
+  EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+  if (ctx != nullptr && EVP_EncryptInit_ex(ctx, g_chacha20, nullptr, kZeroKey, kZeroIv) != 1) {
+    EVP_CIPHER_CTX_free(ctx);
+    ctx = nullptr;
+  }
+  return ctx;
+}
+
+EVP_CIPHER_CTX *ThreadCipher() {
+  if (t_cipher == nullptr) t_cipher = TakeFromPool();
   return t_cipher;
 }
 
@@ -73,6 +109,7 @@ bool GenerationMovedSinceLastRefill(SliceHeader *slice) {
     case kernel::GenerationMode::kPerDraw:
       return false;  // the draw path asks on every draw
     case kernel::GenerationMode::kUnknown:
+      Count(g_counters.generation_unknown);
       return true;
     case kernel::GenerationMode::kPerRefill:
       break;
@@ -129,8 +166,17 @@ void ChainOutput(SliceHeader *slice, uint8_t *out, size_t len) {
 
 void InitRefill(const RefillConfig &config) {
   g_config = config;
-  if (config.mode == RefillMode::kChacha20)
-    g_chacha20 = EVP_CIPHER_fetch(nullptr, "ChaCha20", nullptr);
+  if (config.mode != RefillMode::kChacha20) return;
+  g_chacha20 = EVP_CIPHER_fetch(nullptr, "ChaCha20", nullptr);
+  if (g_chacha20 == nullptr) return;
+  const size_t contexts = std::min<size_t>(config.contexts, kPoolSlots);
+  for (size_t i = 0; i < contexts; ++i) {
+    EVP_CIPHER_CTX *ctx = NewCipher();
+    if (ctx == nullptr || !GiveToPool(ctx)) {
+      EVP_CIPHER_CTX_free(ctx);
+      break;
+    }
+  }
 }
 
 void RefillSlice(SliceHeader *slice, uint32_t capacity, const RefillReason &reason) {
@@ -179,7 +225,8 @@ void GenerateInto(SliceHeader *slice, void *out, size_t len) {
 
 void ReleaseThreadCipher() {
   if (t_cipher == nullptr) return;
-  EVP_CIPHER_CTX_free(t_cipher);  // holds the zero key only
+  // It holds the zero key only; back to the pool for the next thread.
+  if (!GiveToPool(t_cipher)) EVP_CIPHER_CTX_free(t_cipher);
   t_cipher = nullptr;
 }
 

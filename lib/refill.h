@@ -17,8 +17,11 @@ struct RefillConfig {
   RefillMode mode;
   uint64_t rekey_bytes;
   const kernel::KernelOps *ops;
+  size_t contexts;  // chacha20: cipher contexts made now (at most 256), one per thread that refills
 };
 
+// Start-up: keeps the config; for chacha20, fetches the cipher and makes the
+// contexts (the only place libcrypto allocates them: refills never do).
 void InitRefill(const RefillConfig &config);
 
 // Why the slice is being refilled.
@@ -36,8 +39,8 @@ void RefillSlice(SliceHeader *slice, uint32_t capacity, const RefillReason &reas
 // in direct mode), for draws larger than a slice. Same generation rules.
 void GenerateInto(SliceHeader *slice, void *out, size_t len);
 
-// Frees the calling thread's cipher context (it holds only the zero key between
-// refills). The thread is exiting.
+// Gives the calling thread's cipher context (it holds only the zero key between
+// refills) back for the next thread. The thread is exiting.
 void ReleaseThreadCipher();
 
 }  // namespace grndpool

@@ -10,6 +10,7 @@
 
 #include "lib/fork.h"
 #include "lib/kernel/source.h"
+#include "lib/kernel/syscall.h"
 #include "lib/slice_directory.h"
 #include "lib/stats.h"
 
@@ -40,11 +41,16 @@ const char *Window() {
     case kernel::GenerationMode::kPerDraw:
       return "0 bytes once the kernel has reseeded (GRND_TIMESTAMP checked every draw; a "
              "cloned VM repeats until its kernel handles the clone)";
-    case kernel::GenerationMode::kPerRefill:
-      return g_counters.generation_unknown.load(std::memory_order_relaxed) == 0
-                 ? "<= 1 slice per thread, no time bound (generation read at every refill)"
+    case kernel::GenerationMode::kPerRefill: {
+      const uint64_t unknown = g_counters.generation_unknown.load(std::memory_order_relaxed);
+      if (unknown == 0)
+        return "<= 1 slice per thread, no time bound (generation read at every refill)";
+      return unknown >= g_counters.refills.load(std::memory_order_relaxed)
+                 ? "<= 1 slice per thread, no time bound (generation unreadable at every "
+                   "refill: each took a fresh kernel key)"
                  : "<= 1 slice per thread, no time bound (generation unreadable at some "
                    "refills: those took a fresh kernel key)";
+    }
     case kernel::GenerationMode::kUnknown:
       break;
   }
@@ -115,16 +121,20 @@ std::string Describe() {
                      : g_counters.mmap_failures.load() > 0
                          ? " mmap-failures=(some draws went to the kernel)"
                          : "";
+  const char *urandom = kernel::g_urandom_fills.load(std::memory_order_relaxed) > 0
+                            ? " fallback=/dev/urandom (getrandom failed or was denied)"
+                            : "";
   char line[1024];
   snprintf(line, sizeof line,
            "grndpool strategy=%s source=%s refill=%s slab=%zuB slice=%zuB rekey=%lluB "
-           "window=%s locked=%s (%llu of %llu mapped bytes locked, RLIMIT_MEMLOCK=%lld)%s",
+           "window=%s locked=%s (%llu of %llu mapped bytes locked, RLIMIT_MEMLOCK=%lld)%s%s",
            StrategyName(g_options.strategy), g_source_description.c_str(),
            RefillName(g_options.refill), g_options.slab_bytes, g_options.slice_bytes,
            static_cast<unsigned long long>(g_options.rekey_bytes), Window(),
            Locked(locked, droppable, mapped), static_cast<unsigned long long>(locked),
            static_cast<unsigned long long>(mapped),
-           limit.rlim_cur == RLIM_INFINITY ? -1LL : static_cast<long long>(limit.rlim_cur), mode);
+           limit.rlim_cur == RLIM_INFINITY ? -1LL : static_cast<long long>(limit.rlim_cur), mode,
+           urandom);
   return line;
 }
 

@@ -99,6 +99,17 @@ void UnmapSegment(const SegmentMapping &m, size_t bytes) {
   g_mem->unmap(m.base, bytes);
 }
 
+void *MapPlain(size_t bytes) {
+  void *p = g_mem->map(bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+  if (p != MAP_FAILED) return p;
+  Count(g_counters.mmap_failures);
+  return nullptr;
+}
+
+void UnmapPlain(void *p, size_t bytes) {
+  if (p != nullptr) g_mem->unmap(p, bytes);
+}
+
 bool LockSegment(void *base, size_t bytes) {
   const int saved_errno = errno;
   const bool ok = g_mem->lock(base, bytes) == 0;
@@ -107,8 +118,9 @@ bool LockSegment(void *base, size_t bytes) {
 }
 
 void *MapCanaryPage() {
-  if (!WipeOnForkWorks()) return nullptr;
-  return MapWiped(PageBytes(), MAP_PRIVATE);
+  void *page = WipeOnForkWorks() ? MapWiped(PageBytes(), MAP_PRIVATE) : nullptr;
+  if (page == nullptr) Count(g_counters.mmap_failures);
+  return page;
 }
 
 void SetMemoryOpsForTesting(const MemoryOps *ops) {

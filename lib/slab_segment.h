@@ -26,6 +26,12 @@ SegmentMapping MapSegment(size_t bytes, bool allow_droppable);
 // Wipes and unmaps what MapSegment returned, and uncounts its lock.
 void UnmapSegment(const SegmentMapping &m, size_t bytes);
 
+// Plain anonymous memory for bookkeeping (not locked, not wiped on fork), or
+// nullptr. mmap rather than malloc: a draw, even a thread's first from a
+// signal handler, may need some. Unmapped with UnmapPlain(p, the same bytes).
+void *MapPlain(size_t bytes);
+void UnmapPlain(void *p, size_t bytes);
+
 // Locks an existing segment again (locks are not inherited across fork).
 bool LockSegment(void *base, size_t bytes);
 
@@ -33,8 +39,8 @@ bool LockSegment(void *base, size_t bytes);
 // some emulators and sandboxes accept any advice and do nothing. Probed once.
 bool WipeOnForkWorks();
 
-// One page, wiped in a child after fork, holding a nonzero word; nullptr when
-// WipeOnForkWorks() is false.
+// One page, wiped in a child after fork; nullptr (counted in mmap_failures)
+// when WipeOnForkWorks() is false or the mapping is refused.
 void *MapCanaryPage();
 
 size_t PageBytes();

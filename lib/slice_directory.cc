@@ -91,8 +91,13 @@ SliceHeader *TryClaimIn(const Directory *dir, uint32_t tag) {
   return nullptr;
 }
 
+size_t DirectoryBytes(size_t capacity) {
+  return sizeof(Directory) + capacity * sizeof(Segment);
+}
+
+// Zeroed, from mmap (see MapPlain).
 Directory *NewDirectory(size_t capacity) {
-  auto *dir = static_cast<Directory *>(calloc(1, sizeof(Directory) + capacity * sizeof(Segment)));
+  auto *dir = static_cast<Directory *>(MapPlain(DirectoryBytes(capacity)));
   if (dir != nullptr) dir->capacity = capacity;
   return dir;
 }
@@ -121,7 +126,7 @@ void FreeRetired(Directory *list) {
   GRNDPOOL_TSAN_ACQUIRE(&g_grace_period);
   while (list != nullptr) {
     Directory *next = list->retired;
-    free(list);
+    UnmapPlain(list, DirectoryBytes(list->capacity));
     list = next;
   }
 }

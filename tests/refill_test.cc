@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "lib/fork.h"
@@ -49,7 +50,7 @@ class Refill : public ::testing::Test {
   static void SetUpTestSuite() {
     emu::EmuConfig config;
     config.mode = kernel::GenerationMode::kPerDraw;  // the draw path asks, not the refill
-    InitRefill(RefillConfig{RefillMode::kChacha20, 1 << 20, emu::Ops(config)});
+    InitRefill(RefillConfig{RefillMode::kChacha20, 1 << 20, emu::Ops(config), 1});
   }
   // A chain keyed with `key`, as if by the kernel, under the current fork count.
   static void Key(SliceHeader *s, const uint8_t *key) {
@@ -99,6 +100,27 @@ int CountInMemory(const uint8_t *needle, size_t len) {
       if (SameBytes(p, needle, len)) ++found;
   }
   return found;
+}
+
+// A refill may run in a signal handler that interrupted malloc, so it never
+// makes a cipher context: with the pool empty (one context, held by the main
+// thread) another thread's refill takes kernel bytes.
+TEST_F(Refill, WithThePoolEmptyARefillTakesKernelBytes) {
+  Slice warm;
+  const uint8_t key[kChainKeyBytes] = {1};
+  Key(warm.header, key);
+  RefillSlice(warm.header, kCapacity, RefillReason{});  // the main thread takes the context
+  bool keyed_stream = true;
+  std::thread([&] {
+    Slice slice;
+    const uint8_t zero_key[kChainKeyBytes] = {};
+    Key(slice.header, zero_key);
+    RefillSlice(slice.header, kCapacity, RefillReason{});
+    const std::vector<uint8_t> want = Hex(kBlocks01);
+    keyed_stream = memcmp(slice.header->data(), want.data() + 32, 64) == 0;
+    EXPECT_EQ(slice.header->keystream_left, 0u) << "the next refill must rekey";
+  }).join();
+  EXPECT_FALSE(keyed_stream);
 }
 
 TEST_F(Refill, FastKeyErasureLeavesNoCopyOfTheUsedKey) {

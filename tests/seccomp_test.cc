@@ -23,7 +23,7 @@ class Seccomp : public ::testing::TestWithParam<const char *> {};
 // such a filter, and VdsoFill (lib/kernel/source.cc) retries that without bound.
 bool KnownToHang(const char *err) {
   const char *strict = getenv("GRNDPOOL_TEST_STRICT");
-  if (strict != nullptr && strcmp(strict, "1") == 0) return false;
+  if (strict == nullptr || strcmp(strict, "0") != 0) return false;  // fixed: bounded retries
   return strcmp(err, "eintr") == 0 || strcmp(err, "eagain") == 0;
 }
 

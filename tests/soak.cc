@@ -239,7 +239,7 @@ bool StartStorm(timer_t *timer) {
 int main(int argc, char **argv) {
   long seconds = 60;
   const char *strict = getenv("GRNDPOOL_TEST_STRICT");
-  g_strict = strict != nullptr && strcmp(strict, "1") == 0;
+  g_strict = strict == nullptr || strcmp(strict, "0") != 0;  // the bugs it stepped around are fixed
   for (int i = 1; i < argc; ++i) {
     if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
       seconds = strtol(argv[++i], nullptr, 10);

@@ -17,6 +17,7 @@ namespace {
 VdsoGetrandomFn g_vdso = nullptr;
 VdsoStatePool g_state_pool;
 bool g_state_generation_known = false;
+size_t g_state_size = 0;  // what the vDSO reported for its opaque state
 thread_local void *t_vdso_state [[gnu::tls_model("initial-exec")]] = nullptr;
 thread_local bool t_acquiring [[gnu::tls_model("initial-exec")]] = false;
 
@@ -33,18 +34,24 @@ void *ThreadVdsoState() {
   return t_vdso_state;
 }
 
+// EINTR and EAGAIN from the vDSO are retried this many times, no more: under a
+// filter that answers its reseed syscall with them it would never succeed.
+constexpr int kMaxVdsoRetries = 100;
+
 void VdsoFill(void *buf, size_t len) {
   auto *out = static_cast<unsigned char *>(buf);
   void *state = ThreadVdsoState();
+  int retries = 0;
   while (len > 0 && state != nullptr) {
-    long got = g_vdso(out, len, 0, state, kKnownStateSize);
+    long got = g_vdso(out, len, 0, state, g_state_size);
     if (got > 0) {
       out += got;
       len -= static_cast<size_t>(got);
-    } else {
-      g_faults.fetch_add(1, std::memory_order_relaxed);
-      if (got != -EINTR && got != -EAGAIN) break;  // e.g. seccomp denying its syscall
+      continue;
     }
+    g_faults.fetch_add(1, std::memory_order_relaxed);
+    // Anything else (e.g. seccomp denying its syscall), or retries spent.
+    if ((got != -EINTR && got != -EAGAIN) || ++retries >= kMaxVdsoRetries) break;
   }
   if (len > 0) SyscallFill(out, len);
 }
@@ -55,7 +62,7 @@ bool VdsoStateGeneration(uint64_t *generation) {
   unsigned char scratch;
   // A call of at least one byte makes the vDSO compare its state with the kernel's
   // generation and rekey it, so the state then holds the current generation.
-  if (g_vdso(&scratch, 1, 0, state, kKnownStateSize) != 1) {
+  if (g_vdso(&scratch, 1, 0, state, g_state_size) != 1) {
     g_faults.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
@@ -113,6 +120,7 @@ SelectedSource SelectSource(SourceRequest choice) {
     g_state_pool.Init({params.size_of_opaque_state, params.mmap_prot, params.mmap_flags});
   }
   const bool vdso_fill = g_vdso != nullptr && params.size_of_opaque_state != 0;
+  g_state_size = params.size_of_opaque_state;
   g_state_generation_known = vdso_fill && params.size_of_opaque_state == kKnownStateSize;
   const bool ts_vdso = g_vdso != nullptr && TimestampWorks(VdsoTimestamp);
   const bool ts_syscall = ts_vdso || TimestampWorks(SyscallTimestamp);

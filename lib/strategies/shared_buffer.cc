@@ -166,6 +166,9 @@ void SharedBufferParentAfterFork() {
 }
 void SharedBufferChildAfterFork(bool via_atfork) {
   g_rcu_usable = false;
+  // A raw clone may have copied the list mid-way through another thread's
+  // unmapping: forget it (at worst a few pages stay mapped in this child).
+  if (!via_atfork) g_retired.count = 0;
   g_refill_mutex.ChildAfterFork(via_atfork);
 }
 }  // namespace grndpool
