@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "lib/slice_directory.h"
 
+#include <sched.h>
 #include <urcu-bp.h>
 
 #include <atomic>
@@ -12,6 +13,10 @@
 #include "lib/slab_segment.h"
 #include "lib/stats.h"
 #include "lib/tsan.h"
+
+// liburcu-bp's per-thread reader record (exported; its static header reads it
+// too): nullptr while the thread is not registered.
+extern "C" __thread void *urcu_bp_reader;
 
 namespace grndpool {
 namespace {
@@ -45,27 +50,50 @@ std::atomic<size_t> g_quarantine_below{0};
 // where liburcu's registry may have been copied mid-update by a thread that is
 // gone, readers take g_grow_mutex instead and no grace period is waited for.
 bool g_rcu_usable = true;
-[[maybe_unused]] char
-    g_grace_period;  // TSan only: readers release it, a finished grace period acquires it
+// TSan only: readers release it, a finished grace period acquires it.
+[[maybe_unused]] char g_grace_period;
+// Readers that cannot use liburcu here (see RcuReaderReady): FreeRetired waits
+// for them too.
+std::atomic<int> g_plain_readers{0};
+thread_local bool t_rcu_seen [[gnu::tls_model("initial-exec")]] = false;
+
+// How a read-side section was entered.
+enum class ReadMode : uint8_t { kRcu, kPlain, kLocked };
 
 // A read-side critical section over the directory.
-const Directory *BeginRead() {
+const Directory *BeginRead(ReadMode *mode) {
   if (!g_rcu_usable) {
+    *mode = ReadMode::kLocked;
     g_grow_mutex.lock();
     return g_directory;
   }
+  if (!RcuReaderReady()) {
+    *mode = ReadMode::kPlain;
+    g_plain_readers.fetch_add(1, std::memory_order_seq_cst);
+    const Directory *dir = __atomic_load_n(&g_directory, __ATOMIC_SEQ_CST);
+    GRNDPOOL_TSAN_ACQUIRE(dir);
+    return dir;
+  }
+  *mode = ReadMode::kRcu;
   rcu_read_lock();
   const Directory *dir = rcu_dereference(g_directory);
   GRNDPOOL_TSAN_ACQUIRE(dir);
   return dir;
 }
-void EndRead() {
-  if (!g_rcu_usable) {
-    g_grow_mutex.unlock();
-    return;
+void EndRead(ReadMode mode) {
+  switch (mode) {
+    case ReadMode::kLocked:
+      g_grow_mutex.unlock();
+      return;
+    case ReadMode::kPlain:
+      GRNDPOOL_TSAN_RELEASE(&g_grace_period);
+      g_plain_readers.fetch_sub(1, std::memory_order_seq_cst);
+      return;
+    case ReadMode::kRcu:
+      GRNDPOOL_TSAN_RELEASE(&g_grace_period);
+      rcu_read_unlock();
+      return;
   }
-  GRNDPOOL_TSAN_RELEASE(&g_grace_period);
-  rcu_read_unlock();
 }
 
 size_t OwnedSegmentLimit() {
@@ -123,6 +151,7 @@ Directory *DetachRetired() {
 void FreeRetired(Directory *list) {
   if (list == nullptr) return;
   synchronize_rcu();
+  while (g_plain_readers.load(std::memory_order_seq_cst) != 0) sched_yield();
   GRNDPOOL_TSAN_ACQUIRE(&g_grace_period);
   while (list != nullptr) {
     Directory *next = list->retired;
@@ -222,6 +251,19 @@ const fork::Hooks kForkHooks{PrepareFork, ParentAfterFork, ChildAfterFork};
 
 }  // namespace
 
+bool RcuReaderReady() {
+  if (urcu_bp_reader != nullptr) {
+    t_rcu_seen = true;
+    return true;
+  }
+  // Registered before and not any more: liburcu's thread-exit destructor ran,
+  // or is running. Its last step takes a lock of liburcu's with signals
+  // unblocked, so a signal handler drawing there must not register again.
+  if (t_rcu_seen) return false;
+  t_rcu_seen = true;
+  return true;  // the first read-side section registers the thread
+}
+
 SlabGeometry ComputeGeometry(size_t slab_bytes, size_t slice_bytes) {
   const size_t page = PageBytes();
   SlabGeometry g{};
@@ -246,12 +288,13 @@ const SlabGeometry &Geometry() {
 
 SliceHeader *ClaimSlice(uint32_t tag) {
   if (g_directory == nullptr) return nullptr;
-  const Directory *dir = BeginRead();
+  ReadMode mode;
+  const Directory *dir = BeginRead(&mode);
   SliceHeader *slice = TryClaimIn(dir, tag);
   // With the budget spent, growing is pointless: skip the writers' lock, which
   // overflow threads would otherwise all take on every retry.
   const bool may_grow = dir->count.load(std::memory_order_relaxed) < OwnedSegmentLimit();
-  EndRead();
+  EndRead(mode);
   if (slice == nullptr && may_grow) slice = Grow(tag);
   if (slice == nullptr) return nullptr;
   ResetHeader(slice);
@@ -272,7 +315,7 @@ void ReleaseSlice(SliceHeader *slice) {
   slice->owner.store(0, std::memory_order_release);
   g_counters.slices_in_use.fetch_sub(1, std::memory_order_relaxed);
   // Not from inside a read-side section: the grace period would wait for itself.
-  if (g_rcu_usable && !rcu_read_ongoing() && g_grow_mutex.try_lock()) {
+  if (g_rcu_usable && RcuReaderReady() && !rcu_read_ongoing() && g_grow_mutex.try_lock()) {
     Directory *retired = DetachRetired();
     g_grow_mutex.unlock();
     FreeRetired(retired);
@@ -304,7 +347,8 @@ SharedSliceHeader *OverflowSlices(size_t *count) {
 uint64_t LiveServedBytes() {
   if (g_directory == nullptr) return 0;
   uint64_t served = 0;
-  const Directory *dir = BeginRead();
+  ReadMode mode;
+  const Directory *dir = BeginRead(&mode);
   const size_t count = dir->count.load(std::memory_order_acquire);
   for (size_t s = 0; s < count; ++s) {
     for (size_t i = 0; i < g_geometry.slices_per_segment; ++i) {
@@ -318,7 +362,7 @@ uint64_t LiveServedBytes() {
       if (filled > remaining) served += filled - remaining;
     }
   }
-  EndRead();
+  EndRead(mode);
   return served;
 }
 

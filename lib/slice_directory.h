@@ -57,4 +57,10 @@ uint64_t LiveServedBytes();
 
 const SlabGeometry &Geometry();
 
+// Whether the calling thread may enter a liburcu read-side section: false once
+// liburcu's own thread-exit destructor has unregistered it (a signal handler
+// drawing in that window must not register again: liburcu holds a lock there
+// with signals unblocked). True on a thread's first call (it registers).
+bool RcuReaderReady();
+
 }  // namespace grndpool

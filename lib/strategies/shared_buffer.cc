@@ -14,6 +14,7 @@
 #include "lib/generation.h"
 #include "lib/runtime.h"
 #include "lib/slab_segment.h"
+#include "lib/slice_directory.h"
 #include "lib/stats.h"
 #include "lib/strategies/strategies.h"
 #include "lib/tsan.h"
@@ -126,6 +127,11 @@ void SharedBufferStrategyDraw(void *out, size_t n) {
   if (ServedDirectly(t_in_draw, out, n, kCapacity / 4)) return;
   t_in_draw = true;
   uint64_t label = 0;
+  if (g_rcu_usable && !RcuReaderReady()) {  // liburcu is done with this exiting thread
+    g_ops->fill(out, n);
+    t_in_draw = false;
+    return;
+  }
   if (!g_rcu_usable) {
     // A child: no readers outside the mutex, so replaced buffers go at once.
     Retired retired;
