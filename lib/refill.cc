@@ -39,6 +39,10 @@ EVP_CIPHER *g_chacha20 = nullptr;
 constexpr int kPoolSlots = 256;
 std::atomic<EVP_CIPHER_CTX *> g_pool[kPoolSlots];
 std::atomic<int> g_pool_count{0};  // a hint: skip the scan when it reads 0
+// Every context made, for the life of the process. A thread whose first draw
+// comes after glibc ran its thread destructors (from a signal handler in
+// thread teardown) keeps the context it took: it stays listed here, not lost.
+EVP_CIPHER_CTX *g_contexts[kPoolSlots];
 
 EVP_CIPHER_CTX *TakeFromPool() {
   if (g_pool_count.load(std::memory_order_relaxed) <= 0) return nullptr;
@@ -176,6 +180,7 @@ void InitRefill(const RefillConfig &config) {
       EVP_CIPHER_CTX_free(ctx);
       break;
     }
+    g_contexts[i] = ctx;
   }
 }
 
@@ -225,8 +230,9 @@ void GenerateInto(SliceHeader *slice, void *out, size_t len) {
 
 void ReleaseThreadCipher() {
   if (t_cipher == nullptr) return;
-  // It holds the zero key only; back to the pool for the next thread.
-  if (!GiveToPool(t_cipher)) EVP_CIPHER_CTX_free(t_cipher);
+  // It holds the zero key only; back to the pool for the next thread (there is
+  // always room: the pool holds every context made).
+  GiveToPool(t_cipher);
   t_cipher = nullptr;
 }
 
