@@ -31,16 +31,6 @@
 namespace grndpool_bench {
 namespace {
 
-uint32_t Grndpool16B() {
-  uint32_t v[4];
-  grndpool_buf(v, sizeof v);
-  return v[0] ^ v[3];
-}
-uint32_t Grndpool4KiB() {
-  alignas(64) uint32_t v[1024];
-  grndpool_buf(v, sizeof v);
-  return v[0] ^ v[1023];
-}
 uint32_t KeystreamLimit() {
   KeystreamLimitCall(nullptr, 0);
   return 0;

@@ -4,6 +4,8 @@
 #include <openssl/rand.h>
 #include <sodium.h>
 
+#include "grndpool/grndpool.h"
+
 #include <cstdio>
 #include <cstdlib>
 
@@ -53,6 +55,18 @@ std::vector<Peer> AvailablePeers(std::vector<std::string> *skipped) {
   peers.push_back({"keystream-limit", KeystreamLimitCall, kKeystreamLimitCallBytes});
   peers.push_back({"evp-chacha20-per-draw", EvpChacha20PerDraw});
   return peers;
+}
+
+uint32_t Grndpool16B() {
+  uint32_t v[4];
+  grndpool_buf(v, sizeof v);
+  return v[0] ^ v[3];
+}
+
+uint32_t Grndpool4KiB() {
+  alignas(64) uint32_t v[1024];
+  grndpool_buf(v, sizeof v);
+  return v[0] ^ v[1023];
 }
 
 }  // namespace grndpool_bench

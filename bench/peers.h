@@ -58,4 +58,9 @@ uint32_t RustThreadRngHeldU32();
 using DrawFn = void (*)(void *, size_t);
 DrawFn LoadLibbsdArc4randomBuf(std::string *why);
 
+// grndpool_buf of 16 bytes and of 4 KiB, folded to a u32 so the loops that
+// time them keep the result.
+uint32_t Grndpool16B();
+uint32_t Grndpool4KiB();
+
 }  // namespace grndpool_bench

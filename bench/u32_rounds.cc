@@ -62,16 +62,6 @@ uint32_t VdsoU32() {
 uint32_t GlibcArc4random() {
   return arc4random();
 }
-uint32_t Grndpool16B() {
-  uint32_t v[4];
-  grndpool_buf(v, sizeof v);
-  return v[0] ^ v[3];
-}
-uint32_t Grndpool4KiB() {
-  alignas(64) uint32_t v[1024];
-  grndpool_buf(v, sizeof v);
-  return v[0] ^ v[1023];
-}
 uint32_t Proto16B() {
   uint32_t v[4];
   ProtoBuf16k(v, sizeof v);
