@@ -22,20 +22,33 @@ uint64_t grndpool_u64(void) {
   return grndpool::DrawWord<uint64_t>();
 }
 
+// Token and key sizes get a fast path whose copy size is known when it is
+// compiled (a few moves instead of memcpy and memset calls).
 void grndpool_buf(void *buf, size_t n) {
-  if (n > 0) grndpool::Draw<false>(buf, n);
+  switch (n) {
+    case 0:
+      return;
+    case 8:
+      return grndpool::Draw<false>(buf, 8);
+    case 16:
+      return grndpool::Draw<false>(buf, 16);
+    case 32:
+      return grndpool::Draw<false>(buf, 32);
+    default:
+      return grndpool::Draw<false>(buf, n);
+  }
 }
 
 // Lemire's multiply-shift with rejection: unbiased, one division only when the
 // low word lands in the small rejection zone.
 uint32_t grndpool_uniform(uint32_t upper_bound) {
   if (upper_bound < 2) return 0;
-  uint64_t m = static_cast<uint64_t>(grndpool_u32()) * upper_bound;
+  uint64_t m = static_cast<uint64_t>(grndpool::DrawWord<uint32_t>()) * upper_bound;
   uint32_t low = static_cast<uint32_t>(m);
   if (low < upper_bound) {
     const uint32_t threshold = -upper_bound % upper_bound;
     while (low < threshold) {
-      m = static_cast<uint64_t>(grndpool_u32()) * upper_bound;
+      m = static_cast<uint64_t>(grndpool::DrawWord<uint32_t>()) * upper_bound;
       low = static_cast<uint32_t>(m);
     }
   }
@@ -43,7 +56,7 @@ uint32_t grndpool_uniform(uint32_t upper_bound) {
 }
 
 void grndpool_stats(struct grndpool_stats *out) {
-  grndpool::SnapshotCounters(out, grndpool::LiveServedBytes());
+  grndpool::SnapshotCounters(out, grndpool::ServedFromLiveSlices());
 }
 
 const char *grndpool_describe(void) {

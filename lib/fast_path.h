@@ -16,7 +16,7 @@
 namespace grndpool {
 
 // The slow path; `slab_only` ignores GRNDPOOL_STRATEGY (the bench's slab row).
-// Called with t_thread.in_draw set. Never fails.
+// Called with ThisThread().in_draw set. Never fails.
 [[gnu::noinline]] void SlowDraw(void *out, size_t n, bool slab_only);
 
 // A draw from a signal handler that interrupted a draw (or a release) on the
@@ -49,7 +49,7 @@ inline void ServeFromSlice(SliceHeader *slice, int32_t avail, void *out, size_t 
 
 template <bool kSlabOnly>
 inline void Draw(void *out, size_t n) {
-  ThreadState &t = t_thread;
+  ThreadState &t = ThisThread();
   if (__builtin_expect(t.in_draw, 0)) return NestedDraw(out, n);
   t.in_draw = 1;
   std::atomic_signal_fence(std::memory_order_seq_cst);
@@ -57,6 +57,7 @@ inline void Draw(void *out, size_t n) {
   const int32_t avail = std::atomic_ref<int32_t>(slice->avail).load(std::memory_order_relaxed);
   if (__builtin_expect(avail > 0 && static_cast<size_t>(avail) >= n, 1)) {
     ServeFromSlice(slice, avail, out, n);
+    std::atomic_signal_fence(std::memory_order_seq_cst);  // the check after the copy
     // The owner word shares the page (and cache line) of what was just copied.
     // After a fork in a signal handler during the copy the child's slab reads
     // zero, and a dropped page reads zero: either way it no longer names us.
@@ -93,7 +94,7 @@ template <typename T>
 // never escapes on the common path, so it is not stored and reloaded.
 template <typename T>
 inline T DrawWord() {
-  ThreadState &t = t_thread;
+  ThreadState &t = ThisThread();
   if (__builtin_expect(t.in_draw, 0)) return NestedWord<T>();
   t.in_draw = 1;
   std::atomic_signal_fence(std::memory_order_seq_cst);
@@ -106,6 +107,7 @@ inline T DrawWord() {
     memcpy(&v, p, sizeof v);
     memset(p, 0, sizeof v);
     std::atomic_ref<int32_t>(slice->avail).store(left, std::memory_order_relaxed);
+    std::atomic_signal_fence(std::memory_order_seq_cst);  // the check after the copy
     if (__builtin_expect(slice->owner.load(std::memory_order_relaxed) != t.tag, 0))
       v = RedoCutWord<T>();  // see Draw
   } else {

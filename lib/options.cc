@@ -32,6 +32,10 @@ bool StoreSlice(Options *o, uint64_t v) {
   o->slice_bytes = v;
   return (v & (v - 1)) == 0;  // a power of two
 }
+bool StoreHotSlice(Options *o, uint64_t v) {
+  o->hot_slice_bytes = v;
+  return v == 0 || (v >= 4 * KiB && (v & (v - 1)) == 0);
+}
 bool StoreRekey(Options *o, uint64_t v) {
   o->rekey_bytes = v;
   return true;
@@ -56,6 +60,11 @@ const OptionSpec kOptionTable[] = {
      64 * MiB, "Cap on the process-wide locked slab, mapped only as threads arrive.", StoreSlab},
     {"GRNDPOOL_SLICE_BYTES", OptionKind::kSize, "1K", "256..64K, a power of two", 256, 64 * KiB,
      "Bytes of slab a thread owns (64 of them are the slice header).", StoreSlice},
+    {"GRNDPOOL_HOT_SLICE_BYTES", OptionKind::kSize, "16K",
+     "0 (off) or 4K..256K, a power of two above GRNDPOOL_SLICE_BYTES", 0, 256 * KiB,
+     "Slice a thread moves to once it refills often (up to a quarter of the slab); "
+     "bounds a busy thread's reseed window instead of GRNDPOOL_SLICE_BYTES.",
+     StoreHotSlice},
     {"GRNDPOOL_REKEY_BYTES", OptionKind::kSize, "1M", "4K..1024M (K and M suffixes)", 4 * KiB,
      1024 * MiB, "Keystream bytes after which a chacha20 chain is rekeyed from the kernel.",
      StoreRekey},
@@ -200,6 +209,19 @@ Options ParseOptions(const char *(*getenv_fn)(const char *), OptionErrorSink sin
              opts.slice_bytes);
     Complain(sink, slab, value != nullptr ? value : "", why);
     opts.slab_bytes = DefaultOptions().slab_bytes;
+  }
+  // A hot slice no bigger than a slice would be no hot slice at all.
+  if (opts.hot_slice_bytes != 0 && opts.hot_slice_bytes <= opts.slice_bytes) {
+    const OptionSpec &hot = Row(StoreHotSlice);
+    if (const char *value = getenv_fn(hot.env_name)) {
+      char line[512];
+      snprintf(line, sizeof line,
+               "grndpool: ignoring %s=\"%s\": not above GRNDPOOL_SLICE_BYTES=%zu; accepted %s; "
+               "hot slices off",
+               hot.env_name, Printable(value).c_str(), opts.slice_bytes, hot.accepted);
+      sink(line);
+    }
+    opts.hot_slice_bytes = 0;
   }
   return opts;
 }

@@ -21,6 +21,7 @@ struct Options {
   RefillMode refill;
   size_t slab_bytes;
   size_t slice_bytes;
+  size_t hot_slice_bytes;  // 0: no hot slices
   uint64_t rekey_bytes;
   bool print_stats;
 };

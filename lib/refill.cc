@@ -166,6 +166,21 @@ void ChainOutput(SliceHeader *slice, uint8_t *out, size_t len) {
   g_config.ops->fill(out, len);
 }
 
+// Output of any length with no key producing more than its budget: cut into
+// pieces, the chain brought up to date (and the generation read) before each.
+// A refill that fits the budget is one piece, one keystream call.
+void ChainInPieces(SliceHeader *slice, uint8_t *out, size_t len, bool moved) {
+  const size_t piece_max = static_cast<size_t>(g_config.rekey_bytes) - kChainKeyBytes;
+  while (len > 0) {
+    const size_t piece = std::min(len, piece_max);
+    PrepareChain(slice, moved, piece);
+    ChainOutput(slice, out, piece);
+    out += piece;
+    len -= piece;
+    if (len > 0) moved = GenerationMovedSinceLastRefill(slice);
+  }
+}
+
 }  // namespace
 
 void InitRefill(const RefillConfig &config) {
@@ -200,8 +215,7 @@ void RefillSlice(SliceHeader *slice, uint32_t capacity, const RefillReason &reas
   if (g_config.mode == RefillMode::kDirect) {
     g_config.ops->fill(data, capacity);
   } else {
-    PrepareChain(slice, moved, capacity);
-    ChainOutput(slice, data, capacity);
+    ChainInPieces(slice, data, capacity, moved);
   }
   slice->filled.store(capacity, std::memory_order_relaxed);
   std::atomic_ref<int32_t>(slice->avail)
@@ -215,17 +229,7 @@ void GenerateInto(SliceHeader *slice, void *out, size_t len) {
     g_config.ops->fill(out, len);
     return;
   }
-  // No key produces more than its budget: a large request is cut into pieces,
-  // each checked against the generation and rekeyed when the budget is spent.
-  const size_t piece_max = static_cast<size_t>(g_config.rekey_bytes) - kChainKeyBytes;
-  auto *p = static_cast<uint8_t *>(out);
-  while (len > 0) {
-    const size_t piece = std::min(len, piece_max);
-    PrepareChain(slice, GenerationMovedSinceLastRefill(slice), piece);
-    ChainOutput(slice, p, piece);
-    p += piece;
-    len -= piece;
-  }
+  ChainInPieces(slice, static_cast<uint8_t *>(out), len, GenerationMovedSinceLastRefill(slice));
 }
 
 void ReleaseThreadCipher() {

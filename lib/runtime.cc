@@ -11,6 +11,7 @@
 #include "lib/fork.h"
 #include "lib/kernel/source.h"
 #include "lib/kernel/syscall.h"
+#include "lib/hot_slices.h"
 #include "lib/slice_directory.h"
 #include "lib/stats.h"
 
@@ -32,7 +33,7 @@ void PrintLine(const char *line) {
 }
 
 void PrintStatsAtExit() {
-  PrintCounters(2, LiveServedBytes());
+  PrintCounters(2, ServedFromLiveSlices());
 }
 
 // The reseed window in force, in words, for Describe().
@@ -98,6 +99,10 @@ bool HaveThreadKey() {
   return g_have_key;
 }
 
+uint64_t ServedFromLiveSlices() {
+  return LiveServedBytes() + LiveHotServedBytes();
+}
+
 uint32_t NewThreadTag() {
   Count(g_counters.threads_seen);
   uint32_t tag;
@@ -125,16 +130,18 @@ std::string Describe() {
                             ? " fallback=/dev/urandom (getrandom failed or was denied)"
                             : "";
   char line[1024];
-  snprintf(line, sizeof line,
-           "grndpool strategy=%s source=%s refill=%s slab=%zuB slice=%zuB rekey=%lluB "
-           "window=%s locked=%s (%llu of %llu mapped bytes locked, RLIMIT_MEMLOCK=%lld)%s%s",
-           StrategyName(g_options.strategy), g_source_description.c_str(),
-           RefillName(g_options.refill), g_options.slab_bytes, g_options.slice_bytes,
-           static_cast<unsigned long long>(g_options.rekey_bytes), Window(),
-           Locked(locked, droppable, mapped), static_cast<unsigned long long>(locked),
-           static_cast<unsigned long long>(mapped),
-           limit.rlim_cur == RLIM_INFINITY ? -1LL : static_cast<long long>(limit.rlim_cur), mode,
-           urandom);
+  snprintf(
+      line, sizeof line,
+      "grndpool strategy=%s source=%s refill=%s slab=%zuB slice=%zuB hot-slice=%zuB rekey=%lluB "
+      "window=%s locked=%s (%llu of %llu mapped bytes locked, RLIMIT_MEMLOCK=%lld)%s%s",
+      StrategyName(g_options.strategy), g_source_description.c_str(), RefillName(g_options.refill),
+      g_options.slab_bytes, g_options.slice_bytes,
+      static_cast<size_t>(HotCapacity() != 0 ? g_options.hot_slice_bytes : 0),
+      static_cast<unsigned long long>(g_options.rekey_bytes), Window(),
+      Locked(locked, droppable, mapped), static_cast<unsigned long long>(locked),
+      static_cast<unsigned long long>(mapped),
+      limit.rlim_cur == RLIM_INFINITY ? -1LL : static_cast<long long>(limit.rlim_cur), mode,
+      urandom);
   return line;
 }
 

@@ -26,6 +26,10 @@ bool RegisterThreadExit(void *state);
 // False when the thread-exit key could not be created: draws are kernel-only.
 bool HaveThreadKey();
 
+// Bytes served from owned slices (small and hot) since their last refill,
+// which the counters do not hold yet; for stats.
+uint64_t ServedFromLiveSlices();
+
 // A fresh nonzero tag for a thread, and counts it.
 uint32_t NewThreadTag();
 

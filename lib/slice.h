@@ -33,6 +33,15 @@ struct alignas(64) SliceHeader {
   uint8_t next_key[kChainKeyBytes];
 
   uint8_t *data() { return reinterpret_cast<uint8_t *>(this + 1); }
+
+  // A claimed slice starts empty, with no chain (the first refill rekeys).
+  void Reset() {
+    std::atomic_ref<int32_t>(avail).store(0, std::memory_order_relaxed);
+    filled.store(0, std::memory_order_relaxed);
+    cookie = 0;
+    keystream_left = 0;
+    chain_forks = 0;
+  }
 };
 static_assert(sizeof(SliceHeader) == kSliceHeaderBytes);
 

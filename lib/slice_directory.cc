@@ -42,6 +42,9 @@ Directory *g_directory = nullptr;  // RCU-protected: read with rcu_dereference
 fork::ForkSafeMutex g_grow_mutex;  // serialises writers of the directory and the overflow
 std::atomic<SharedSliceHeader *> g_overflow{nullptr};
 Segment g_overflow_segment{};
+// Slab bytes not mapped yet, for owned slices (the directory's and hot ones);
+// the overflow segment's share is set aside at start-up.
+std::atomic<size_t> g_budget_left{0};
 // Segments below this index are not handed out (raw-clone child, see LiftQuarantine).
 std::atomic<size_t> g_quarantine_below{0};
 // False in any child process. The library calls none of liburcu's fork hooks:
@@ -99,6 +102,10 @@ void EndRead(ReadMode mode) {
 size_t OwnedSegmentLimit() {
   // The last segment of the budget is kept for the shared overflow slices.
   return g_geometry.max_segments >= 2 ? g_geometry.max_segments - 1 : g_geometry.max_segments;
+}
+
+bool BudgetHolds(size_t bytes) {
+  return g_budget_left.load(std::memory_order_relaxed) >= bytes;
 }
 
 SliceHeader *SliceAt(const Segment &segment, size_t index) {
@@ -188,12 +195,15 @@ SliceHeader *Grow(uint32_t tag) {
   // Another thread may have grown it, or a thread may have exited, meanwhile.
   SliceHeader *mine = TryClaimIn(g_directory, tag);
   if (mine != nullptr) return mine;
-  if (g_directory->count.load(std::memory_order_relaxed) >= OwnedSegmentLimit()) return nullptr;
+  if (!TakeSlabBudget(g_geometry.segment_bytes)) return nullptr;
   // Droppable pages are only safe where a slice cannot span two pages: the
   // owner word is then in the page of every byte it guards.
   const bool droppable_ok = g_geometry.slice_bytes <= PageBytes();
   SegmentMapping m = MapSegment(g_geometry.segment_bytes, droppable_ok);
-  if (m.base == nullptr) return nullptr;
+  if (m.base == nullptr) {
+    ReturnSlabBudget(g_geometry.segment_bytes);
+    return nullptr;
+  }
   Count(g_counters.slab_bytes, g_geometry.segment_bytes);
   Segment segment{static_cast<uint8_t *>(m.base), m.locked, m.droppable};
   mine = SliceAt(segment, 0);
@@ -203,14 +213,6 @@ SliceHeader *Grow(uint32_t tag) {
     return nullptr;  // the mapping stays unused: harmless, rare
   }
   return mine;
-}
-
-void ResetHeader(SliceHeader *slice) {
-  std::atomic_ref<int32_t>(slice->avail).store(0, std::memory_order_relaxed);
-  slice->filled.store(0, std::memory_order_relaxed);
-  slice->cookie = 0;
-  slice->keystream_left = 0;
-  slice->chain_forks = 0;
 }
 
 // In a child: locks every segment again (locks are not inherited) and recounts.
@@ -278,6 +280,7 @@ SlabGeometry ComputeGeometry(size_t slab_bytes, size_t slice_bytes) {
 
 void InitSliceDirectory(const SlabGeometry &geometry) {
   g_geometry = geometry;
+  g_budget_left.store(OwnedSegmentLimit() * geometry.segment_bytes, std::memory_order_relaxed);
   g_directory = NewDirectory(8);
   fork::RegisterHooks(&kForkHooks);
 }
@@ -293,27 +296,43 @@ SliceHeader *ClaimSlice(uint32_t tag) {
   SliceHeader *slice = TryClaimIn(dir, tag);
   // With the budget spent, growing is pointless: skip the writers' lock, which
   // overflow threads would otherwise all take on every retry.
-  const bool may_grow = dir->count.load(std::memory_order_relaxed) < OwnedSegmentLimit();
+  const bool may_grow = BudgetHolds(g_geometry.segment_bytes);
   EndRead(mode);
   if (slice == nullptr && may_grow) slice = Grow(tag);
   if (slice == nullptr) return nullptr;
-  ResetHeader(slice);
+  slice->Reset();
   Count(g_counters.slices_in_use);
   return slice;
 }
 
-void ReleaseSlice(SliceHeader *slice) {
+bool TakeSlabBudget(size_t bytes) {
+  size_t left = g_budget_left.load(std::memory_order_relaxed);
+  do {
+    if (left < bytes) return false;
+  } while (!g_budget_left.compare_exchange_weak(left, left - bytes, std::memory_order_relaxed));
+  return true;
+}
+
+void ReturnSlabBudget(size_t bytes) {
+  g_budget_left.fetch_add(bytes, std::memory_order_relaxed);
+}
+
+void RetireSlice(SliceHeader *slice, uint32_t capacity) {
   const uint32_t filled = slice->filled.load(std::memory_order_relaxed);
   const int32_t left = slice->avail > 0 ? slice->avail : 0;
   Count(g_counters.bytes_served, filled > static_cast<uint32_t>(left) ? filled - left : 0);
   Count(g_counters.bytes_discarded, static_cast<uint64_t>(left));
   // Unservable first, then wiped, then free for the next thread.
   std::atomic_ref<int32_t>(slice->avail).store(0, std::memory_order_relaxed);
-  explicit_bzero(slice->data(), g_geometry.capacity);
+  explicit_bzero(slice->data(), capacity);
   explicit_bzero(slice->next_key, sizeof slice->next_key);
-  ResetHeader(slice);
+  slice->Reset();
   slice->owner.store(0, std::memory_order_release);
   g_counters.slices_in_use.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void ReleaseSlice(SliceHeader *slice) {
+  RetireSlice(slice, g_geometry.capacity);
   // Not from inside a read-side section: the grace period would wait for itself.
   if (g_rcu_usable && RcuReaderReady() && !rcu_read_ongoing() && g_grow_mutex.try_lock()) {
     Directory *retired = DetachRetired();

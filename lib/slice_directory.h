@@ -42,6 +42,16 @@ SliceHeader *ClaimSlice(uint32_t tag);
 // then also frees outgrown directory arrays (a grace period: may wait).
 void ReleaseSlice(SliceHeader *slice);
 
+// Wipes a slice serving `capacity` bytes and makes it free, counting what it
+// held; never waits. Owner only (any slice: the directory's or a hot one).
+void RetireSlice(SliceHeader *slice, uint32_t capacity);
+
+// The slab budget, shared by every kind of owned slice: takes `bytes` of it
+// before mapping them (false when it is spent), or gives back what could not be
+// mapped. The overflow segment's share is set aside at start-up.
+bool TakeSlabBudget(size_t bytes);
+void ReturnSlabBudget(size_t bytes);
+
 // In a child of a raw clone: the slice of the thread that forked is unknown,
 // so no slice mapped before the fork is handed out until that thread has been
 // seen (LiftQuarantine). glibc's fork() needs none of this.

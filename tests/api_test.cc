@@ -134,5 +134,14 @@ TEST(Stats, CountersMove) {
   EXPECT_GT(after.slab_bytes, 0u);
 }
 
+// The header's inline draw and the exported function serve from the same
+// slice, each taking its own bytes: interleaved, no 64-bit pair repeats.
+TEST(Api, InlineAndExportedDrawsInterleave) {
+  std::vector<uint64_t> words(1 << 18);
+  for (auto &w : words) w = (uint64_t{grndpool_u32()} << 32) | (grndpool_u32)();
+  std::sort(words.begin(), words.end());
+  EXPECT_EQ(std::adjacent_find(words.begin(), words.end()), words.end());
+}
+
 }  // namespace
 }  // namespace grndpool::test

@@ -42,7 +42,7 @@ TEST(Draw, DroppedPagesAreNeverServed) {
   ASSERT_GT(Stats().droppable_bytes, 0u) << grndpool_describe();
   const size_t page = PageBytes();
   for (int round = 0; round < 200; ++round) {
-    SliceHeader *slice = t_thread.owned;
+    SliceHeader *slice = ThisThread().owned;
     ASSERT_NE(slice, nullptr);
     // Drop the page under the slice part-way through its fill.
     for (int i = 0; i < round % 50; ++i) words.push_back(grndpool_u64());

@@ -29,7 +29,9 @@ TEST(Environment, GarbageInEveryVariable) {
   }
   EXPECT_NE(out.find("strategy=slab"), std::string::npos) << out;
   EXPECT_NE(out.find("refill=chacha20"), std::string::npos) << out;
-  EXPECT_NE(out.find("slab=2097152B slice=1024B rekey=1048576B"), std::string::npos) << out;
+  EXPECT_NE(out.find("slab=2097152B slice=1024B hot-slice=16384B rekey=1048576B"),
+            std::string::npos)
+      << out;
 }
 
 TEST(Environment, ValidValuesTakeEffect) {

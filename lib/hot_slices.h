@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: Apache-2.0
+// Hot slices: larger slices for the threads that draw the most. Every thread
+// starts on a small slice (GRNDPOOL_SLICE_BYTES), so a thousand idle threads
+// cost little locked memory; a thread that keeps refilling moves to a hot slice
+// (GRNDPOOL_HOT_SLICE_BYTES), which refills, and rekeys, that many times less
+// often. Hot slices come out of the same slab budget, at most a quarter of it,
+// are mapped only when first claimed and stay mapped (and locked) for the life
+// of the process, like the directory's segments.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "lib/slice.h"
+
+namespace grndpool {
+
+// Start-up only. `slice_bytes` 0 or `max_slices` 0 turns hot slices off.
+void InitHotSlices(size_t slice_bytes, size_t max_slices);
+
+// Bytes a hot slice serves between refills; 0 when hot slices are off.
+uint32_t HotCapacity();
+
+// A free hot slice now owned by `tag`, its header reset; nullptr when hot
+// slices are off, all taken, the slab budget is spent, or the memory could not
+// be locked. Hot slices exist for speed: they are never handed out unlocked
+// (and the first failure to lock one turns them off for the process).
+SliceHeader *ClaimHotSlice(uint32_t tag);
+
+// Wipes the slice and makes it free; never waits. Owner only.
+void ReleaseHotSlice(SliceHeader *slice);
+
+// Bytes served from owned hot slices since their last refill (for stats).
+uint64_t LiveHotServedBytes();
+
+// In a child of a raw clone, hot slices mapped before the fork are held back
+// until the thread that forked has been seen, as the directory's are.
+void LiftHotQuarantine();
+
+}  // namespace grndpool

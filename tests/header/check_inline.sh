@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# check_inline.sh CC CXX INCLUDE_DIR SOURCE: the public header's inline draws
+# compile as C11 and C++20 with -Wall -Wextra -pedantic -Werror; inlined, the
+# draw loop reads grndpool_thread_v1 and calls grndpool_u32 only off the fast
+# path; with GRNDPOOL_NO_INLINE it reads nothing and calls the functions.
+set -euo pipefail
+cc=$1 cxx=$2 inc=$3 src=$4
+flags=(-O2 -Wall -Wextra -pedantic -Werror -I"$inc" -S -o -)
+fail() { echo "check_inline: $*" >&2; exit 1; }
+
+c_asm=$("$cc" -std=c11 "${flags[@]}" -x c "$src")
+cxx_asm=$("$cxx" -std=c++20 "${flags[@]}" -x c++ "$src")
+noinline_asm=$("$cc" -std=c11 -DGRNDPOOL_NO_INLINE "${flags[@]}" -x c "$src")
+
+for lang in c cxx; do
+  var=${lang}_asm
+  grep -qi 'grndpool_thread_v1@gottpoff' <<<"${!var}" ||
+    fail "$lang: the draw does not read the exported thread block (not inlined?)"
+done
+! grep -q 'grndpool_thread_v1' <<<"$noinline_asm" ||
+  fail "GRNDPOOL_NO_INLINE still inlines the draw"
+grep -Eq '(callq?|jmpq?)\s+grndpool_u32' <<<"$noinline_asm" ||
+  fail "GRNDPOOL_NO_INLINE does not call grndpool_u32"
+echo "check_inline: C and C++ inline draws compile cleanly and read grndpool_thread_v1;" \
+  "GRNDPOOL_NO_INLINE calls the functions"

@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: Apache-2.0
+// Hot slices (lib/hot_slices.h): a thread that refills often moves to a larger
+// slice; one that draws little stays small; hot slices stay within their share
+// of the slab budget, are freed at thread exit and reused, are never handed
+// out unlocked, and the move serves no byte twice. Cases that need their own
+// configuration run this program again as a child (`--child MODE`), since
+// options are read once per process.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <barrier>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "lib/slab_segment.h"
+#include "tests/test_util.h"
+
+namespace grndpool::test {
+namespace {
+
+constexpr int kBusyDraws = 1 << 16;  // 256 KiB of u32: 256 refills of a 1 KiB slice
+
+void DrawBusily() {
+  for (int i = 0; i < kBusyDraws; ++i) (void)grndpool_u32();
+}
+
+std::string Self() {
+  char path[4096];
+  const ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+  return n > 0 ? std::string(path, static_cast<size_t>(n)) : std::string();
+}
+
+// Runs this program as a child in MODE with `env`; the child's output and exit
+// status.
+int RunChild(const std::string &env, const char *mode, std::string *out) {
+  return RunCommand(env + " " + Self() + " --child " + mode, out);
+}
+
+TEST(HotSlices, BusyThreadMovesToAHotSliceAndGivesItBackAtExit) {
+  const uint64_t hot_before = Stats().hot_slices_in_use;
+  const uint64_t in_use_before = Stats().slices_in_use;
+  uint64_t hot_while = 0, in_use_while = 0;
+  std::thread([&] {
+    DrawBusily();
+    hot_while = Stats().hot_slices_in_use;
+    in_use_while = Stats().slices_in_use;
+  }).join();
+  EXPECT_EQ(hot_while, hot_before + 1);
+  // The small slice went back when the thread moved: one slice held, not two.
+  EXPECT_EQ(in_use_while, in_use_before + 1);
+  EXPECT_EQ(Stats().hot_slices_in_use, hot_before);
+  EXPECT_EQ(Stats().slices_in_use, in_use_before);
+}
+
+TEST(HotSlices, ThreadThatDrawsLittleStaysSmall) {
+  const uint64_t hot_before = Stats().hot_slices_in_use;
+  uint64_t hot_while = 0, refills = 0;
+  std::thread([&] {
+    const uint64_t refills_before = Stats().refills;
+    // A slice's worth every 12 ms: 8 refills take ~96 ms, far slower than the
+    // 8 in 10 ms that make a thread hot.
+    for (int round = 0; round < 32; ++round) {
+      for (int i = 0; i < 256; ++i) (void)grndpool_u32();
+      std::this_thread::sleep_for(std::chrono::milliseconds(12));
+    }
+    hot_while = Stats().hot_slices_in_use;
+    refills = Stats().refills - refills_before;
+  }).join();
+  EXPECT_GE(refills, 24u);  // it did refill, often enough to be looked at
+  EXPECT_EQ(hot_while, hot_before);
+}
+
+// Two threads move to hot slices while drawing; every 64-bit word the two
+// served, before, during and after the move, is distinct.
+TEST(HotSlices, NoWordServedTwiceAcrossTheMove) {
+  constexpr int kWords = 1 << 18;
+  std::vector<uint64_t> a(kWords), b(kWords);
+  std::thread ta([&] {
+    for (auto &w : a) w = grndpool_u64();
+  });
+  std::thread tb([&] {
+    for (auto &w : b) w = grndpool_u64();
+  });
+  ta.join();
+  tb.join();
+  a.insert(a.end(), b.begin(), b.end());
+  std::sort(a.begin(), a.end());
+  EXPECT_EQ(std::adjacent_find(a.begin(), a.end()), a.end());
+  EXPECT_EQ(std::count(a.begin(), a.end(), 0u), 0);
+}
+
+// A child of a parent whose thread is hot: its slices read free and wiped, it
+// serves none of the parent's next words, and it can go hot itself (its hot
+// slices are locked again there).
+TEST(HotSlices, ChildOfAHotParent) {
+  DrawBusily();
+  ASSERT_GE(Stats().hot_slices_in_use, 1u);
+  int pipefd[2];
+  ASSERT_EQ(pipe(pipefd), 0);
+  constexpr int kWords = 4096;
+  const int status = RunInChild([&] {
+    close(pipefd[0]);
+    std::vector<uint64_t> words(kWords);
+    for (auto &w : words) w = grndpool_u64();
+    const struct grndpool_stats s = Stats();
+    bool ok = s.hot_slices_in_use <= 1 && s.locked_bytes > 0;
+    for (int i = 0; i < kBusyDraws; ++i) (void)grndpool_u32();
+    ok = ok && Stats().hot_slices_in_use == 1;
+    if (write(pipefd[1], words.data(), words.size() * 8) != kWords * 8) return 3;
+    return ok ? 0 : 2;
+  });
+  close(pipefd[1]);
+  std::vector<uint64_t> child(kWords);
+  size_t got = 0;
+  while (got < child.size() * 8) {
+    const ssize_t n =
+        read(pipefd[0], reinterpret_cast<char *>(child.data()) + got, child.size() * 8 - got);
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  close(pipefd[0]);
+  ASSERT_EQ(status, 0);
+  ASSERT_EQ(got, child.size() * 8);
+  std::vector<uint64_t> parent(kWords);
+  for (auto &w : parent) w = grndpool_u64();
+  std::sort(child.begin(), child.end());
+  for (uint64_t w : parent) EXPECT_FALSE(std::binary_search(child.begin(), child.end(), w));
+}
+
+// 12 busy threads at once with a 256 KiB slab: a quarter of it, 4 hot slices
+// of 16 KiB, is all that goes hot; the slab stays within budget; at exit the
+// hot slices are freed and the next 12 threads reuse them without mapping more.
+TEST(HotSlices, StayWithinTheirShareOfTheBudgetAndAreReused) {
+  std::string out;
+  EXPECT_EQ(RunChild("GRNDPOOL_SLAB_BYTES=256K", "share", &out), 0) << out;
+}
+
+// Hot slices are never handed out unlocked: with mlock failing, busy threads
+// stay on their small slices (which may be unlocked or droppable) and every
+// draw still works.
+TEST(HotSlices, NeverUnlocked) {
+  std::string out;
+  EXPECT_EQ(RunChild("", "mlock-fails", &out), 0) << out;
+}
+
+TEST(HotSlices, OffWhenAskedFor) {
+  std::string out;
+  EXPECT_EQ(RunChild("GRNDPOOL_HOT_SLICE_BYTES=0", "off", &out), 0) << out;
+  EXPECT_EQ(out.find("ignoring"), std::string::npos) << out;
+}
+
+// --- child modes -------------------------------------------------------------
+
+int Share() {
+  constexpr int kThreads = 12;
+  uint64_t first_slab = 0;
+  for (int round = 0; round < 2; ++round) {
+    std::barrier all_busy(kThreads + 1);
+    std::barrier may_exit(kThreads + 1);
+    std::vector<std::thread> pool;
+    for (int t = 0; t < kThreads; ++t)
+      pool.emplace_back([&] {
+        DrawBusily();
+        all_busy.arrive_and_wait();
+        may_exit.arrive_and_wait();
+      });
+    all_busy.arrive_and_wait();
+    const struct grndpool_stats s = Stats();
+    may_exit.arrive_and_wait();
+    for (auto &th : pool) th.join();
+    printf("round %d: hot_slices_in_use=%llu slices_in_use=%llu slab_bytes=%llu locked=%llu\n",
+           round, (unsigned long long)s.hot_slices_in_use, (unsigned long long)s.slices_in_use,
+           (unsigned long long)s.slab_bytes, (unsigned long long)s.locked_bytes);
+    if (s.hot_slices_in_use != 4 || s.slices_in_use != kThreads) return 1;
+    if (s.slab_bytes > 256 * 1024 || s.locked_bytes > 256 * 1024) return 1;
+    if (round == 0) first_slab = s.slab_bytes;
+    if (round == 1 && s.slab_bytes != first_slab) return 1;  // reused, nothing new mapped
+    if (Stats().hot_slices_in_use != 0) return 1;
+  }
+  return 0;
+}
+
+std::atomic<int> g_lock_calls{0};
+int FailLock(void *, size_t) {
+  g_lock_calls.fetch_add(1);
+  return -1;
+}
+
+int MlockFails() {
+  static MemoryOps ops = DefaultMemoryOps();
+  ops.lock = FailLock;
+  SetMemoryOpsForTesting(&ops);
+  std::thread([] {
+    for (int i = 0; i < 4 * kBusyDraws; ++i)
+      if (grndpool_u32() == 0 && grndpool_u32() == 0) {
+        printf("two zero words in a row\n");
+        _exit(1);
+      }
+  }).join();
+  const struct grndpool_stats s = Stats();
+  printf("lock calls=%d hot_slices_in_use=%llu mlock_failures=%llu\n%s\n", g_lock_calls.load(),
+         (unsigned long long)s.hot_slices_in_use, (unsigned long long)s.mlock_failures,
+         grndpool_describe());
+  // The thread exited, so no hot slice is in use whatever happened: what shows
+  // that none was handed out is that none was ever mapped for more than a try.
+  return g_lock_calls.load() > 0 && s.mlock_failures > 0 &&
+                 strstr(grndpool_describe(), "hot-slice=0B") != nullptr
+             ? 0
+             : 1;
+}
+
+int Off() {
+  std::thread(DrawBusily).join();
+  const struct grndpool_stats s = Stats();
+  printf("hot_slices_in_use=%llu %s\n", (unsigned long long)s.hot_slices_in_use,
+         grndpool_describe());
+  return strstr(grndpool_describe(), "hot-slice=0B") != nullptr ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace grndpool::test
+
+int main(int argc, char **argv) {
+  using namespace grndpool::test;
+  if (argc == 3 && strcmp(argv[1], "--child") == 0) {
+    const std::string mode = argv[2];
+    if (mode == "share") return Share();
+    if (mode == "mlock-fails") return MlockFails();
+    if (mode == "off") return Off();
+    fprintf(stderr, "hot_slices_test: unknown child mode '%s' (share|mlock-fails|off)\n", argv[2]);
+    return 2;
+  }
+  testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
