@@ -5,11 +5,13 @@
 // draws (refills included) and not the set-up: one warm-up draw before it
 // takes the thread's first-draw work out of the count.
 //
-//   callgrind_u32 SOURCE [N]   SOURCE: grndpool_u32 grndpool_u32-emu
+//   callgrind_u32 SOURCE [N]   SOURCE: grndpool_u32 grndpool_u32-emu grndpool_u32-inline-emu
 //                              grndpool_buf-16B-emu grndpool_buf-4KiB-emu rust-threadrng
 //                              rust-threadrng-held keystream-limit proto-1k-call
 //                              proto-16k-call proto-16k-inline   (N default 1048576)
 // N counts u32 worth of output (4 bytes); a 16 B draw is 4 of them.
+// grndpool_u32 and grndpool_u32-emu call the exported function;
+// grndpool_u32-inline-emu is the public header's inline draw in the loop.
 //
 // Valgrind does not offer the vDSO getrandom, so under it grndpool falls back to
 // the syscall source, whose generation is unknown: every refill rekeys from the
@@ -58,6 +60,7 @@ constexpr Entry E(const char *name, uint64_t u32_per_call = 1) {
 const Entry kEntries[] = {
     E<grndpool_u32>("grndpool_u32"),
     E<grndpool_u32>("grndpool_u32-emu"),
+    E<GrndpoolU32Inline>("grndpool_u32-inline-emu"),
     E<Grndpool16B>("grndpool_buf-16B-emu", 4),
     E<Grndpool4KiB>("grndpool_buf-4KiB-emu", 1024),
     E<RustThreadRngU32>("rust-threadrng"),

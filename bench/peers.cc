@@ -57,12 +57,6 @@ std::vector<Peer> AvailablePeers(std::vector<std::string> *skipped) {
   return peers;
 }
 
-uint32_t Grndpool16B() {
-  uint32_t v[4];
-  grndpool_buf(v, sizeof v);
-  return v[0] ^ v[3];
-}
-
 uint32_t Grndpool4KiB() {
   alignas(64) uint32_t v[1024];
   grndpool_buf(v, sizeof v);

@@ -7,6 +7,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+
+#include "grndpool/grndpool.h"
 #include <vector>
 
 namespace grndpool_bench {
@@ -58,9 +60,20 @@ uint32_t RustThreadRngHeldU32();
 using DrawFn = void (*)(void *, size_t);
 DrawFn LoadLibbsdArc4randomBuf(std::string *why);
 
+// grndpool_u32() as C and C++ callers get it: the public header's inline draw
+// (the loops that time it are templates on this function, so it inlines there).
+inline uint32_t GrndpoolU32Inline() {
+  return grndpool_u32();
+}
+
 // grndpool_buf of 16 bytes and of 4 KiB, folded to a u32 so the loops that
-// time them keep the result.
-uint32_t Grndpool16B();
+// time them keep the result. The 16 B draw has a constant size, so it is the
+// header's inline draw, as in a caller's code.
+inline uint32_t Grndpool16B() {
+  uint32_t v[4];
+  grndpool_buf(v, sizeof v);
+  return v[0] ^ v[3];
+}
 uint32_t Grndpool4KiB();
 
 }  // namespace grndpool_bench
