@@ -24,6 +24,7 @@ import tempfile
 # source -> (refill function, by name without its arguments so a changed signature still
 # matches; u32 per refill, or None when the program reports refills)
 SOURCES = [
+    ("grndpool_u32-inline-emu", "grndpool::SlowDraw", None),
     ("grndpool_u32-emu", "grndpool::SlowDraw", None),
     ("grndpool_u32", "grndpool::SlowDraw", None),
     ("grndpool_buf-16B-emu", "grndpool::SlowDraw", None),
@@ -110,7 +111,7 @@ def section(results, n):
         u = results.get("grndpool_u32")
         slow = find(g["incl"], SOURCES[0][1])
         refill = find(g["incl"], "grndpool::RefillSlice")
-        chain = find(g["incl"], "grndpool::(anonymous namespace)::ChainOutput")
+        chain = find(g["incl"], "grndpool::(anonymous namespace)::ChainInPieces")
         ks, rk = find(g["incl"], KEYSTREAM), find(g["incl"], REKEY)
         per = lambda x: x / g["refills"]
         notes += [
@@ -121,8 +122,8 @@ def section(results, n):
             f"- fast path (grndpool_u32's own instructions): {fast / g['u32']:.1f} Ir per draw; "
             f"the loop and call around it: {loop / g['u32']:.1f}",
             f"- one refill: {per(slow):.0f} Ir = keystream (EVP_EncryptUpdate, slice + 32 B key) "
-            f"{per(ks):.0f} + rekey (EVP_EncryptInit_ex) {per(rk):.0f} + the rest of ChainOutput "
-            f"{per(chain - ks - rk):.0f} + RefillSlice outside ChainOutput (counters, generation "
+            f"{per(ks):.0f} + rekey (EVP_EncryptInit_ex) {per(rk):.0f} + the rest of ChainInPieces "
+            f"{per(chain - ks - rk):.0f} + RefillSlice outside ChainInPieces (counters, generation "
             f"label) {per(refill - chain):.0f} + SlowDraw outside RefillSlice {per(slow - refill):.0f}",
             f"- amortised: {slow / g['u32']:.1f} Ir per u32 of refill, of which rekey "
             f"{rk / g['u32']:.1f} and keystream {ks / g['u32']:.1f}",
