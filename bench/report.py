@@ -520,8 +520,10 @@ def main():
           "(so it grows with threads beyond the core count); `M draws/s` and `GB/s` = all threads "
           "together.", ""]
     cpus = context.get("num_cpus")
-    loads = [l for l in [(context.get("load_avg") or [None])[0], rounds_doc.get("loadavg_start"),
-                         rounds_doc.get("loadavg_end")] if isinstance(l, (int, float))]
+    # Loads sampled as each program started (run.sh runs u32_rounds first): the
+    # end of a run counts the bench's own threads.
+    loads = [l for l in [(context.get("load_avg") or [None])[0], rounds_doc.get("loadavg_start")]
+             if isinstance(l, (int, float))]
     if cpus and loads and max(loads) > cpus:
         md += [f"**The machine was busy during this run** (1-minute load average up to "
                f"{max(loads):.1f} on {cpus} CPUs, from other tenants): absolute times are "

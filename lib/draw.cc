@@ -308,7 +308,6 @@ void ReleaseThread(ThreadState *t) {
     else
       ReleaseSlice(slice);
   }
-  ReleaseThreadCipher();
   if (g_ops != nullptr) g_ops->thread_exit();
   std::atomic_signal_fence(std::memory_order_seq_cst);
   t->in_draw = 0;

@@ -16,13 +16,6 @@ namespace {
 
 RefillConfig g_config{};
 
-// One per thread, reused across refills, on OpenSSL's heap (which grndpool
-// cannot lock or wipe on fork). So it holds a real key only inside
-// ChainOutput(): it is keyed from the slab's key slot, produces the next key and
-// the output, and is keyed with zeros again before the refill returns. Between
-// refills the only key of the chain is the slot in the locked, wipe-on-fork slab.
-thread_local EVP_CIPHER_CTX *t_cipher [[gnu::tls_model("initial-exec")]] = nullptr;
-
 const uint8_t kZeroIv[16] = {};
 const uint8_t kZeroKey[kChainKeyBytes] = {};
 
@@ -31,41 +24,50 @@ const uint8_t kZeroKey[kChainKeyBytes] = {};
 // in a child (OpenSSL 3.0 has no fork handlers for it).
 EVP_CIPHER *g_chacha20 = nullptr;
 
-// Contexts are made at start-up and handed out from this pool: making one calls
-// malloc, and a draw, a refill included, may run in a signal handler that
-// interrupted malloc (also during glibc's thread teardown). Taking and giving
-// back are single atomic exchanges; a thread gives its context back at exit.
-// With the pool empty a refill takes kernel bytes instead.
+// Cipher contexts live on OpenSSL's heap, which grndpool cannot lock or wipe on
+// fork, so a context holds a real key only inside ChainOutput(): it is keyed
+// from the slice's key slot, produces the next key and the output, and is
+// keyed with zeros again before the refill returns. Between refills the only
+// key of a chain is its slot in the locked, wipe-on-fork slab.
+//
+// So a context belongs to no thread: a refill takes one from this pool and puts
+// it back into the same slot (single atomic operations; a draw may run in a
+// signal handler that interrupted malloc, so contexts are all made at start-up).
+// The pool needs as many contexts as refills run at once, not one per thread.
+// With every slot empty (more refills in progress than contexts) a refill takes
+// kernel bytes instead.
 constexpr int kPoolSlots = 256;
 std::atomic<EVP_CIPHER_CTX *> g_pool[kPoolSlots];
-std::atomic<int> g_pool_count{0};  // a hint: skip the scan when it reads 0
-// Every context made, for the life of the process. A thread whose first draw
-// comes after glibc ran its thread destructors (from a signal handler in
-// thread teardown) keeps the context it took: it stays listed here, not lost.
+int g_pool_size = 0;  // slots filled at start-up
+// Every context made, for the life of the process (a refill cut short by a
+// fork in a signal handler leaves its context out of the child's pool).
 EVP_CIPHER_CTX *g_contexts[kPoolSlots];
+// The slot this thread took from last: usually free again, so threads do not
+// contend for the first slots.
+thread_local int t_pool_slot [[gnu::tls_model("initial-exec")]] = 0;
 
-EVP_CIPHER_CTX *TakeFromPool() {
-  if (g_pool_count.load(std::memory_order_relaxed) <= 0) return nullptr;
-  for (auto &slot : g_pool) {
-    if (slot.load(std::memory_order_relaxed) == nullptr) continue;
-    if (EVP_CIPHER_CTX *ctx = slot.exchange(nullptr, std::memory_order_acquire)) {
-      g_pool_count.fetch_sub(1, std::memory_order_relaxed);
-      return ctx;
+// A context and the slot to return it to, or {nullptr, -1}.
+struct TakenCipher {
+  EVP_CIPHER_CTX *ctx;
+  int slot;
+};
+
+TakenCipher TakeCipher() {
+  const int size = g_pool_size;
+  for (int i = 0; i < size; ++i) {
+    const int slot = (t_pool_slot + i) % size;
+    if (g_pool[slot].load(std::memory_order_relaxed) == nullptr) continue;
+    if (EVP_CIPHER_CTX *ctx = g_pool[slot].exchange(nullptr, std::memory_order_acquire)) {
+      t_pool_slot = slot;
+      return {ctx, slot};
     }
   }
-  return nullptr;
+  return {nullptr, -1};
 }
 
-bool GiveToPool(EVP_CIPHER_CTX *ctx) {
-  for (auto &slot : g_pool) {
-    EVP_CIPHER_CTX *expected = nullptr;
-    if (slot.load(std::memory_order_relaxed) == nullptr &&
-        slot.compare_exchange_strong(expected, ctx, std::memory_order_release)) {
-      g_pool_count.fetch_add(1, std::memory_order_relaxed);
-      return true;
-    }
-  }
-  return false;
+// Only the taker fills a slot it emptied, so the slot is free.
+void ReturnCipher(const TakenCipher &taken) {
+  if (taken.ctx != nullptr) g_pool[taken.slot].store(taken.ctx, std::memory_order_release);
 }
 
 EVP_CIPHER_CTX *NewCipher() {
@@ -75,11 +77,6 @@ EVP_CIPHER_CTX *NewCipher() {
     ctx = nullptr;
   }
   return ctx;
-}
-
-EVP_CIPHER_CTX *ThreadCipher() {
-  if (t_cipher == nullptr) t_cipher = TakeFromPool();
-  return t_cipher;
 }
 
 // Writes the next len bytes of the keystream to out by encrypting zeros from a
@@ -147,7 +144,8 @@ void PrepareChain(SliceHeader *slice, bool generation_changed, size_t need) {
 void ChainOutput(SliceHeader *slice, uint8_t *out, size_t len) {
   uint8_t *slot = slice->next_key;
   const uint32_t forks = fork::ForkCount();
-  EVP_CIPHER_CTX *ctx = ThreadCipher();
+  const TakenCipher taken = TakeCipher();
+  EVP_CIPHER_CTX *ctx = taken.ctx;
   bool ok = ctx != nullptr && EVP_EncryptInit_ex(ctx, nullptr, nullptr, slot, kZeroIv) == 1;
   if (ok && slot + kChainKeyBytes == out) {
     ok = WriteKeystream(ctx, slot, kChainKeyBytes + len);
@@ -155,6 +153,7 @@ void ChainOutput(SliceHeader *slice, uint8_t *out, size_t len) {
     ok = WriteKeystream(ctx, slot, kChainKeyBytes) && WriteKeystream(ctx, out, len);
   }
   if (ctx != nullptr) ok = EVP_EncryptInit_ex(ctx, nullptr, nullptr, kZeroKey, kZeroIv) == 1 && ok;
+  ReturnCipher(taken);
   // An odd count: a fork was being prepared when this began.
   if (ok && fork::ForkCount() == forks && (forks & 1) == 0) {
     const uint64_t used = len + kChainKeyBytes;
@@ -191,11 +190,10 @@ void InitRefill(const RefillConfig &config) {
   const size_t contexts = std::min<size_t>(config.contexts, kPoolSlots);
   for (size_t i = 0; i < contexts; ++i) {
     EVP_CIPHER_CTX *ctx = NewCipher();
-    if (ctx == nullptr || !GiveToPool(ctx)) {
-      EVP_CIPHER_CTX_free(ctx);
-      break;
-    }
+    if (ctx == nullptr) break;
     g_contexts[i] = ctx;
+    g_pool[i].store(ctx, std::memory_order_relaxed);
+    g_pool_size = static_cast<int>(i + 1);
   }
 }
 
@@ -232,12 +230,14 @@ void GenerateInto(SliceHeader *slice, void *out, size_t len) {
   ChainInPieces(slice, static_cast<uint8_t *>(out), len, GenerationMovedSinceLastRefill(slice));
 }
 
-void ReleaseThreadCipher() {
-  if (t_cipher == nullptr) return;
-  // It holds the zero key only; back to the pool for the next thread (there is
-  // always room: the pool holds every context made).
-  GiveToPool(t_cipher);
-  t_cipher = nullptr;
+void HoldAllCiphersForTesting(bool hold) {
+  static TakenCipher held[kPoolSlots];
+  static int count = 0;
+  if (hold) {
+    for (TakenCipher t = TakeCipher(); t.ctx != nullptr; t = TakeCipher()) held[count++] = t;
+  } else {
+    while (count > 0) ReturnCipher(held[--count]);
+  }
 }
 
 }  // namespace grndpool

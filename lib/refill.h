@@ -17,7 +17,7 @@ struct RefillConfig {
   RefillMode mode;
   uint64_t rekey_bytes;
   const kernel::KernelOps *ops;
-  size_t contexts;  // chacha20: cipher contexts made now (at most 256), one per thread that refills
+  size_t contexts;  // chacha20: cipher contexts made now (at most 256), one per refill at a time
 };
 
 // Start-up: keeps the config; for chacha20, fetches the cipher and makes the
@@ -39,8 +39,8 @@ void RefillSlice(SliceHeader *slice, uint32_t capacity, const RefillReason &reas
 // in direct mode), for draws larger than a slice. Same generation rules.
 void GenerateInto(SliceHeader *slice, void *out, size_t len);
 
-// Gives the calling thread's cipher context (it holds only the zero key between
-// refills) back for the next thread. The thread is exiting.
-void ReleaseThreadCipher();
+// Tests only: `true` takes every context out of the pool, as refills in
+// progress on other threads would; `false` puts them back.
+void HoldAllCiphersForTesting(bool hold);
 
 }  // namespace grndpool
