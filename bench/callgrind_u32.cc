@@ -58,8 +58,8 @@ constexpr Entry E(const char *name, uint64_t u32_per_call = 1) {
 }
 
 const Entry kEntries[] = {
-    E<grndpool_u32>("grndpool_u32"),
-    E<grndpool_u32>("grndpool_u32-emu"),
+    E<grndpool_u32_outline>("grndpool_u32"),
+    E<grndpool_u32_outline>("grndpool_u32-emu"),
     E<GrndpoolU32Inline>("grndpool_u32-inline-emu"),
     E<Grndpool16B>("grndpool_buf-16B-emu", 4),
     E<Grndpool4KiB>("grndpool_buf-4KiB-emu", 1024),

@@ -172,7 +172,7 @@ std::vector<U32Source> Sources(std::vector<std::string> *skipped) {
   // grndpool_u32() as a C or C++ caller gets it (the header's inline draw), and
   // the exported function through the PLT (what FFI and dlsym callers pay).
   out.push_back(Make<GrndpoolU32Inline>("grndpool_u32", "grndpool", true, true, 4, 1, true));
-  out.push_back(Make<grndpool_u32>("grndpool_u32-call", "grndpool", true, true));
+  out.push_back(Make<grndpool_u32_outline>("grndpool_u32-call", "grndpool", true, true));
   std::string why;
   if (RustPeersBuilt(&why)) {
     out.push_back(Make<RustThreadRngU32>("rust-threadrng", "peer", true, true));

@@ -106,8 +106,8 @@ def section(results, n):
                      per_refill(rk)])
     g = results.get("grndpool_u32-emu")
     if g:
-        fast = find(g["self"], "grndpool_u32")
-        loop = find(g["self"], "unsigned int grndpool_bench::(anonymous namespace)::DriveLoop<&grndpool_u32>")
+        fast = max(find(g["self"], "grndpool_u32"), find(g["self"], "grndpool_u32_outline"))
+        loop = find(g["self"], "unsigned int grndpool_bench::(anonymous namespace)::DriveLoop<&grndpool_u32_outline>")
         u = results.get("grndpool_u32")
         slow = find(g["incl"], SOURCES[0][1])
         refill = find(g["incl"], "grndpool::RefillSlice")

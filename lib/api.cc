@@ -39,6 +39,11 @@ void grndpool_buf(void *buf, size_t n) {
   }
 }
 
+// The same functions under the names the header's inline draws call.
+uint32_t grndpool_u32_outline(void) __attribute__((alias("grndpool_u32")));
+uint64_t grndpool_u64_outline(void) __attribute__((alias("grndpool_u64")));
+void grndpool_buf_outline(void *buf, size_t n) __attribute__((alias("grndpool_buf")));
+
 // Lemire's multiply-shift with rejection: unbiased, one division only when the
 // low word lands in the small rejection zone.
 uint32_t grndpool_uniform(uint32_t upper_bound) {

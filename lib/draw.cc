@@ -3,6 +3,7 @@
 // strategies, GRND_TIMESTAMP per draw, refill, fork, generation change, large
 // requests, threads beyond the slab budget, and thread exit.
 #include <sched.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <algorithm>
@@ -21,8 +22,8 @@
 #include "lib/strategies/registry.h"
 
 extern "C" {
-thread_local constinit grndpool::ThreadState grndpool_thread_v1
-    [[gnu::tls_model("initial-exec"), gnu::visibility("default")]];
+thread_local constinit grndpool::FastThreadBlock grndpool_thread_v1
+    [[gnu::tls_model("initial-exec"), gnu::visibility("default")]] = {&grndpool::g_no_slice, 0, 0};
 }
 
 namespace grndpool {
@@ -53,12 +54,18 @@ void KernelDraw(void *out, size_t n) {
 // The thread that forked, in the child: its slice was wiped with the slab, and
 // in a raw-clone child another thread may own that memory by now. Forget it.
 void ForgetParentSlice(ThreadState &t) {
-  t.slice = &g_no_slice;
+  ServeNothing();
   t.owned = nullptr;
   t.checked = nullptr;
   t.claim_backoff = 0;
   t.hot = false;
   t.refills = 0;
+}
+
+// A thread that had not drawn when it forked by raw clone: it is the child's
+// first thread. Asked only while slices are held back for it.
+bool IsRawCloneForker() {
+  return (QuarantineActive() || HotQuarantineActive()) && gettid() == getpid();
 }
 
 // Brings the thread up to date with the process: the first draw registers its
@@ -69,11 +76,11 @@ bool SetUpThread(ThreadState &t) {
   if (t.phase == ThreadPhase::kFresh) {
     if (!RegisterThreadExit(&t)) return false;
     t.phase = ThreadPhase::kLive;
-    t.tag = NewThreadTag();
+    FastBlock().grndpool_tag = NewThreadTag();
   }
   const uint32_t epoch = fork::ChildEpoch();
   if (t.child_epoch != epoch) {
-    if (t.child_epoch != 0) {
+    if (t.child_epoch != 0 || IsRawCloneForker()) {
       ForgetParentSlice(t);
       LiftQuarantine();
       LiftHotQuarantine();
@@ -90,9 +97,10 @@ constexpr uint32_t kClaimRetryInterval = 256;  // overflow threads' slow draws b
 // nullptr: share the overflow slices.
 SliceHeader *OwnedSlice(ThreadState &t) {
   SliceHeader *slice = t.owned;
-  if (slice != nullptr && slice->owner.load(std::memory_order_relaxed) == t.tag) return slice;
+  const uint32_t tag = FastBlock().grndpool_tag;
+  if (slice != nullptr && slice->owner.load(std::memory_order_relaxed) == tag) return slice;
   t.owned = nullptr;
-  t.slice = &g_no_slice;
+  ServeNothing();
   t.checked = nullptr;
   t.hot = false;
   t.refills = 0;
@@ -101,7 +109,7 @@ SliceHeader *OwnedSlice(ThreadState &t) {
     return nullptr;
   }
   FlushSharedCounts(t);
-  slice = ClaimSlice(t.tag);
+  slice = ClaimSlice(tag);
   t.owned = slice;
   t.capacity = Geometry().capacity;
   t.claim_backoff = slice != nullptr ? 0 : kClaimRetryInterval;
@@ -129,9 +137,10 @@ bool RefillsOften(ThreadState &t) {
 // others). Returns the slice to serve from.
 SliceHeader *MaybeGoHot(ThreadState &t, SliceHeader *slice) {
   if (t.hot || !RefillsOften(t)) return slice;
-  SliceHeader *hot = ClaimHotSlice(t.tag);
+  const uint32_t tag = FastBlock().grndpool_tag;
+  SliceHeader *hot = ClaimHotSlice(tag);
   if (hot == nullptr) return slice;
-  RetireSlice(slice, t.capacity);
+  RetireSlice(slice, t.capacity, tag);
   t.owned = hot;
   t.capacity = HotCapacity();
   t.hot = true;
@@ -179,7 +188,7 @@ bool DrawOnce(ThreadState &t, void *out, size_t n, bool slab_only) {
   }
   SliceHeader *slice = OwnedSlice(t);
   if (slice == nullptr) {
-    if (n <= kMaxSharedDraw && SharedDraw(out, n, t.tag)) {
+    if (n <= kMaxSharedDraw && SharedDraw(out, n, FastBlock().grndpool_tag)) {
       ++t.unflushed_shared_draws;
       t.unflushed_shared_bytes += n;
     } else if (n > kMaxSharedDraw) {
@@ -201,10 +210,10 @@ bool DrawOnce(ThreadState &t, void *out, size_t n, bool slab_only) {
     }
     t.checked = slice;
   } else {
-    t.slice = slice;
+    ServeFrom(slice);
   }
   DrawFromSlice(slice, t.capacity, static_cast<uint8_t *>(out), n, first);
-  if (slice->owner.load(std::memory_order_relaxed) == t.tag) return true;
+  if (slice->owner.load(std::memory_order_relaxed) == FastBlock().grndpool_tag) return true;
   ForgetParentSlice(t);
   return false;
 }
@@ -276,7 +285,7 @@ void SlowDraw(void *out, size_t n, bool slab_only) {
     const int32_t avail = slice->avail;
     if (avail > 0 && static_cast<size_t>(avail) >= n && g_ops->timestamp(&cookie) == 0) {
       ServeFromSlice(slice, avail, out, n);
-      if (slice->owner.load(std::memory_order_relaxed) == t.tag) return;
+      if (slice->owner.load(std::memory_order_relaxed) == FastBlock().grndpool_tag) return;
     }
   }
   while (!DrawOnce(t, out, n, slab_only)) Count(g_counters.fork_redraws);
@@ -292,25 +301,26 @@ void RedoCutDraw(void *out, size_t n, bool slab_only) {
 void ReleaseThread(ThreadState *t) {
   // From here on every draw on this thread, from a signal handler or from a
   // later pthread key destructor, goes to the kernel: nothing is claimed again.
-  t->in_draw = 1;
+  FastThreadBlock &fast = FastBlock();
+  fast.grndpool_in_draw = 1;
   std::atomic_signal_fence(std::memory_order_seq_cst);
   SliceHeader *slice = t->owned;
   const bool hot = t->hot;
   t->phase = ThreadPhase::kExited;
-  t->slice = &g_no_slice;
+  ServeNothing();
   t->owned = nullptr;
   t->checked = nullptr;
   std::atomic_signal_fence(std::memory_order_seq_cst);
   FlushSharedCounts(*t);
-  if (slice != nullptr && slice->owner.load(std::memory_order_relaxed) == t->tag) {
+  if (slice != nullptr) {
     if (hot)
-      ReleaseHotSlice(slice);
+      ReleaseHotSlice(slice, fast.grndpool_tag);
     else
-      ReleaseSlice(slice);
+      ReleaseSlice(slice, fast.grndpool_tag);
   }
   if (g_ops != nullptr) g_ops->thread_exit();
   std::atomic_signal_fence(std::memory_order_seq_cst);
-  t->in_draw = 0;
+  fast.grndpool_in_draw = 0;
 }
 
 }  // namespace grndpool

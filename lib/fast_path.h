@@ -16,7 +16,7 @@
 namespace grndpool {
 
 // The slow path; `slab_only` ignores GRNDPOOL_STRATEGY (the bench's slab row).
-// Called with ThisThread().in_draw set. Never fails.
+// Called with FastBlock().grndpool_in_draw set. Never fails.
 [[gnu::noinline]] void SlowDraw(void *out, size_t n, bool slab_only);
 
 // A draw from a signal handler that interrupted a draw (or a release) on the
@@ -49,11 +49,11 @@ inline void ServeFromSlice(SliceHeader *slice, int32_t avail, void *out, size_t 
 
 template <bool kSlabOnly>
 inline void Draw(void *out, size_t n) {
-  ThreadState &t = ThisThread();
-  if (__builtin_expect(t.in_draw, 0)) return NestedDraw(out, n);
-  t.in_draw = 1;
+  FastThreadBlock &t = FastBlock();
+  if (__builtin_expect(t.grndpool_in_draw, 0)) return NestedDraw(out, n);
+  t.grndpool_in_draw = 1;
   std::atomic_signal_fence(std::memory_order_seq_cst);
-  SliceHeader *slice = t.slice;
+  SliceHeader *slice = ServingSlice();
   const int32_t avail = std::atomic_ref<int32_t>(slice->avail).load(std::memory_order_relaxed);
   if (__builtin_expect(avail > 0 && static_cast<size_t>(avail) >= n, 1)) {
     ServeFromSlice(slice, avail, out, n);
@@ -61,13 +61,13 @@ inline void Draw(void *out, size_t n) {
     // The owner word shares the page (and cache line) of what was just copied.
     // After a fork in a signal handler during the copy the child's slab reads
     // zero, and a dropped page reads zero: either way it no longer names us.
-    if (__builtin_expect(slice->owner.load(std::memory_order_relaxed) != t.tag, 0))
+    if (__builtin_expect(slice->owner.load(std::memory_order_relaxed) != t.grndpool_tag, 0))
       RedoCutDraw(out, n, kSlabOnly);
   } else {
     SlowDraw(out, n, kSlabOnly);
   }
   std::atomic_signal_fence(std::memory_order_seq_cst);
-  t.in_draw = 0;
+  t.grndpool_in_draw = 0;
 }
 
 // The cold ends of DrawWord: the word goes through memory only here.
@@ -94,11 +94,11 @@ template <typename T>
 // never escapes on the common path, so it is not stored and reloaded.
 template <typename T>
 inline T DrawWord() {
-  ThreadState &t = ThisThread();
-  if (__builtin_expect(t.in_draw, 0)) return NestedWord<T>();
-  t.in_draw = 1;
+  FastThreadBlock &t = FastBlock();
+  if (__builtin_expect(t.grndpool_in_draw, 0)) return NestedWord<T>();
+  t.grndpool_in_draw = 1;
   std::atomic_signal_fence(std::memory_order_seq_cst);
-  SliceHeader *slice = t.slice;
+  SliceHeader *slice = ServingSlice();
   const int32_t avail = std::atomic_ref<int32_t>(slice->avail).load(std::memory_order_relaxed);
   T v;
   if (__builtin_expect(avail >= static_cast<int32_t>(sizeof(T)), 1)) {
@@ -108,13 +108,13 @@ inline T DrawWord() {
     memset(p, 0, sizeof v);
     std::atomic_ref<int32_t>(slice->avail).store(left, std::memory_order_relaxed);
     std::atomic_signal_fence(std::memory_order_seq_cst);  // the check after the copy
-    if (__builtin_expect(slice->owner.load(std::memory_order_relaxed) != t.tag, 0))
+    if (__builtin_expect(slice->owner.load(std::memory_order_relaxed) != t.grndpool_tag, 0))
       v = RedoCutWord<T>();  // see Draw
   } else {
     v = SlowWord<T>();
   }
   std::atomic_signal_fence(std::memory_order_seq_cst);
-  t.in_draw = 0;
+  t.grndpool_in_draw = 0;
   return v;
 }
 

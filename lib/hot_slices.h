@@ -21,20 +21,26 @@ void InitHotSlices(size_t slice_bytes, size_t max_slices);
 // Bytes a hot slice serves between refills; 0 when hot slices are off.
 uint32_t HotCapacity();
 
+// False when hot slices are off, or when one could not be locked: no new one
+// is mapped then (those mapped and locked before are still handed out).
+bool HotSlicesMayGrow();
+
 // A free hot slice now owned by `tag`, its header reset; nullptr when hot
 // slices are off, all taken, the slab budget is spent, or the memory could not
 // be locked. Hot slices exist for speed: they are never handed out unlocked
-// (and the first failure to lock one turns them off for the process).
+// (the first failure to lock one stops the mapping of new ones, and a slice
+// that cannot be locked again in a child after fork is never handed out).
 SliceHeader *ClaimHotSlice(uint32_t tag);
 
-// Wipes the slice and makes it free; never waits. Owner only.
-void ReleaseHotSlice(SliceHeader *slice);
+// Wipes the slice and makes it free if `tag` still owns it; never waits.
+void ReleaseHotSlice(SliceHeader *slice, uint32_t tag);
 
 // Bytes served from owned hot slices since their last refill (for stats).
 uint64_t LiveHotServedBytes();
 
 // In a child of a raw clone, hot slices mapped before the fork are held back
 // until the thread that forked has been seen, as the directory's are.
+bool HotQuarantineActive();
 void LiftHotQuarantine();
 
 }  // namespace grndpool

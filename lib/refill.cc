@@ -105,12 +105,12 @@ void Rekey(SliceHeader *slice) {
 // for sources that are asked once per refill. A generation that cannot be read
 // (seccomp denying getrandom, an unknown vDSO state) counts as moved: the chain
 // is then rekeyed from the kernel at every refill.
-bool GenerationMovedSinceLastRefill(SliceHeader *slice) {
+bool GenerationMovedSinceLastRefill(SliceHeader *slice, bool count = true) {
   switch (g_config.ops->mode) {
     case kernel::GenerationMode::kPerDraw:
       return false;  // the draw path asks on every draw
     case kernel::GenerationMode::kUnknown:
-      Count(g_counters.generation_unknown);
+      if (count) Count(g_counters.generation_unknown);
       return true;
     case kernel::GenerationMode::kPerRefill:
       break;
@@ -118,7 +118,7 @@ bool GenerationMovedSinceLastRefill(SliceHeader *slice) {
   bool moved = false;
   const uint64_t label = LabelForFill(*g_config.ops, slice->cookie, &moved);
   if (label == 0) {
-    Count(g_counters.generation_unknown);
+    if (count) Count(g_counters.generation_unknown);
     return true;
   }
   slice->cookie = label;
@@ -176,7 +176,8 @@ void ChainInPieces(SliceHeader *slice, uint8_t *out, size_t len, bool moved) {
     ChainOutput(slice, out, piece);
     out += piece;
     len -= piece;
-    if (len > 0) moved = GenerationMovedSinceLastRefill(slice);
+    // Counted once per refill, like the refill itself.
+    if (len > 0) moved = GenerationMovedSinceLastRefill(slice, false);
   }
 }
 

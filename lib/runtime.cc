@@ -107,12 +107,19 @@ uint32_t NewThreadTag() {
   Count(g_counters.threads_seen);
   uint32_t tag;
   do tag = g_next_tag.fetch_add(1, std::memory_order_relaxed) + 1;
-  while (tag == 0);
+  while (tag == 0 || tag == kRetiringTag);
   return tag;
 }
 
 const Options &CurrentOptions() {
   return g_options;
+}
+
+// "16384B", "off", or "16384B(no-new:mlock-failed)".
+std::string HotSlices() {
+  if (HotCapacity() == 0) return "off";
+  return std::to_string(g_options.hot_slice_bytes) + "B" +
+         (HotSlicesMayGrow() ? "" : "(no-new:mlock-failed)");
 }
 
 std::string Describe() {
@@ -130,18 +137,16 @@ std::string Describe() {
                             ? " fallback=/dev/urandom (getrandom failed or was denied)"
                             : "";
   char line[1024];
-  snprintf(
-      line, sizeof line,
-      "grndpool strategy=%s source=%s refill=%s slab=%zuB slice=%zuB hot-slice=%zuB rekey=%lluB "
-      "window=%s locked=%s (%llu of %llu mapped bytes locked, RLIMIT_MEMLOCK=%lld)%s%s",
-      StrategyName(g_options.strategy), g_source_description.c_str(), RefillName(g_options.refill),
-      g_options.slab_bytes, g_options.slice_bytes,
-      static_cast<size_t>(HotCapacity() != 0 ? g_options.hot_slice_bytes : 0),
-      static_cast<unsigned long long>(g_options.rekey_bytes), Window(),
-      Locked(locked, droppable, mapped), static_cast<unsigned long long>(locked),
-      static_cast<unsigned long long>(mapped),
-      limit.rlim_cur == RLIM_INFINITY ? -1LL : static_cast<long long>(limit.rlim_cur), mode,
-      urandom);
+  snprintf(line, sizeof line,
+           "grndpool strategy=%s source=%s refill=%s slab=%zuB slice=%zuB hot-slice=%s rekey=%lluB "
+           "window=%s locked=%s (%llu of %llu mapped bytes locked, RLIMIT_MEMLOCK=%lld)%s%s",
+           StrategyName(g_options.strategy), g_source_description.c_str(),
+           RefillName(g_options.refill), g_options.slab_bytes, g_options.slice_bytes,
+           HotSlices().c_str(), static_cast<unsigned long long>(g_options.rekey_bytes), Window(),
+           Locked(locked, droppable, mapped), static_cast<unsigned long long>(locked),
+           static_cast<unsigned long long>(mapped),
+           limit.rlim_cur == RLIM_INFINITY ? -1LL : static_cast<long long>(limit.rlim_cur), mode,
+           urandom);
   return line;
 }
 

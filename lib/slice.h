@@ -13,6 +13,9 @@ namespace grndpool {
 
 inline constexpr uint32_t kSliceHeaderBytes = 64;
 inline constexpr uint32_t kChainKeyBytes = 32;
+// The owner word of a slice being wiped and freed: no thread has this tag, so
+// nobody claims the slice and its old owner's checks fail meanwhile.
+inline constexpr uint32_t kRetiringTag = UINT32_MAX;
 
 struct alignas(64) SliceHeader {
   // Bytes left to serve; the next draw of n bytes takes data()[avail - n, avail).

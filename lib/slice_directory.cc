@@ -199,7 +199,9 @@ SliceHeader *Grow(uint32_t tag) {
   // Droppable pages are only safe where a slice cannot span two pages: the
   // owner word is then in the page of every byte it guards.
   const bool droppable_ok = g_geometry.slice_bytes <= PageBytes();
+  const uint32_t epoch = fork::ChildEpoch();
   SegmentMapping m = MapSegment(g_geometry.segment_bytes, droppable_ok);
+  const uint32_t epoch_mapped = fork::ChildEpoch();
   if (m.base == nullptr) {
     ReturnSlabBudget(g_geometry.segment_bytes);
     return nullptr;
@@ -211,6 +213,17 @@ SliceHeader *Grow(uint32_t tag) {
   if (!Append(segment)) {
     mine->owner.store(0, std::memory_order_relaxed);
     return nullptr;  // the mapping stays unused: harmless, rare
+  }
+  // A fork (from a signal handler) between the lock and Append reset a child
+  // that did not know this segment: lock it again there (the count as in
+  // hot_slices.cc's MapOne).
+  if (fork::ChildEpoch() != epoch && m.locked) {
+    Segment &appended = g_directory->segments[g_directory->count.load() - 1];
+    appended.locked = LockSegment(appended.base, g_geometry.segment_bytes);
+    if (!appended.locked)
+      Count(g_counters.mlock_failures);
+    else if (epoch_mapped == epoch)
+      Count(g_counters.locked_bytes, g_geometry.segment_bytes);
   }
   return mine;
 }
@@ -243,9 +256,10 @@ void ParentAfterFork() {
 }
 void ChildAfterFork(bool via_atfork) {
   g_rcu_usable = false;
-  if (!via_atfork)
-    g_quarantine_below.store(g_directory->count.load(std::memory_order_relaxed),
-                             std::memory_order_relaxed);
+  // glibc's fork(): the forking thread forgot its slice in an atfork handler,
+  // so every slice is free. A raw clone: see LiftQuarantine.
+  g_quarantine_below.store(via_atfork ? 0 : g_directory->count.load(std::memory_order_relaxed),
+                           std::memory_order_relaxed);
   g_grow_mutex.ChildAfterFork(via_atfork);
   RelockAfterFork();
 }
@@ -317,7 +331,10 @@ void ReturnSlabBudget(size_t bytes) {
   g_budget_left.fetch_add(bytes, std::memory_order_relaxed);
 }
 
-void RetireSlice(SliceHeader *slice, uint32_t capacity) {
+bool RetireSlice(SliceHeader *slice, uint32_t capacity, uint32_t tag) {
+  uint32_t expected = tag;
+  if (!slice->owner.compare_exchange_strong(expected, kRetiringTag, std::memory_order_acquire))
+    return false;
   const uint32_t filled = slice->filled.load(std::memory_order_relaxed);
   const int32_t left = slice->avail > 0 ? slice->avail : 0;
   Count(g_counters.bytes_served, filled > static_cast<uint32_t>(left) ? filled - left : 0);
@@ -329,16 +346,21 @@ void RetireSlice(SliceHeader *slice, uint32_t capacity) {
   slice->Reset();
   slice->owner.store(0, std::memory_order_release);
   g_counters.slices_in_use.fetch_sub(1, std::memory_order_relaxed);
+  return true;
 }
 
-void ReleaseSlice(SliceHeader *slice) {
-  RetireSlice(slice, g_geometry.capacity);
+void ReleaseSlice(SliceHeader *slice, uint32_t tag) {
+  RetireSlice(slice, g_geometry.capacity, tag);
   // Not from inside a read-side section: the grace period would wait for itself.
   if (g_rcu_usable && RcuReaderReady() && !rcu_read_ongoing() && g_grow_mutex.try_lock()) {
     Directory *retired = DetachRetired();
     g_grow_mutex.unlock();
     FreeRetired(retired);
   }
+}
+
+bool QuarantineActive() {
+  return g_quarantine_below.load(std::memory_order_relaxed) != 0;
 }
 
 void LiftQuarantine() {
@@ -372,7 +394,8 @@ uint64_t LiveServedBytes() {
   for (size_t s = 0; s < count; ++s) {
     for (size_t i = 0; i < g_geometry.slices_per_segment; ++i) {
       SliceHeader *slice = SliceAt(dir->segments[s], i);
-      if (slice->owner.load(std::memory_order_relaxed) == 0) continue;
+      const uint32_t owner = slice->owner.load(std::memory_order_relaxed);
+      if (owner == 0 || owner == kRetiringTag) continue;
       // avail is written by its owner with a plain instruction; a stale value
       // only makes this snapshot approximate.
       const int32_t left = std::atomic_ref<int32_t>(slice->avail).load(std::memory_order_relaxed);

@@ -38,13 +38,16 @@ void InitSliceDirectory(const SlabGeometry &geometry);
 // budget is spent (or no memory can be mapped).
 SliceHeader *ClaimSlice(uint32_t tag);
 
-// Wipes the slice and makes it free. Called by its owner only, at thread exit;
-// then also frees outgrown directory arrays (a grace period: may wait).
-void ReleaseSlice(SliceHeader *slice);
+// RetireSlice, at thread exit; then also frees outgrown directory arrays (a
+// grace period: may wait).
+void ReleaseSlice(SliceHeader *slice, uint32_t tag);
 
 // Wipes a slice serving `capacity` bytes and makes it free, counting what it
-// held; never waits. Owner only (any slice: the directory's or a hot one).
-void RetireSlice(SliceHeader *slice, uint32_t capacity);
+// held, if it is still owned by `tag` (one compare-and-swap to kRetiringTag
+// decides: a fork or a dropped page may have freed it, and another thread may
+// own it by now). Returns whether it did. Never waits. Any slice: the
+// directory's or a hot one.
+bool RetireSlice(SliceHeader *slice, uint32_t capacity, uint32_t tag);
 
 // The slab budget, shared by every kind of owned slice: takes `bytes` of it
 // before mapping them (false when it is spent), or gives back what could not be
@@ -54,7 +57,10 @@ void ReturnSlabBudget(size_t bytes);
 
 // In a child of a raw clone: the slice of the thread that forked is unknown,
 // so no slice mapped before the fork is handed out until that thread has been
-// seen (LiftQuarantine). glibc's fork() needs none of this.
+// seen: at its next slow path, known by its stale epoch or, if it had not drawn
+// before, by gettid() == getpid() (it is the child's first thread). glibc's
+// fork() needs none of this.
+bool QuarantineActive();
 void LiftQuarantine();
 
 // The shared overflow slices (mapped on first use, counted in the budget), or

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
-// What each thread keeps in thread-local storage: the pointer the fast path
-// reads, and slow-path bookkeeping. Its first fields are also read by the inline
-// draws of the public header (struct grndpool_thread_v1): the block is exported
-// under that name, and the layout checks below keep the two in step.
+// What each thread keeps in thread-local storage. Two blocks: the one the
+// fast path reads (slice, tag, in-draw flag), which is exported as
+// grndpool_thread_v1 with the public header's type, so the header's inline
+// draws and the library read the same object under the same type; and the
+// library's own bookkeeping (ThreadState), which nothing outside reads.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
+#include "grndpool/grndpool.h"
 #include "lib/slice.h"
 
 namespace grndpool {
@@ -16,7 +18,12 @@ namespace grndpool {
 // take the slow path (before the first draw, other strategies, GRND_TIMESTAMP
 // per draw, overflow, after thread exit), so the fast path needs no flag. Its
 // avail stays 0; nothing ever writes it and it never holds data.
-inline constinit SliceHeader g_no_slice{};
+inline constinit grndpool_slice_v1 g_no_slice{};
+
+// The public view of a slice header is the library's SliceHeader.
+static_assert(sizeof(grndpool_slice_v1) == sizeof(SliceHeader));
+static_assert(offsetof(grndpool_slice_v1, grndpool_avail) == offsetof(SliceHeader, avail));
+static_assert(offsetof(grndpool_slice_v1, grndpool_owner) == offsetof(SliceHeader, owner));
 
 enum class ThreadPhase : uint8_t {
   kFresh,   // has not drawn yet
@@ -24,17 +31,9 @@ enum class ThreadPhase : uint8_t {
   kExited,  // its exit destructor ran: every later draw goes to the kernel
 };
 
-// Constant-initialised, so access is a plain %fs-relative load with no TLS
-// init wrapper.
+// The library's own per-thread state. Constant-initialised, so access is a
+// plain %fs-relative load with no TLS init wrapper.
 struct ThreadState {
-  // -- read by the public header's inline draws (layout version 1) --
-  SliceHeader *slice = &g_no_slice;  // what the fast path serves from
-  uint32_t tag = 0;                  // nonzero once the thread has drawn
-  // Set while this thread is inside a draw (or releasing its slice). A signal
-  // handler that interrupts it and draws finds it set and goes to the kernel
-  // instead of touching the slice, so the slice needs no atomic instructions.
-  uint8_t in_draw = 0;
-  // -- the library's own --
   ThreadPhase phase = ThreadPhase::kFresh;
   bool hot = false;              // the owned slice is a hot slice (lib/hot_slices.h)
   SliceHeader *owned = nullptr;  // the slice this thread owns, if any
@@ -57,24 +56,43 @@ struct ThreadState {
   uint64_t unflushed_shared_bytes = 0;
 };
 
-// Layout version 1 of the exported prefix (include/grndpool/grndpool.h).
-static_assert(offsetof(ThreadState, slice) == 0 && offsetof(ThreadState, tag) == 8 &&
-              offsetof(ThreadState, in_draw) == 12);
-static_assert(offsetof(SliceHeader, avail) == 0 && offsetof(SliceHeader, owner) == 8 &&
-              sizeof(SliceHeader) == 64);
+inline thread_local constinit ThreadState t_state [[gnu::tls_model("initial-exec")]];
+
+// The public header's type of the fast path's block (the variable below has
+// the same name as the struct, which hides the struct's name in C++).
+using FastThreadBlock = struct ::grndpool_thread_v1;
+
+inline ThreadState &ThisThread() {
+  return t_state;
+}
 
 }  // namespace grndpool
 
-// The thread's state, exported for the inline draws. Initial-exec: a fixed
-// offset from the thread pointer, also in a dlopen()ed library (glibc's static
-// TLS surplus holds it).
+// The block the fast path reads, exported for the public header's inline
+// draws (defined in lib/draw.cc). Initial-exec: a fixed offset from the thread
+// pointer, also in a dlopen()ed library (glibc's static TLS surplus holds it).
+// `in_draw` is set while the thread is inside a draw or releasing its slice: a
+// signal handler that interrupts it and draws goes to the kernel instead of
+// touching the slice, so the slice needs no atomic instructions.
 extern "C" {
-extern thread_local constinit grndpool::ThreadState grndpool_thread_v1
+extern thread_local constinit grndpool::FastThreadBlock grndpool_thread_v1
     [[gnu::tls_model("initial-exec"), gnu::visibility("default")]];
 }
 
 namespace grndpool {
-inline ThreadState &ThisThread() {
+
+inline FastThreadBlock &FastBlock() {
   return grndpool_thread_v1;
 }
+// The slice the fast path serves from (&g_no_slice when none).
+inline SliceHeader *ServingSlice() {
+  return reinterpret_cast<SliceHeader *>(grndpool_thread_v1.grndpool_slice);
+}
+inline void ServeFrom(SliceHeader *slice) {
+  grndpool_thread_v1.grndpool_slice = reinterpret_cast<grndpool_slice_v1 *>(slice);
+}
+inline void ServeNothing() {
+  grndpool_thread_v1.grndpool_slice = &g_no_slice;
+}
+
 }  // namespace grndpool

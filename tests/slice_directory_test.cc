@@ -47,14 +47,20 @@ TEST_F(SliceDirectory, ClaimGrowExhaustReleaseReuse) {
   SliceHeader *victim = owned[5];
   victim->avail = 100;
   memset(victim->data(), 0xee, Geometry().capacity);
-  ReleaseSlice(victim);
+  // Only its owner's tag frees it: a thread whose slice a fork or a dropped
+  // page took away (and another thread may own now) leaves it alone.
+  const uint32_t victim_tag = victim->owner.load();
+  EXPECT_FALSE(RetireSlice(victim, Geometry().capacity, victim_tag + 1));
+  EXPECT_EQ(victim->owner.load(), victim_tag);
+  EXPECT_EQ(victim->data()[0], 0xee);
+  ReleaseSlice(victim, victim_tag);
   EXPECT_EQ(victim->owner.load(), 0u);
   EXPECT_TRUE(std::all_of(victim->data(), victim->data() + Geometry().capacity,
                           [](uint8_t b) { return b == 0; }));
   EXPECT_EQ(ClaimSlice(777), victim);
   EXPECT_EQ(victim->avail, 0);
   EXPECT_EQ(ClaimSlice(778), nullptr) << "still exhausted";
-  for (SliceHeader *s : owned) ReleaseSlice(s);
+  for (SliceHeader *s : owned) ReleaseSlice(s, s->owner.load());
   size_t count = 0;
   EXPECT_NE(OverflowSlices(&count), nullptr);
   EXPECT_EQ(count, Geometry().slices_per_segment);
@@ -71,7 +77,7 @@ TEST_F(SliceDirectory, ConcurrentClaimsNeverShareASlice) {
         SliceHeader *s = ClaimSlice(tag);
         if (s == nullptr) continue;
         if (s->owner.load() != tag) shared.fetch_add(1);
-        ReleaseSlice(s);
+        ReleaseSlice(s, tag);
       }
     });
   for (auto &th : threads) th.join();

@@ -15,7 +15,7 @@ extern "C" {
 #endif
 
 #if defined(__GNUC__)
-#define GRNDPOOL_API __attribute__((visibility("default")))
+#define GRNDPOOL_API __attribute__((__visibility__("default")))
 #else
 #define GRNDPOOL_API
 #endif
@@ -25,11 +25,11 @@ GRNDPOOL_API uint32_t grndpool_u32(void);
 GRNDPOOL_API uint64_t grndpool_u64(void);
 
 /* Fill buf with n random bytes. */
-GRNDPOOL_API void grndpool_buf(void *buf, size_t n);
+GRNDPOOL_API void grndpool_buf(void * /* buf */, size_t /* n */);
 
 /* Uniform integer in [0, upper_bound), without modulo bias. Returns 0 when
  * upper_bound < 2. */
-GRNDPOOL_API uint32_t grndpool_uniform(uint32_t upper_bound);
+GRNDPOOL_API uint32_t grndpool_uniform(uint32_t /* upper_bound */);
 
 /* The counters, listed once: X(name, meaning). Each is a uint64_t field of
  * struct grndpool_stats, in this order; new counters are only ever appended. */
@@ -70,90 +70,107 @@ struct grndpool_stats {
 };
 /* Fills *out up to out->size bytes (0 is taken as the full struct). Never fails;
  * async-signal-safe. */
-GRNDPOOL_API void grndpool_stats(struct grndpool_stats *out);
+GRNDPOOL_API void grndpool_stats(struct grndpool_stats * /* out */);
 
 /* One line: strategy, source, refill mode, slab and slice sizes, locked or not.
  * The string is owned by the library and stays valid until the next call. */
 GRNDPOOL_API const char *grndpool_describe(void);
 
 /* Inline draws. With GCC or Clang on ELF, grndpool_u32(), grndpool_u64() and
- * grndpool_buf() of a constant size up to 64 bytes expand to an inline copy of the library's
- * per-draw path: a thread-local load, a bounds check, the copy, a zeroing store and an ownership
- * check. Everything else (first draw, refill, fork, reseed, other strategies, a signal handler that
- * interrupted a draw) goes to the exported function, which
- * `&grndpool_u32`, `(grndpool_u32)()` and dlsym() always reach. Define
- * GRNDPOOL_NO_INLINE to call the functions only.
+ * grndpool_buf() with a constant size of at most 64 bytes are also defined
+ * here as extern inline (GNU) functions, always inlined: a copy of the
+ * library's per-draw path (a thread-local load, a bounds check, the copy, a
+ * zeroing store and an ownership check) that calls the exported function for
+ * everything else (first draw, refill, fork, reseed, other strategies, a
+ * signal handler that interrupted a draw). Taking a function's address, dlsym()
+ * and other languages reach the exported functions. Define GRNDPOOL_NO_INLINE
+ * before including this header to call them always (for example, to link
+ * your own definitions of these functions in a test).
  *
- * The structures below are the library's, not an API: their layout is
- * versioned by the name of the exported thread-local symbol. A library with
- * another layout does not export grndpool_thread_v1, so a program built against
- * an older header fails to load instead of misreading the new layout. */
-#if defined(__GNUC__) && defined(__ELF__) && !defined(GRNDPOOL_NO_INLINE) && \
-    !defined(GRNDPOOL_BUILDING_LIBRARY)
-struct grndpool_slice_v1 {
-  int32_t avail;         /* bytes left; the next draw of n takes data[avail - n, avail) */
-  uint32_t filled;       /* private */
-  uint32_t owner;        /* tag of the owning thread; reads 0 once fork or the kernel wiped it */
-  uint32_t private_[13]; /* the data follows this 64-byte header */
+ * The two structures below are the library's, not an API: they describe the
+ * exported thread-local block grndpool_thread_v1 and the start of a slice, and
+ * their layout is versioned by that symbol's name. A library with another
+ * layout does not export grndpool_thread_v1, so a program built against an
+ * older header fails to load instead of misreading it. */
+#if defined(__GNUC__) && defined(__ELF__)
+/* may_alias: the library reads the same memory through its own types. */
+struct __attribute__((__may_alias__)) grndpool_slice_v1 {
+  int32_t grndpool_avail; /* bytes left; the next draw of n takes data[avail - n, avail) */
+  uint32_t grndpool_private_0;
+  uint32_t grndpool_owner;         /* the owning thread's tag; 0 once fork or the kernel wiped it */
+  uint32_t grndpool_private_1[13]; /* the data follows this 64-byte header */
 };
 struct grndpool_thread_v1 {
-  struct grndpool_slice_v1 *slice; /* never NULL: a shared empty slice when unset */
-  uint32_t tag;                    /* this thread's owner tag */
-  uint8_t in_draw;                 /* set while the thread is inside a draw */
+  struct grndpool_slice_v1 *grndpool_slice; /* never NULL: a shared empty slice when unset */
+  uint32_t grndpool_tag;                    /* this thread's owner tag */
+  uint8_t grndpool_in_draw;                 /* set while the thread is inside a draw */
 };
-extern __thread struct grndpool_thread_v1 grndpool_thread_v1
-    __attribute__((tls_model("initial-exec")));
 
-/* Takes n bytes from the thread's slice into out; 0 when the library must
- * serve the draw (the bytes in out are then not to be used). */
-static inline __attribute__((always_inline)) int grndpool_inline_take_(void *out, size_t n) {
-  struct grndpool_thread_v1 *t = &grndpool_thread_v1;
-  struct grndpool_slice_v1 *s;
-  int32_t avail;
-  int served = 0;
-  if (__builtin_expect(t->in_draw, 0)) return 0; /* a handler inside a draw */
-  t->in_draw = 1;
+/* The exported functions under second names (aliases in the library), for
+ * the inline definitions to call: a definition calling its own name would be
+ * recursion, which compilers refuse to inline. */
+GRNDPOOL_API uint32_t grndpool_u32_outline(void);
+GRNDPOOL_API uint64_t grndpool_u64_outline(void);
+GRNDPOOL_API void grndpool_buf_outline(void *, size_t);
+
+#if !defined(GRNDPOOL_NO_INLINE) && !defined(GRNDPOOL_BUILDING_LIBRARY)
+extern __thread struct grndpool_thread_v1 grndpool_thread_v1
+    __attribute__((__tls_model__("initial-exec")));
+
+#define GRNDPOOL_INLINE_ extern __inline__ __attribute__((__always_inline__, __gnu_inline__))
+
+/* Takes n bytes of the thread's slice into out; 0 when the library must serve
+ * the draw (what was written to out is then not to be used). Always inlined:
+ * no symbol of this name exists. */
+GRNDPOOL_INLINE_ int grndpool_take_(void *grndpool_out_, size_t grndpool_n_) {
+  struct grndpool_thread_v1 *grndpool_t_ = &grndpool_thread_v1;
+  struct grndpool_slice_v1 *grndpool_s_;
+  unsigned char *grndpool_p_;
+  int32_t grndpool_avail_;
+  int grndpool_served_ = 0;
+  if (__builtin_expect(grndpool_t_->grndpool_in_draw, 0)) return 0; /* a handler inside a draw */
+  grndpool_t_->grndpool_in_draw = 1;
   __atomic_signal_fence(__ATOMIC_SEQ_CST);
-  s = t->slice;
-  avail = __atomic_load_n(&s->avail, __ATOMIC_RELAXED);
-  if (__builtin_expect(avail >= (int32_t)n, 1)) {
-    const int32_t left = avail - (int32_t)n;
-    unsigned char *p = (unsigned char *)(s + 1) + left;
-    __builtin_memcpy(out, p, n);
-    __builtin_memset(p, 0, n);
-    __atomic_store_n(&s->avail, left, __ATOMIC_RELAXED);
+  grndpool_s_ = grndpool_t_->grndpool_slice;
+  grndpool_avail_ = __atomic_load_n(&grndpool_s_->grndpool_avail, __ATOMIC_RELAXED);
+  if (__builtin_expect(grndpool_avail_ >= (int32_t)grndpool_n_, 1)) {
+    grndpool_avail_ -= (int32_t)grndpool_n_;
+    grndpool_p_ = (unsigned char *)(grndpool_s_ + 1) + grndpool_avail_;
+    __builtin_memcpy(grndpool_out_, grndpool_p_, grndpool_n_);
+    __builtin_memset(grndpool_p_, 0, grndpool_n_);
+    __atomic_store_n(&grndpool_s_->grndpool_avail, grndpool_avail_, __ATOMIC_RELAXED);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    /* Zero once a fork (also from a signal handler during the copy) or the
-     * kernel wiped the slice: the copy is then not trusted. */
-    served = __atomic_load_n(&s->owner, __ATOMIC_RELAXED) == t->tag;
+    /* Not ours any more once a fork (also from a signal handler during the
+     * copy) or the kernel wiped the slice: the copy is then not trusted. */
+    grndpool_served_ = __atomic_load_n(&grndpool_s_->grndpool_owner, __ATOMIC_RELAXED) ==
+                       grndpool_t_->grndpool_tag;
   }
   __atomic_signal_fence(__ATOMIC_SEQ_CST);
-  t->in_draw = 0;
-  return served;
+  grndpool_t_->grndpool_in_draw = 0;
+  return grndpool_served_;
 }
 
-static inline __attribute__((always_inline)) uint32_t grndpool_inline_u32_(void) {
-  uint32_t v;
-  if (__builtin_expect(grndpool_inline_take_(&v, sizeof v), 1)) return v;
-  return (grndpool_u32)();
+GRNDPOOL_INLINE_ uint32_t grndpool_u32(void) {
+  uint32_t grndpool_v_;
+  if (__builtin_expect(grndpool_take_(&grndpool_v_, sizeof grndpool_v_), 1)) return grndpool_v_;
+  return grndpool_u32_outline();
 }
-static inline __attribute__((always_inline)) uint64_t grndpool_inline_u64_(void) {
-  uint64_t v;
-  if (__builtin_expect(grndpool_inline_take_(&v, sizeof v), 1)) return v;
-  return (grndpool_u64)();
+GRNDPOOL_INLINE_ uint64_t grndpool_u64(void) {
+  uint64_t grndpool_v_;
+  if (__builtin_expect(grndpool_take_(&grndpool_v_, sizeof grndpool_v_), 1)) return grndpool_v_;
+  return grndpool_u64_outline();
 }
-static inline __attribute__((always_inline)) void grndpool_inline_buf_(void *buf, size_t n) {
-  if (__builtin_expect(!grndpool_inline_take_(buf, n), 0)) (grndpool_buf)(buf, n);
+/* Inline only for a size known at compile time, at most 64 bytes (tokens,
+ * keys): the copy is then a few moves. */
+GRNDPOOL_INLINE_ void grndpool_buf(void *grndpool_buf_, size_t grndpool_n_) {
+  if (__builtin_constant_p(grndpool_n_) && grndpool_n_ > 0 && grndpool_n_ <= 64 &&
+      __builtin_expect(grndpool_take_(grndpool_buf_, grndpool_n_), 1))
+    return;
+  grndpool_buf_outline(grndpool_buf_, grndpool_n_);
 }
-
-/* Inline only where n is a compile-time constant of at most 64 (tokens, keys):
- * the copy then compiles to a few moves. n is evaluated once either way. */
-#define grndpool_buf(buf, n)                                                          \
-  (__builtin_constant_p(n) && (n) > 0 && (n) <= 64 ? grndpool_inline_buf_((buf), (n)) \
-                                                   : (grndpool_buf)((buf), (n)))
-#define grndpool_u32() grndpool_inline_u32_()
-#define grndpool_u64() grndpool_inline_u64_()
-#endif
+#undef GRNDPOOL_INLINE_
+#endif /* inline draws */
+#endif /* GNU C on ELF */
 
 #ifdef __cplusplus
 }

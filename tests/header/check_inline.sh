@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # check_inline.sh CC CXX INCLUDE_DIR SOURCE: the public header's inline draws
-# compile as C11 and C++20 with -Wall -Wextra -pedantic -Werror; inlined, the
-# draw loop reads grndpool_thread_v1 and calls grndpool_u32 only off the fast
-# path; with GRNDPOOL_NO_INLINE it reads nothing and calls the functions.
+# compile as C89, C11 and C++20 with -Wall -Wextra -pedantic -Werror, also at
+# -O0; inlined, the draw loop reads grndpool_thread_v1 and calls the library
+# only off the fast path; with GRNDPOOL_NO_INLINE it reads nothing and calls
+# the functions.
 set -euo pipefail
 cc=$1 cxx=$2 inc=$3 src=$4
 flags=(-O2 -Wall -Wextra -pedantic -Werror -I"$inc" -S -o -)
 fail() { echo "check_inline: $*" >&2; exit 1; }
 
 c_asm=$("$cc" -std=c11 "${flags[@]}" -x c "$src")
+"$cc" -std=c89 "${flags[@]}" -x c "$src" >/dev/null || fail "C89: the header does not compile"
+"$cc" -std=c11 -O0 "${flags[@]}" -x c "$src" >/dev/null || fail "-O0: the header does not compile"
 cxx_asm=$("$cxx" -std=c++20 "${flags[@]}" -x c++ "$src")
 noinline_asm=$("$cc" -std=c11 -DGRNDPOOL_NO_INLINE "${flags[@]}" -x c "$src")
 
@@ -22,5 +25,5 @@ done
   fail "GRNDPOOL_NO_INLINE still inlines the draw"
 grep -Eq '(callq?|jmpq?)\s+grndpool_u32' <<<"$noinline_asm" ||
   fail "GRNDPOOL_NO_INLINE does not call grndpool_u32"
-echo "check_inline: C and C++ inline draws compile cleanly and read grndpool_thread_v1;" \
-  "GRNDPOOL_NO_INLINE calls the functions"
+echo "check_inline: C89, C11 and C++20 inline draws compile cleanly and read" \
+  "grndpool_thread_v1; GRNDPOOL_NO_INLINE calls the functions"

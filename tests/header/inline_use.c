@@ -3,25 +3,57 @@
  * errors: the public header's inline draws must build cleanly in both, and
  * (unless GRNDPOOL_NO_INLINE) a draw must read the exported thread block
  * instead of calling the library. */
+/* An application's macros must not break the header: every name it
+ * declares or uses inside is prefixed. */
+#define tag "application macro"
+#define slice 1
+#define avail 2
+#define owner 3
+#define in_draw 4
+#define out 5
+#define v 6
+#define t 7
+#define p 8
+#define left 9
+#define served 10
+#define buf 11
 #include "grndpool/grndpool.h"
+#undef tag
+#undef slice
+#undef avail
+#undef owner
+#undef in_draw
+#undef out
+#undef v
+#undef t
+#undef p
+#undef left
+#undef served
+#undef buf
 
 uint64_t sum_of_draws(int n);
 uint64_t sum_of_draws(int n) {
   uint64_t s = 0;
-  for (int i = 0; i < n; ++i) s += grndpool_u32() + grndpool_u64();
+  int i;
+  for (i = 0; i < n; ++i) s += grndpool_u32() + grndpool_u64();
   return s;
 }
 
 /* A 16-byte token: a constant size, drawn inline. */
 void token(unsigned char out[16]);
-void token(unsigned char out[16]) { grndpool_buf(out, 16); }
+void token(unsigned char out[16]) {
+  grndpool_buf(out, 16);
+}
 
 /* A size known only at run time: the exported function, n evaluated once. */
 void fill(unsigned char *out, size_t *n);
-void fill(unsigned char *out, size_t *n) { grndpool_buf(out, (*n)++); }
+void fill(unsigned char *out, size_t *n) {
+  grndpool_buf(out, (*n)++);
+}
 
-/* The exported functions stay reachable by name and by address. */
+/* Declaring the functions again is fine, and their address is the exported
+ * function's. */
+uint32_t grndpool_u32(void);
+void grndpool_buf(void *buf, size_t n);
 extern uint32_t (*const u32_fn)(void);
 uint32_t (*const u32_fn)(void) = grndpool_u32;
-uint32_t out_of_line(void);
-uint32_t out_of_line(void) { return (grndpool_u32)(); }
