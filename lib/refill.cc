@@ -42,9 +42,12 @@ int g_pool_size = 0;  // slots filled at start-up
 // Every context made, for the life of the process (a refill cut short by a
 // fork in a signal handler leaves its context out of the child's pool).
 EVP_CIPHER_CTX *g_contexts[kPoolSlots];
-// The slot this thread took from last: usually free again, so threads do not
-// contend for the first slots.
-thread_local int t_pool_slot [[gnu::tls_model("initial-exec")]] = 0;
+// The slot this thread took from last (-1: none yet): usually free again, so
+// a thread keeps using one context, warm in its core's cache, and threads do
+// not contend for the first slots. A new thread starts at the next slot round
+// the pool.
+thread_local int t_pool_slot [[gnu::tls_model("initial-exec")]] = -1;
+std::atomic<unsigned> g_next_slot{0};
 
 // A context and the slot to return it to, or {nullptr, -1}.
 struct TakenCipher {
@@ -54,6 +57,10 @@ struct TakenCipher {
 
 TakenCipher TakeCipher() {
   const int size = g_pool_size;
+  if (size == 0) return {nullptr, -1};
+  if (t_pool_slot < 0)
+    t_pool_slot = static_cast<int>(g_next_slot.fetch_add(1, std::memory_order_relaxed) %
+                                   static_cast<unsigned>(size));
   for (int i = 0; i < size; ++i) {
     const int slot = (t_pool_slot + i) % size;
     if (g_pool[slot].load(std::memory_order_relaxed) == nullptr) continue;
