@@ -312,6 +312,12 @@ void ReleaseThread(ThreadState *t) {
   t->checked = nullptr;
   std::atomic_signal_fence(std::memory_order_seq_cst);
   FlushSharedCounts(*t);
+  // The thread a raw-clone child's slices are held back for is leaving, and
+  // will not serve from its old slice again: nothing needs holding back.
+  if ((t->child_epoch != 0 && t->child_epoch != fork::ChildEpoch()) || IsRawCloneForker()) {
+    LiftQuarantine();
+    LiftHotQuarantine();
+  }
   if (slice != nullptr) {
     if (hot)
       ReleaseHotSlice(slice, fast.grndpool_tag);

@@ -45,6 +45,10 @@ void RunChildHooks(bool via_atfork) {
 }
 
 void Prepare() {
+  // A raw-clone child that has not reset yet may hold copies of locks taken
+  // by threads that do not exist here: reset first, which re-creates them,
+  // or the prepare hooks below would wait for them forever.
+  (void)CheckInChild();
   t_forking = true;
   std::atomic_signal_fence(std::memory_order_seq_cst);
   g_fork_count.fetch_add(1, std::memory_order_seq_cst);

@@ -66,7 +66,9 @@ const OptionSpec kOptionTable[] = {
      "bounds a busy thread's reseed window instead of GRNDPOOL_SLICE_BYTES.",
      StoreHotSlice},
     {"GRNDPOOL_REKEY_BYTES", OptionKind::kSize, "1M", "4K..1024M (K and M suffixes)", 4 * KiB,
-     1024 * MiB, "Keystream bytes after which a chacha20 chain is rekeyed from the kernel.",
+     1024 * MiB,
+     "Most chacha20 keystream bytes from one kernel key (every refill takes a new one; "
+     "larger refills and draws are cut into pieces).",
      StoreRekey},
     {"GRNDPOOL_STATS", OptionKind::kBool, "0", "0|1", 0, 1,
      "1 prints the counters to stderr at exit.", StoreStats},

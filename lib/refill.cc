@@ -103,43 +103,41 @@ bool WriteKeystream(EVP_CIPHER_CTX *ctx, uint8_t *out, size_t len) {
 // Keys the slice's chain from the kernel, under the current fork count.
 void Rekey(SliceHeader *slice) {
   g_config.ops->fill(slice->next_key, sizeof slice->next_key);
-  slice->keystream_left = g_config.rekey_bytes;
-  slice->chain_forks = fork::ForkCount();
   Count(g_counters.rekeys);
 }
 
-// Learns whether the generation moved since the slice's data or chain were made,
-// for sources that are asked once per refill. A generation that cannot be read
-// (seccomp denying getrandom, an unknown vDSO state) counts as moved: the chain
-// is then rekeyed from the kernel at every refill.
-bool GenerationMovedSinceLastRefill(SliceHeader *slice, bool count = true) {
+// Reads the generation at a refill, for sources that are asked once per refill:
+// the counters (generation_changes, generation_unknown) and the slice's label.
+// Nothing else depends on it: every refill takes a fresh kernel key anyway.
+void ObserveGeneration(SliceHeader *slice) {
   switch (g_config.ops->mode) {
     case kernel::GenerationMode::kPerDraw:
-      return false;  // the draw path asks on every draw
+      return;  // the draw path asks on every draw
     case kernel::GenerationMode::kUnknown:
-      if (count) Count(g_counters.generation_unknown);
-      return true;
+      Count(g_counters.generation_unknown);
+      return;
     case kernel::GenerationMode::kPerRefill:
       break;
   }
   bool moved = false;
   const uint64_t label = LabelForFill(*g_config.ops, slice->cookie, &moved);
-  if (label == 0) {
-    if (count) Count(g_counters.generation_unknown);
-    return true;
-  }
-  slice->cookie = label;
-  return moved;
+  if (label == 0)
+    Count(g_counters.generation_unknown);
+  else
+    slice->cookie = label;
 }
 
-// Brings the chain up to date before output: rekeyed on a new slice or after
-// fork (keystream_left == 0 in a fresh or wiped header), after a fork seen in
-// this process (the parent too), when the generation moved or is unknown, and
-// when its byte budget is spent.
-void PrepareChain(SliceHeader *slice, bool generation_changed, size_t need) {
-  if (generation_changed || slice->chain_forks != fork::ForkCount() ||
-      slice->keystream_left < need + kChainKeyBytes)
-    Rekey(slice);
+// libcrypto's keystream code keeps the key (and the state derived from it) in
+// its own stack frame, which stays in the thread's stack, below the stack
+// pointer, after the call returns: a fork then copies it into the child, and
+// the key of the refill that filled a slice computes everything that slice
+// still serves. So the stack libcrypto used is overwritten before a refill
+// returns: this frame sits where libcrypto's did.
+constexpr size_t kStackScrubBytes = 4096;
+[[gnu::noinline]] void ScrubStack() {
+  uint8_t scratch[kStackScrubBytes];
+  explicit_bzero(scratch, sizeof scratch);
+  __asm__ volatile("" : : "r"(scratch) : "memory");
 }
 
 // Produces the next key into the slice's slot and len bytes into out, from the
@@ -161,30 +159,28 @@ void ChainOutput(SliceHeader *slice, uint8_t *out, size_t len) {
   }
   if (ctx != nullptr) ok = EVP_EncryptInit_ex(ctx, nullptr, nullptr, kZeroKey, kZeroIv) == 1 && ok;
   ReturnCipher(taken);
+  ScrubStack();
   // An odd count: a fork was being prepared when this began.
-  if (ok && fork::ForkCount() == forks && (forks & 1) == 0) {
-    const uint64_t used = len + kChainKeyBytes;
-    slice->keystream_left = slice->keystream_left > used ? slice->keystream_left - used : 0;
-    return;
-  }
+  if (ok && fork::ForkCount() == forks && (forks & 1) == 0) return;
   explicit_bzero(slot, kChainKeyBytes);
-  slice->keystream_left = 0;  // the next output rekeys from the kernel
   g_config.ops->fill(out, len);
 }
 
-// Output of any length with no key producing more than its budget: cut into
-// pieces, the chain brought up to date (and the generation read) before each.
-// A refill that fits the budget is one piece, one keystream call.
-void ChainInPieces(SliceHeader *slice, uint8_t *out, size_t len, bool moved) {
+// Output of any length, in pieces of at most the rekey budget, each from a
+// fresh kernel key. (The chain still writes its next key ahead of the output
+// and erases the one it used, but the next piece replaces it.) Why a kernel
+// key every time: libcrypto's context, on a heap that is not wiped on fork,
+// holds the key while a refill runs, and a raw clone() racing it runs no
+// atfork handler that could make the parent throw that output away. The child
+// can then compute that one piece's output, and nothing after it.
+void ChainInPieces(SliceHeader *slice, uint8_t *out, size_t len) {
   const size_t piece_max = static_cast<size_t>(g_config.rekey_bytes) - kChainKeyBytes;
   while (len > 0) {
     const size_t piece = std::min(len, piece_max);
-    PrepareChain(slice, moved, piece);
+    Rekey(slice);
     ChainOutput(slice, out, piece);
     out += piece;
     len -= piece;
-    // Counted once per refill, like the refill itself.
-    if (len > 0) moved = GenerationMovedSinceLastRefill(slice, false);
   }
 }
 
@@ -217,11 +213,11 @@ void RefillSlice(SliceHeader *slice, uint32_t capacity, const RefillReason &reas
 
   // Per draw: the caller already asked the kernel and brings the new cookie.
   if (reason.generation_changed) slice->cookie = reason.new_cookie;
-  const bool moved = GenerationMovedSinceLastRefill(slice) || reason.generation_changed;
+  ObserveGeneration(slice);
   if (g_config.mode == RefillMode::kDirect) {
     g_config.ops->fill(data, capacity);
   } else {
-    ChainInPieces(slice, data, capacity, moved);
+    ChainInPieces(slice, data, capacity);
   }
   slice->filled.store(capacity, std::memory_order_relaxed);
   std::atomic_ref<int32_t>(slice->avail)
@@ -235,7 +231,8 @@ void GenerateInto(SliceHeader *slice, void *out, size_t len) {
     g_config.ops->fill(out, len);
     return;
   }
-  ChainInPieces(slice, static_cast<uint8_t *>(out), len, GenerationMovedSinceLastRefill(slice));
+  ObserveGeneration(slice);
+  ChainInPieces(slice, static_cast<uint8_t *>(out), len);
 }
 
 void HoldAllCiphersForTesting(bool hold) {

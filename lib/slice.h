@@ -27,9 +27,9 @@ struct alignas(64) SliceHeader {
   // Owning thread's tag, 0 when free. Reads 0 in a child after fork and in a
   // page the kernel dropped: the fast path checks it after every copy.
   std::atomic<uint32_t> owner;
-  uint32_t chain_forks;     // chacha20: fork::ForkCount() when the chain was keyed
-  uint64_t cookie;          // GRND_TIMESTAMP cookie, or generation, of the data
-  uint64_t keystream_left;  // chacha20: bytes until the chain is rekeyed
+  uint32_t unused0_;
+  uint64_t cookie;  // GRND_TIMESTAMP cookie, or generation, of the data
+  uint64_t unused1_;
   // chacha20: the chain's next key, the only copy of it between refills. Each
   // refill keys the cipher from it and overwrites it with the keystream's first
   // 32 bytes (just before data(), so one keystream call covers both).
@@ -42,8 +42,6 @@ struct alignas(64) SliceHeader {
     std::atomic_ref<int32_t>(avail).store(0, std::memory_order_relaxed);
     filled.store(0, std::memory_order_relaxed);
     cookie = 0;
-    keystream_left = 0;
-    chain_forks = 0;
   }
 };
 static_assert(sizeof(SliceHeader) == kSliceHeaderBytes);

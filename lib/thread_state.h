@@ -18,7 +18,8 @@ namespace grndpool {
 // take the slow path (before the first draw, other strategies, GRND_TIMESTAMP
 // per draw, overflow, after thread exit), so the fast path needs no flag. Its
 // avail stays 0; nothing ever writes it and it never holds data.
-inline constinit grndpool_slice_v1 g_no_slice{};
+// Aligned like a SliceHeader, which the library reads it as.
+alignas(SliceHeader) inline constinit grndpool_slice_v1 g_no_slice{};
 
 // The public view of a slice header is the library's SliceHeader.
 static_assert(sizeof(grndpool_slice_v1) == sizeof(SliceHeader));

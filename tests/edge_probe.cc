@@ -17,6 +17,8 @@
 //                                      must not leak slices
 //   edge_probe first-draw-signal       a signal handler draws during the first draw
 //   edge_probe no-keys                 every pthread key in use before the first draw
+//   edge_probe clone-then-fork         raw clone while another thread holds the
+//                                      library's lock, then fork() in the child
 //
 // Exit status 0: the guarantee held; 1: it broke (a line on stderr says how).
 #include <dlfcn.h>
@@ -362,7 +364,62 @@ int NoKeys() {
   return UniqueNonzero(words) ? 0 : Fail("zero or repeated word");
 }
 
+// A raw clone while another thread grows the slice directory (inside mlock,
+// holding the library's lock), then fork() in the child before any draw: the
+// prepare hook must not wait for a lock copied held by a thread that does not
+// exist in the child (it deadlocked before the child reset first).
+std::atomic<bool> g_slow_mlock{false};
+
+int CloneThenFork() {
+  (void)grndpool_u32();  // start-up; this thread takes a slice of the first segment
+  std::vector<pthread_t> idle(3);
+  for (pthread_t &t : idle)  // three more slices: the first segment is full
+    pthread_create(
+        &t, nullptr,
+        [](void *) -> void * {
+          (void)grndpool_u32();
+          pause();
+          return nullptr;
+        },
+        nullptr);
+  usleep(100000);
+  g_slow_mlock = true;
+  std::vector<pthread_t> growers(8);
+  for (pthread_t &t : growers)
+    pthread_create(
+        &t, nullptr,
+        [](void *) -> void * {
+          (void)grndpool_u32();
+          pause();
+          return nullptr;
+        },
+        nullptr);
+  usleep(100000);  // a grower is in mlock, holding the directory's lock
+  const pid_t pid = static_cast<pid_t>(syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0));
+  if (pid == 0) {
+    const pid_t grandchild = fork();
+    if (grandchild == 0) _exit(0);
+    _exit(WaitStatus(grandchild));
+  }
+  for (int i = 0; i < 100; ++i) {
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG) == pid)
+      return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : Fail("the child failed");
+    usleep(100000);
+  }
+  kill(pid, SIGKILL);
+  WaitStatus(pid);
+  return Fail("fork() in a raw-clone child deadlocked (10 s)");
+}
+
 }  // namespace
+
+// Stands in for libc's mlock (the executable's definition wins): slow when
+// a case asks, to hold the library's lock across a clone.
+extern "C" int mlock(const void *addr, size_t len) {
+  if (g_slow_mlock.load()) usleep(300000);
+  return static_cast<int>(syscall(SYS_mlock, addr, len));
+}
 
 extern "C" char *getenv(const char *name) {
   return Lookup("getenv", name);
@@ -381,6 +438,7 @@ int main(int argc, char **argv) {
   if (cmd == "tsd-destructor") return TsdDestructor();
   if (cmd == "first-draw-signal") return FirstDrawSignal();
   if (cmd == "no-keys") return NoKeys();
+  if (cmd == "clone-then-fork") return CloneThenFork();
   fprintf(stderr,
           "usage: edge_probe fork-new-thread [raw] | fork-in-handler [raw] | predict [raw] | "
           "urcu | tsd-destructor | first-draw-signal | no-keys\n");

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -45,18 +46,36 @@ struct Slice {
   ~Slice() { munmap(header, 4096); }
 };
 
+// The kernel's next 32-byte answer, when a test chose it (wiped once given).
+uint8_t g_kernel_key[kChainKeyBytes];
+bool g_kernel_key_set = false;
+const kernel::KernelOps *g_emu = nullptr;
+kernel::KernelOps g_ops;
+
+void KernelFill(void *buf, size_t len) {
+  if (g_kernel_key_set && len == kChainKeyBytes) {
+    memcpy(buf, g_kernel_key, len);
+    explicit_bzero(g_kernel_key, sizeof g_kernel_key);
+    g_kernel_key_set = false;
+    return;
+  }
+  g_emu->fill(buf, len);
+}
+
 class Refill : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     emu::EmuConfig config;
     config.mode = kernel::GenerationMode::kPerDraw;  // the draw path asks, not the refill
-    InitRefill(RefillConfig{RefillMode::kChacha20, 1 << 20, emu::Ops(config), 1});
+    g_emu = emu::Ops(config);
+    g_ops = *g_emu;
+    g_ops.fill = KernelFill;
+    InitRefill(RefillConfig{RefillMode::kChacha20, 1 << 20, &g_ops, 1});
   }
-  // A chain keyed with `key`, as if by the kernel, under the current fork count.
-  static void Key(SliceHeader *s, const uint8_t *key) {
-    memcpy(s->next_key, key, kChainKeyBytes);
-    s->keystream_left = 1 << 20;
-    s->chain_forks = fork::ForkCount();
+  // The kernel hands out `key` as the next refill's key.
+  static void Key(SliceHeader *, const uint8_t *key) {
+    memcpy(g_kernel_key, key, kChainKeyBytes);
+    g_kernel_key_set = true;
   }
 };
 
@@ -115,7 +134,9 @@ TEST_F(Refill, WithThePoolEmptyARefillTakesKernelBytes) {
   RefillSlice(slice.header, kCapacity, RefillReason{});
   HoldAllCiphersForTesting(false);
   EXPECT_NE(memcmp(slice.header->data(), want.data() + 32, 64), 0);
-  EXPECT_EQ(slice.header->keystream_left, 0u) << "the next refill must rekey";
+  EXPECT_TRUE(std::all_of(slice.header->next_key, slice.header->next_key + kChainKeyBytes,
+                          [](uint8_t b) { return b == 0; }))
+      << "no key left in the slot";
   // This thread, then another: a context held by a thread between its refills
   // would leave the other none.
   for (int round = 0; round < 2; ++round) {
@@ -132,6 +153,30 @@ TEST_F(Refill, WithThePoolEmptyARefillTakesKernelBytes) {
       std::thread(refill).join();
     EXPECT_TRUE(keyed_stream) << "round " << round;
   }
+}
+
+// The stack below this frame right after a refill, where libcrypto's
+// keystream code ran: read before any other call can overwrite it, so the test
+// sees what a fork at that moment would copy into a child.
+__attribute__((noinline, no_sanitize("address", "thread", "undefined"))) void CopyStackBelow(
+    std::vector<uint8_t> *out) {
+  const uintptr_t frame = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+  const auto *p = reinterpret_cast<const volatile uint8_t *>(frame - out->size());
+  for (size_t i = 0; i < out->size(); ++i) (*out)[i] = p[i];
+}
+
+TEST_F(Refill, NoKeyLeftInTheStackBelow) {
+  Slice slice;
+  uint8_t key[kChainKeyBytes];
+  for (size_t i = 0; i < sizeof key; ++i) key[i] = static_cast<uint8_t>(0x3c ^ (i * 53));
+  std::vector<uint8_t> below(16384);
+  Key(slice.header, key);
+  RefillSlice(slice.header, kCapacity, RefillReason{});
+  CopyStackBelow(&below);
+  const auto at = std::search(below.begin(), below.end(), key, key + sizeof key);
+  EXPECT_EQ(at, below.end()) << "the refill's key is in the stack, " << (below.end() - at)
+                             << " bytes below this frame";
+  explicit_bzero(key, sizeof key);
 }
 
 TEST_F(Refill, FastKeyErasureLeavesNoCopyOfTheUsedKey) {
@@ -152,15 +197,19 @@ TEST_F(Refill, FastKeyErasureLeavesNoCopyOfTheUsedKey) {
   EXPECT_EQ(CountInMemory(next, sizeof next), 2) << "the slot and this test's copy, nothing else";
 }
 
-TEST_F(Refill, ForkCountChangeRekeysFromTheKernel) {
+// Every refill takes a fresh kernel key, whatever the chain left in the slot:
+// a raw clone() that copied a refill's key (from libcrypto's context, on a
+// heap that is not wiped on fork) can compute that refill's output, and no
+// later one.
+TEST_F(Refill, EveryRefillTakesAFreshKernelKey) {
   Slice slice;
-  const uint8_t zero_key[kChainKeyBytes] = {};
-  Key(slice.header, zero_key);
-  slice.header->chain_forks = fork::ForkCount() + 2;  // keyed before a fork
+  memset(slice.header->next_key, 0, kChainKeyBytes);  // a chain left keyed with zeros
+  const uint64_t rekeys = g_counters.rekeys.load();
+  RefillSlice(slice.header, kCapacity, RefillReason{});
   RefillSlice(slice.header, kCapacity, RefillReason{});
   const std::vector<uint8_t> want = Hex(kBlocks01);
   EXPECT_NE(memcmp(slice.header->data(), want.data() + 32, 64), 0) << "the old chain was used";
-  EXPECT_EQ(slice.header->chain_forks, fork::ForkCount());
+  EXPECT_EQ(g_counters.rekeys.load() - rekeys, 2u);
 }
 
 TEST_F(Refill, LargeRequestsAreCutAtTheRekeyBudget) {

@@ -84,8 +84,9 @@ GRNDPOOL_API const char *grndpool_describe(void);
  * everything else (first draw, refill, fork, reseed, other strategies, a
  * signal handler that interrupted a draw). Taking a function's address, dlsym()
  * and other languages reach the exported functions. Define GRNDPOOL_NO_INLINE
- * before including this header to call them always (for example, to link
- * your own definitions of these functions in a test).
+ * before including this header to call them always; to link your own
+ * definitions of these functions (a test double), define it for every file
+ * that includes the header, since inlined code calls the library directly.
  *
  * The two structures below are the library's, not an API: they describe the
  * exported thread-local block grndpool_thread_v1 and the start of a slice, and
@@ -117,7 +118,8 @@ GRNDPOOL_API void grndpool_buf_outline(void *, size_t);
 extern __thread struct grndpool_thread_v1 grndpool_thread_v1
     __attribute__((__tls_model__("initial-exec")));
 
-#define GRNDPOOL_INLINE_ extern __inline__ __attribute__((__always_inline__, __gnu_inline__))
+#define GRNDPOOL_INLINE_ \
+  extern __inline__ __attribute__((__always_inline__, __gnu_inline__, __no_instrument_function__))
 
 /* Takes n bytes of the thread's slice into out; 0 when the library must serve
  * the draw (what was written to out is then not to be used). Always inlined:

@@ -7,12 +7,21 @@
 # the functions.
 set -euo pipefail
 cc=$1 cxx=$2 inc=$3 src=$4
-flags=(-O2 -Wall -Wextra -pedantic -Werror -I"$inc" -S -o -)
+warn=(-Wall -Wextra -pedantic -Werror -I"$inc" -S -o -)
+flags=(-O2 "${warn[@]}")
 fail() { echo "check_inline: $*" >&2; exit 1; }
 
 c_asm=$("$cc" -std=c11 "${flags[@]}" -x c "$src")
 "$cc" -std=c89 "${flags[@]}" -x c "$src" >/dev/null || fail "C89: the header does not compile"
-"$cc" -std=c11 -O0 "${flags[@]}" -x c "$src" >/dev/null || fail "-O0: the header does not compile"
+"$cc" -std=c11 -O0 "${warn[@]}" -x c "$src" >/dev/null || fail "-O0: the header does not compile"
+instrumented_asm=$("$cc" -std=c11 -O2 -finstrument-functions "${warn[@]}" -x c "$src") ||
+  fail "-finstrument-functions: the header does not compile"
+grep -q 'grndpool_thread_v1' <<<"$instrumented_asm" ||
+  fail "-finstrument-functions: the draw is not inlined"
+# No symbol exists for the header's helpers: nothing may refer to one.
+if grep -q 'grndpool_take_' <<<"$instrumented_asm"; then
+  fail "-finstrument-functions: a reference to grndpool_take_, which no library defines"
+fi
 cxx_asm=$("$cxx" -std=c++20 "${flags[@]}" -x c++ "$src")
 noinline_asm=$("$cc" -std=c11 -DGRNDPOOL_NO_INLINE "${flags[@]}" -x c "$src")
 
