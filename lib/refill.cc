@@ -155,7 +155,10 @@ void ChainOutput(SliceHeader *slice, uint8_t *out, size_t len) {
   if (ok && slot + kChainKeyBytes == out) {
     ok = WriteKeystream(ctx, slot, kChainKeyBytes + len);
   } else if (ok) {
-    ok = WriteKeystream(ctx, slot, kChainKeyBytes) && WriteKeystream(ctx, out, len);
+    // Output elsewhere (a large draw): the next piece takes a kernel key
+    // anyway, so the slot is wiped instead of written with a next key.
+    explicit_bzero(slot, kChainKeyBytes);
+    ok = WriteKeystream(ctx, out, len);
   }
   if (ctx != nullptr) ok = EVP_EncryptInit_ex(ctx, nullptr, nullptr, kZeroKey, kZeroIv) == 1 && ok;
   ReturnCipher(taken);
