@@ -153,15 +153,7 @@ void ReleaseHotSlice(SliceHeader *slice, uint32_t tag) {
 uint64_t LiveHotServedBytes() {
   uint64_t served = 0;
   const size_t count = g_count.load(std::memory_order_acquire);
-  for (size_t i = 0; i < count; ++i) {
-    SliceHeader *slice = g_slices[i];
-    const uint32_t owner = slice->owner.load(std::memory_order_relaxed);
-    if (owner == 0 || owner == kRetiringTag) continue;
-    const int32_t left = std::atomic_ref<int32_t>(slice->avail).load(std::memory_order_relaxed);
-    const uint32_t filled = slice->filled.load(std::memory_order_relaxed);
-    const uint32_t remaining = left > 0 ? static_cast<uint32_t>(left) : 0;
-    if (filled > remaining) served += filled - remaining;
-  }
+  for (size_t i = 0; i < count; ++i) served += g_slices[i]->ServedSinceRefill();
   return served;
 }
 

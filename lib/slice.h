@@ -37,6 +37,18 @@ struct alignas(64) SliceHeader {
 
   uint8_t *data() { return reinterpret_cast<uint8_t *>(this + 1); }
 
+  // Bytes served since the last refill, for stats; 0 for a free or retiring
+  // slice. avail is written by its owner with a plain store: a stale value
+  // only makes the snapshot approximate.
+  uint32_t ServedSinceRefill() {
+    const uint32_t tag = owner.load(std::memory_order_relaxed);
+    if (tag == 0 || tag == kRetiringTag) return 0;
+    const int32_t left = std::atomic_ref<int32_t>(avail).load(std::memory_order_relaxed);
+    const uint32_t done = filled.load(std::memory_order_relaxed);
+    const uint32_t remaining = left > 0 ? static_cast<uint32_t>(left) : 0;
+    return done > remaining ? done - remaining : 0;
+  }
+
   // A claimed slice starts empty, with no chain (the first refill rekeys).
   void Reset() {
     std::atomic_ref<int32_t>(avail).store(0, std::memory_order_relaxed);

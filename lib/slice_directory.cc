@@ -392,17 +392,8 @@ uint64_t LiveServedBytes() {
   const Directory *dir = BeginRead(&mode);
   const size_t count = dir->count.load(std::memory_order_acquire);
   for (size_t s = 0; s < count; ++s) {
-    for (size_t i = 0; i < g_geometry.slices_per_segment; ++i) {
-      SliceHeader *slice = SliceAt(dir->segments[s], i);
-      const uint32_t owner = slice->owner.load(std::memory_order_relaxed);
-      if (owner == 0 || owner == kRetiringTag) continue;
-      // avail is written by its owner with a plain instruction; a stale value
-      // only makes this snapshot approximate.
-      const int32_t left = std::atomic_ref<int32_t>(slice->avail).load(std::memory_order_relaxed);
-      const uint32_t filled = slice->filled.load(std::memory_order_relaxed);
-      const uint32_t remaining = left > 0 ? static_cast<uint32_t>(left) : 0;
-      if (filled > remaining) served += filled - remaining;
-    }
+    for (size_t i = 0; i < g_geometry.slices_per_segment; ++i)
+      served += SliceAt(dir->segments[s], i)->ServedSinceRefill();
   }
   EndRead(mode);
   return served;

@@ -370,10 +370,11 @@ int NoKeys() {
 // exist in the child (it deadlocked before the child reset first).
 std::atomic<bool> g_slow_mlock{false};
 
-int CloneThenFork() {
-  (void)grndpool_u32();  // start-up; this thread takes a slice of the first segment
-  std::vector<pthread_t> idle(3);
-  for (pthread_t &t : idle)  // three more slices: the first segment is full
+// Starts n threads that each draw once (claiming a slice) and then sleep for
+// the rest of the process.
+void StartSleepingDrawers(int n) {
+  for (int i = 0; i < n; ++i) {
+    pthread_t t;
     pthread_create(
         &t, nullptr,
         [](void *) -> void * {
@@ -382,18 +383,15 @@ int CloneThenFork() {
           return nullptr;
         },
         nullptr);
+  }
+}
+
+int CloneThenFork() {
+  (void)grndpool_u32();     // start-up; this thread takes a slice of the first segment
+  StartSleepingDrawers(3);  // three more slices: the first segment is full
   usleep(100000);
   g_slow_mlock = true;
-  std::vector<pthread_t> growers(8);
-  for (pthread_t &t : growers)
-    pthread_create(
-        &t, nullptr,
-        [](void *) -> void * {
-          (void)grndpool_u32();
-          pause();
-          return nullptr;
-        },
-        nullptr);
+  StartSleepingDrawers(8);
   usleep(100000);  // a grower is in mlock, holding the directory's lock
   const pid_t pid = static_cast<pid_t>(syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0));
   if (pid == 0) {
