@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Refilling a slice: straight from the kernel path (`direct`, the seed's way) or
-// from a ChaCha20 keystream with fast key erasure (`chacha20`), keyed from the
-// kernel path. The keystream comes from libcrypto's EVP ChaCha20.
+// from a ChaCha20 keystream (`chacha20`) keyed, at every refill, with 32 fresh
+// bytes from the kernel path and erased as it is used. The keystream comes
+// from libcrypto's EVP ChaCha20.
 #pragma once
 
 #include <cstddef>
@@ -30,13 +31,13 @@ struct RefillReason {
   uint64_t new_cookie = 0;          // kPerDraw: the cookie the kernel just handed back
 };
 
-// Discards what is left in `slice`, then fills it with fresh bytes under the
-// current generation, rekeying the chain when the generation moved, after fork,
-// or when its byte budget is spent. Leaves avail = filled = capacity.
+// Discards what is left in `slice`, then fills it with fresh bytes from a new
+// kernel key (or straight from the kernel), in pieces of at most the rekey
+// budget. Leaves avail = filled = capacity.
 void RefillSlice(SliceHeader *slice, uint32_t capacity, const RefillReason &reason);
 
-// Produces len bytes straight into `out` from the thread's chain (or the kernel
-// in direct mode), for draws larger than a slice. Same generation rules.
+// Produces len bytes straight into `out` (from new kernel keys, or the kernel
+// in direct mode), for draws larger than a slice.
 void GenerateInto(SliceHeader *slice, void *out, size_t len);
 
 // Tests only: `true` takes every context out of the pool, as refills in
