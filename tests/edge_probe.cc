@@ -114,6 +114,13 @@ volatile sig_atomic_t g_in_child = 0;
 bool g_raw = false;
 pid_t g_children[kForks];
 
+// What a child sends back: the index of the parent's draw the fork
+// interrupted, that draw's word as the child has it, and its next draws.
+struct ChildReport {
+  uint64_t index;
+  uint64_t words[kChildWords];
+};
+
 void ForkingHandler(int) {
   const int saved = errno;
   const int i = g_forks.load(std::memory_order_relaxed);
@@ -155,13 +162,16 @@ int ForkInHandler(bool raw) {
     parent[n] = grndpool_u64();
     if (g_in_child) {
       // The draw the fork interrupted (or the one after it), then a few more:
-      // none may be zero, and the parent must not hold any of them.
-      uint64_t words[kChildWords];
-      words[0] = parent[n];
-      for (int k = 1; k < kChildWords; ++k) words[k] = grndpool_u64();
+      // none may be zero, and the parent must not hold any of them, except
+      // that the interrupted draw may be parent[n] itself: a fork that lands
+      // after a draw's last check (or after it returned, before this line)
+      // leaves both processes holding the word it decided before the fork.
+      ChildReport report{static_cast<uint64_t>(n), {}};
+      report.words[0] = parent[n];
+      for (int k = 1; k < kChildWords; ++k) report.words[k] = grndpool_u64();
       bool zero = false;
-      for (uint64_t w : words) zero |= w == 0;
-      (void)!write(fds[1], words, sizeof words);
+      for (uint64_t w : report.words) zero |= w == 0;
+      (void)!write(fds[1], &report, sizeof report);
       _exit(zero ? 1 : 0);
     }
   }
@@ -169,13 +179,19 @@ int ForkInHandler(bool raw) {
   close(fds[1]);
   alarm(60);  // a child that hangs is a failure too
   std::vector<uint64_t> all(parent.begin(), parent.begin() + static_cast<long>(n));
-  uint64_t words[kChildWords];
-  while (read(fds[0], words, sizeof words) == static_cast<ssize_t>(sizeof words))
-    all.insert(all.end(), words, words + kChildWords);
+  ChildReport report;
+  int same_draw = 0;
+  while (read(fds[0], &report, sizeof report) == static_cast<ssize_t>(sizeof report)) {
+    const bool decided_before_fork = report.index < n && report.words[0] == parent[report.index];
+    same_draw += decided_before_fork;
+    all.insert(all.end(), report.words + (decided_before_fork ? 1 : 0), report.words + kChildWords);
+  }
   int bad_children = 0;
   for (int i = 0; i < g_forks.load(); ++i) bad_children += WaitStatus(g_children[i]) != 0;
-  fprintf(stderr, "edge_probe: %d forks from a handler, %d children saw zero words\n",
-          g_forks.load(), bad_children);
+  fprintf(stderr,
+          "edge_probe: %d forks from a handler, %d children saw zero words, %d held the word "
+          "the parent's interrupted draw decided before the fork\n",
+          g_forks.load(), bad_children, same_draw);
   if (g_forks.load() < kForks / 2) return Fail("too few forks happened");
   if (bad_children != 0) return Fail("a child's draw returned zero words");
   if (!UniqueNonzero(all)) return Fail("parent and child served the same word");
