@@ -121,10 +121,17 @@ struct ChildReport {
   uint64_t words[kChildWords];
 };
 
+// The loop's draw count, and its value at the last fork: a fork can take
+// longer than the timer's period (ASan's shadow makes it slow), and the next
+// signal, already pending, would interrupt the very same instruction again.
+volatile size_t g_loop_draws = 0;
+size_t g_last_fork_draws = ~size_t{0};
+
 void ForkingHandler(int) {
   const int saved = errno;
   const int i = g_forks.load(std::memory_order_relaxed);
-  if (i < kForks && !g_in_child) {
+  if (i < kForks && !g_in_child && g_loop_draws != g_last_fork_draws) {
+    g_last_fork_draws = g_loop_draws;
     const pid_t pid = Fork(g_raw);
     if (pid == 0) {
       g_in_child = 1;
@@ -159,6 +166,7 @@ int ForkInHandler(bool raw) {
   timer_settime(timer, 0, &every, nullptr);
   size_t n = 0;
   for (; n < parent.size() && g_forks.load() < kForks; ++n) {
+    g_loop_draws = n;
     parent[n] = grndpool_u64();
     if (g_in_child) {
       // The draw the fork interrupted (or the one after it), then a few more:
