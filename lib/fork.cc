@@ -109,6 +109,16 @@ bool ForkedSince(uint32_t since) {
          g_canary->load(std::memory_order_relaxed) != kLive;
 }
 
+bool RelockIfReset(uint32_t before, uint32_t mapped, void *base, size_t bytes) {
+  if (ChildEpoch() == before) return true;
+  if (!LockSegment(base, bytes)) {
+    Count(g_counters.mlock_failures);
+    return false;
+  }
+  if (mapped == before) Count(g_counters.locked_bytes, bytes);
+  return true;
+}
+
 bool CanaryWorks() {
   return g_canary != &g_no_wipe_on_fork;
 }

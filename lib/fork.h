@@ -8,6 +8,7 @@
 #include <pthread.h>
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 
 namespace grndpool::fork {
@@ -63,6 +64,16 @@ bool ForkedSince(uint32_t since);
 
 // True when the canary maps a real wipe-on-fork page.
 bool CanaryWorks();
+
+// Mapping locked memory races a fork from a signal handler: a child reset
+// between the lock and the mapping's publication did not lock it again (locks
+// are not inherited). Take ChildEpoch() before mapping (`before`) and right
+// after (`mapped`); once the mapping is published, this locks it again in such
+// a child and counts it: a fork inside the mapping left its count to the child,
+// a fork after it had it erased by the child's recount (a fork in the few
+// instructions between leaves locked_bytes one mapping short there). False
+// when the lock failed (counted in mlock_failures).
+bool RelockIfReset(uint32_t before, uint32_t mapped, void *base, size_t bytes);
 
 // A mutex whose fork hooks survive a fork from a signal handler that
 // interrupted its own holder: prepare does not wait for the thread it runs on,

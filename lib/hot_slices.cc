@@ -42,7 +42,6 @@ SliceHeader *TryClaim(uint32_t tag) {
 // tag no thread has, for the life of the process.
 void Shelve(SliceHeader *slice) {
   slice->owner.store(kRetiringTag, std::memory_order_relaxed);
-  Count(g_counters.mlock_failures);
   g_no_more.store(true, std::memory_order_relaxed);
 }
 
@@ -73,19 +72,10 @@ SliceHeader *MapOne(uint32_t tag) {
   slice->owner.store(tag, std::memory_order_relaxed);
   g_slices[count] = slice;
   g_count.store(count + 1, std::memory_order_release);
-  // A fork (from a signal handler) between the lock and the publication reset
-  // a child that did not know this slice: its lock was not inherited, so it is
-  // locked again here. (A raw clone's child resets later, with the slice
-  // published.) The count: a fork inside MapSegment left its count to the
-  // child (made after the reset); a fork after it had its count erased by the
-  // child's recount. A fork in the few instructions between MapSegment's count
-  // and epoch_mapped leaves locked_bytes one slice short in that child.
-  if (fork::ChildEpoch() != epoch) {
-    if (!LockSegment(slice, g_slice_bytes)) {
-      Shelve(slice);
-      return nullptr;
-    }
-    if (epoch_mapped == epoch) Count(g_counters.locked_bytes, g_slice_bytes);
+  // (A raw clone's child resets later, with the slice published.)
+  if (!fork::RelockIfReset(epoch, epoch_mapped, slice, g_slice_bytes)) {
+    Shelve(slice);
+    return nullptr;
   }
   return slice;
 }
@@ -106,10 +96,12 @@ void ChildAfterFork(bool via_atfork) {
   const size_t count = g_count.load(std::memory_order_relaxed);
   g_quarantine_below.store(via_atfork ? 0 : count, std::memory_order_relaxed);
   for (size_t i = 0; i < count; ++i) {
-    if (LockSegment(g_slices[i], g_slice_bytes))
+    if (LockSegment(g_slices[i], g_slice_bytes)) {
       Count(g_counters.locked_bytes, g_slice_bytes);
-    else
+    } else {
+      Count(g_counters.mlock_failures);
       Shelve(g_slices[i]);
+    }
   }
   g_counters.hot_slices_in_use.store(0, std::memory_order_relaxed);
 }

@@ -100,7 +100,7 @@ bool WriteKeystream(EVP_CIPHER_CTX *ctx, uint8_t *out, size_t len) {
   return true;
 }
 
-// Keys the slice's chain from the kernel, under the current fork count.
+// A fresh kernel key in the slice's key slot.
 void Rekey(SliceHeader *slice) {
   g_config.ops->fill(slice->next_key, sizeof slice->next_key);
   Count(g_counters.rekeys);
@@ -140,12 +140,12 @@ constexpr size_t kStackScrubBytes = 4096;
   __asm__ volatile("" : : "r"(scratch) : "memory");
 }
 
-// Produces the next key into the slice's slot and len bytes into out, from the
-// key now in the slot; one libcrypto call when the slot and out are contiguous
-// (a slice's header and data). If libcrypto fails, or a fork overlapped the
-// keyed work (the child's copy of the context could then hold this key), the
-// output comes from the kernel instead and the chain is rekeyed next time: a
-// draw cannot fail, and no output is derived from a key a child may hold.
+// Produces len bytes into out from the key in the slot and erases that key:
+// one libcrypto call over slot and output when they are contiguous (a slice's
+// header and data), else the slot is wiped. If libcrypto fails, or a fork
+// overlapped the keyed work (the child's copy of the context could then hold
+// this key), the output comes from the kernel instead: a draw cannot fail, and
+// no output is derived from a key a child may hold.
 void ChainOutput(SliceHeader *slice, uint8_t *out, size_t len) {
   uint8_t *slot = slice->next_key;
   const uint32_t forks = fork::ForkCount();

@@ -30,9 +30,10 @@ struct alignas(64) SliceHeader {
   uint32_t unused0_;
   uint64_t cookie;  // GRND_TIMESTAMP cookie, or generation, of the data
   uint64_t unused1_;
-  // chacha20: the chain's next key, the only copy of it between refills. Each
-  // refill keys the cipher from it and overwrites it with the keystream's first
-  // 32 bytes (just before data(), so one keystream call covers both).
+  // chacha20: each refill reads a kernel key into this slot, keys the cipher
+  // from it and overwrites it with the keystream's first 32 bytes (just before
+  // data(), so one keystream call covers both): the used key is erased, and
+  // what stays here until the next refill is never used as a key.
   uint8_t next_key[kChainKeyBytes];
 
   uint8_t *data() { return reinterpret_cast<uint8_t *>(this + 1); }

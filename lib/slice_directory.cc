@@ -214,17 +214,8 @@ SliceHeader *Grow(uint32_t tag) {
     mine->owner.store(0, std::memory_order_relaxed);
     return nullptr;  // the mapping stays unused: harmless, rare
   }
-  // A fork (from a signal handler) between the lock and Append reset a child
-  // that did not know this segment: lock it again there (the count as in
-  // hot_slices.cc's MapOne).
-  if (fork::ChildEpoch() != epoch && m.locked) {
-    Segment &appended = g_directory->segments[g_directory->count.load() - 1];
-    appended.locked = LockSegment(appended.base, g_geometry.segment_bytes);
-    if (!appended.locked)
-      Count(g_counters.mlock_failures);
-    else if (epoch_mapped == epoch)
-      Count(g_counters.locked_bytes, g_geometry.segment_bytes);
-  }
+  if (m.locked && !fork::RelockIfReset(epoch, epoch_mapped, m.base, g_geometry.segment_bytes))
+    g_directory->segments[g_directory->count.load(std::memory_order_relaxed) - 1].locked = false;
   return mine;
 }
 
