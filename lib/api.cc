@@ -2,8 +2,6 @@
 // The C ABI: thin wrappers over the fast path.
 #include "grndpool/grndpool.h"
 
-#include <sched.h>
-
 #include <cstring>
 #include <string>
 
@@ -65,8 +63,15 @@ void grndpool_stats(struct grndpool_stats *out) {
 }
 
 const char *grndpool_describe(void) {
-  // Start-up may be running in another thread: wait for it (not async-signal-safe).
-  while (!grndpool::EnsureInitialized()) sched_yield();
+  // Start-up may be running in another thread: this waits for it (not
+  // async-signal-safe: it allocates).
+  if (!grndpool::EnsureInitialized()) {
+    return grndpool::StartUpCutByFork()
+               ? "grndpool kernel-only=(this process was forked while another thread ran "
+                 "start-up: every draw goes to the kernel)"
+               : "grndpool kernel-only=(start-up is running on this thread: a signal handler "
+                 "interrupted it; its draws go to the kernel)";
+  }
   static thread_local std::string line;
   line = grndpool::Describe();
   return line.c_str();

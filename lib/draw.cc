@@ -16,6 +16,7 @@
 #include "lib/kernel/syscall.h"
 #include "lib/refill.h"
 #include "lib/runtime.h"
+#include "lib/scrub.h"
 #include "lib/shared_slices.h"
 #include "lib/slice_directory.h"
 #include "lib/stats.h"
@@ -30,9 +31,22 @@ namespace grndpool {
 
 namespace {
 
-// 0: not started, 1: running, 2: done. Not pthread_once: a signal handler that
-// draws while its own thread is initialising must not wait for itself.
-std::atomic<uint8_t> g_init_state{0};
+// Not pthread_once: a signal handler that draws while its own thread is
+// initialising must not wait for itself, and a child forked while another
+// thread was initialising must not wait for a thread it does not have.
+enum InitState : uint8_t {
+  kNotStarted,
+  kRunning,
+  kDone,
+  // A fork landed while another thread ran start-up: this process (a child)
+  // has no thread to finish it, and its state is half made. Every draw here
+  // goes to the kernel.
+  kCutByFork,
+};
+std::atomic<uint8_t> g_init_state{kNotStarted};
+// The process start-up runs in, written before it begins: a thread of
+// another process (a child) that finds start-up running knows it was cut.
+std::atomic<pid_t> g_init_pid{0};
 thread_local bool t_initializing [[gnu::tls_model("initial-exec")]] = false;
 
 void FlushSharedCounts(ThreadState &t) {
@@ -55,7 +69,7 @@ void KernelDraw(void *out, size_t n) {
 // in a raw-clone child another thread may own that memory by now. Forget it.
 void ForgetParentSlice(ThreadState &t) {
   ServeNothing();
-  t.owned = nullptr;
+  t.owned = Claim{};
   t.checked = nullptr;
   t.claim_backoff = 0;
   t.hot = false;
@@ -93,27 +107,31 @@ bool SetUpThread(ThreadState &t) {
 constexpr uint32_t kClaimRetryInterval = 256;  // overflow threads' slow draws between claims
 
 // The slice this thread owns, claiming one if it has none (first draw, after
-// fork, after the kernel dropped its page, or a periodic retry in overflow).
-// nullptr: share the overflow slices.
+// fork, or a periodic retry in overflow); a slice whose page the kernel
+// dropped is still this thread's (its claim word is elsewhere) and is stamped
+// again, empty. nullptr: share the overflow slices.
 SliceHeader *OwnedSlice(ThreadState &t) {
-  SliceHeader *slice = t.owned;
   const uint32_t tag = FastBlock().grndpool_tag;
-  if (slice != nullptr && slice->owner.load(std::memory_order_relaxed) == tag) return slice;
-  t.owned = nullptr;
+  if (t.owned.HeldBy(tag)) {
+    if (t.owned.slice->owner.load(std::memory_order_relaxed) != tag)
+      RestampDroppedSlice(t.owned.slice, tag);
+    return t.owned.slice;
+  }
+  const bool had_one = static_cast<bool>(t.owned);
+  t.owned = Claim{};
   ServeNothing();
   t.checked = nullptr;
   t.hot = false;
   t.refills = 0;
-  if (slice == nullptr && t.claim_backoff > 0) {
+  if (!had_one && t.claim_backoff > 0) {
     --t.claim_backoff;
     return nullptr;
   }
   FlushSharedCounts(t);
-  slice = ClaimSlice(tag);
-  t.owned = slice;
+  t.owned = ClaimSlice(tag);
   t.capacity = Geometry().capacity;
-  t.claim_backoff = slice != nullptr ? 0 : kClaimRetryInterval;
-  return slice;
+  t.claim_backoff = t.owned ? 0 : kClaimRetryInterval;
+  return t.owned.slice;
 }
 
 // Every this many refills of a small slice the thread looks at the clock; if
@@ -138,13 +156,17 @@ bool RefillsOften(ThreadState &t) {
 SliceHeader *MaybeGoHot(ThreadState &t, SliceHeader *slice) {
   if (t.hot || !RefillsOften(t)) return slice;
   const uint32_t tag = FastBlock().grndpool_tag;
-  SliceHeader *hot = ClaimHotSlice(tag);
-  if (hot == nullptr) return slice;
-  RetireSlice(slice, t.capacity, tag);
+  // Kept here: a fork inside the claim (from a signal handler, or in the
+  // mapping's mlock) makes the child forget t.owned; retiring the copy then
+  // finds it no longer claimed and leaves it alone.
+  const Claim small = t.owned;
+  const Claim hot = ClaimHotSlice(tag);
+  if (!hot) return slice;
+  RetireSlice(small, t.capacity, tag);
   t.owned = hot;
   t.capacity = HotCapacity();
   t.hot = true;
-  return hot;
+  return hot.slice;
 }
 
 // Serves n bytes from an owned slice, refilling as often as needed.
@@ -213,8 +235,10 @@ bool DrawOnce(ThreadState &t, void *out, size_t n, bool slab_only) {
     ServeFrom(slice);
   }
   DrawFromSlice(slice, t.capacity, static_cast<uint8_t *>(out), n, first);
+  // Cut: a fork wiped the slice (this process no longer owns it), or the
+  // kernel dropped its page (still ours: the retry stamps it again).
   if (slice->owner.load(std::memory_order_relaxed) == FastBlock().grndpool_tag) return true;
-  ForgetParentSlice(t);
+  if (!t.owned.HeldBy(FastBlock().grndpool_tag)) ForgetParentSlice(t);
   return false;
 }
 
@@ -233,6 +257,15 @@ void ForgetSliceInChild(bool via_atfork) {
 void NoForkLocks() {}
 const fork::Hooks kThreadForkHooks{NoForkLocks, NoForkLocks, ForgetSliceInChild};
 
+// Enough cipher contexts for every refill that can run at once: the cores
+// that can run one, and threads preempted inside one; never more than there
+// are slices.
+size_t CipherContexts(const SlabGeometry &geometry) {
+  const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  const size_t wanted = 32 + 8 * static_cast<size_t>(cpus > 0 ? cpus : 1);
+  return std::min(wanted, (geometry.max_segments - 1) * geometry.slices_per_segment + 1);
+}
+
 void Initialize() {
   InitRuntime(ThreadExit);
   const Options &options = CurrentOptions();
@@ -245,8 +278,7 @@ void Initialize() {
   // Without a thread key every draw goes to the kernel, and libcrypto is left
   // alone: it needs a pthread key of its own and crashes without one.
   if (HaveThreadKey())
-    InitRefill(RefillConfig{options.refill, options.rekey_bytes, g_ops,
-                            (geometry.max_segments - 1) * geometry.slices_per_segment + 1});
+    InitRefill(RefillConfig{options.refill, options.rekey_bytes, g_ops, CipherContexts(geometry)});
   InitSharedSlices(g_ops, geometry.capacity);
   InitStrategies();
   fork::RegisterHooks(&kThreadForkHooks);
@@ -257,25 +289,53 @@ void Initialize() {
 
 bool EnsureInitialized() {
   uint8_t state = g_init_state.load(std::memory_order_acquire);
-  if (__builtin_expect(state == 2, 1)) return true;
-  if (state == 0 && g_init_state.compare_exchange_strong(state, 1, std::memory_order_acquire)) {
-    t_initializing = true;
-    Initialize();
-    g_init_state.store(2, std::memory_order_release);
-    t_initializing = false;
-    return true;
+  if (__builtin_expect(state == kDone, 1)) return true;
+  if (state == kNotStarted) {
+    // Before the claim: a fork between the two leaves a child that finds
+    // start-up running under another pid.
+    const pid_t self = getpid();
+    g_init_pid.store(self, std::memory_order_relaxed);
+    if (g_init_state.compare_exchange_strong(state, kRunning, std::memory_order_acq_rel)) {
+      t_initializing = true;
+      Initialize();
+      // Fails only in a child whose thread forked from a signal handler
+      // inside start-up and which some other thread saw cut meanwhile.
+      uint8_t running = kRunning;
+      g_init_state.compare_exchange_strong(running, kDone, std::memory_order_acq_rel);
+      t_initializing = false;
+      return g_init_state.load(std::memory_order_acquire) == kDone;
+    }
   }
-  // Other threads wait (start-up takes well under a millisecond); the thread
-  // that is initialising, re-entered from a signal handler, must not.
-  while (!t_initializing && g_init_state.load(std::memory_order_acquire) != 2) sched_yield();
-  return g_init_state.load(std::memory_order_acquire) == 2;
+  // The thread that is initialising, re-entered from a signal handler, must
+  // not wait for itself; other threads wait (start-up takes well under a
+  // millisecond), unless start-up runs in another process: this is a child
+  // forked during it, with a half-made state and nobody to finish it.
+  if (t_initializing) return false;
+  for (;;) {
+    state = g_init_state.load(std::memory_order_acquire);
+    if (state == kDone) return true;
+    if (state == kCutByFork) return false;
+    if (state == kRunning &&
+        g_init_pid.load(std::memory_order_relaxed) != static_cast<pid_t>(getpid())) {
+      g_init_state.compare_exchange_strong(state, kCutByFork, std::memory_order_acq_rel);
+      continue;
+    }
+    sched_yield();
+  }
+}
+
+bool StartUpCutByFork() {
+  return g_init_state.load(std::memory_order_acquire) == kCutByFork;
 }
 
 void NestedDraw(void *out, size_t n) {
   KernelDraw(out, n);
 }
 
-void SlowDraw(void *out, size_t n, bool slab_only) {
+namespace {
+
+// SlowDraw without the register wipe.
+void SlowDrawOnce(void *out, size_t n, bool slab_only) {
   ThreadState &t = ThisThread();
   // GRND_TIMESTAMP per draw, the common case: the generation holds and the
   // slice has the bytes. A fork, a dropped page or thread exit cleared
@@ -291,10 +351,25 @@ void SlowDraw(void *out, size_t n, bool slab_only) {
   while (!DrawOnce(t, out, n, slab_only)) Count(g_counters.fork_redraws);
 }
 
+}  // namespace
+
+void SlowDraw(void *out, size_t n, bool slab_only) {
+  SlowDrawOnce(out, n, slab_only);
+  // Copies of what was served (memcpy's vector registers), or of keyed work,
+  // must not outlive the draw in registers a signal frame or the dynamic
+  // linker would save to the stack.
+  WipeRegisters();
+}
+
 void RedoCutDraw(void *out, size_t n, bool slab_only) {
   ThreadState &t = ThisThread();
   Count(g_counters.fork_redraws);
-  ForgetParentSlice(t);
+  // A fork took the slice from this process; a dropped page did not (its
+  // stamp is renewed by OwnedSlice before anything is served from it again).
+  if (t.owned.HeldBy(FastBlock().grndpool_tag))
+    ServeNothing();
+  else
+    ForgetParentSlice(t);
   SlowDraw(out, n, slab_only);
 }
 
@@ -304,11 +379,11 @@ void ReleaseThread(ThreadState *t) {
   FastThreadBlock &fast = FastBlock();
   fast.grndpool_in_draw = 1;
   std::atomic_signal_fence(std::memory_order_seq_cst);
-  SliceHeader *slice = t->owned;
+  const Claim owned = t->owned;
   const bool hot = t->hot;
   t->phase = ThreadPhase::kExited;
   ServeNothing();
-  t->owned = nullptr;
+  t->owned = Claim{};
   t->checked = nullptr;
   std::atomic_signal_fence(std::memory_order_seq_cst);
   FlushSharedCounts(*t);
@@ -318,11 +393,11 @@ void ReleaseThread(ThreadState *t) {
     LiftQuarantine();
     LiftHotQuarantine();
   }
-  if (slice != nullptr) {
+  if (owned) {
     if (hot)
-      ReleaseHotSlice(slice, fast.grndpool_tag);
+      ReleaseHotSlice(owned, fast.grndpool_tag);
     else
-      ReleaseSlice(slice, fast.grndpool_tag);
+      ReleaseSlice(owned, fast.grndpool_tag);
   }
   if (g_ops != nullptr) g_ops->thread_exit();
   std::atomic_signal_fence(std::memory_order_seq_cst);

@@ -32,9 +32,24 @@ namespace grndpool {
 // signal handler that interrupted start-up): it then draws from the kernel.
 bool EnsureInitialized();
 
+// True in a child forked while another thread ran start-up: the library
+// never finishes starting there, and every draw goes to the kernel.
+bool StartUpCutByFork();
+
 // The thread-exit destructor's work: after it, every draw on the thread goes to
 // the kernel. Safe against a signal handler that draws meanwhile.
 void ReleaseThread(ThreadState *t);
+
+// Copies n bytes into the caller's buffer leaving no copy in registers where
+// the architecture can (x86_64: memory to memory), like the public header's
+// inline draws. The slow path wipes the registers anyway (WipeRegisters).
+inline void CopyOut(void *out, const void *from, size_t n) {
+#if defined(__x86_64__)
+  __asm__ volatile("rep movsb" : "+D"(out), "+S"(from), "+c"(n) : : "memory");
+#else
+  memcpy(out, from, n);
+#endif
+}
 
 // Copies the n bytes below `avail` out of the slice, zeroes them and moves
 // avail down. Only the owning thread writes avail; stats readers load it
@@ -42,7 +57,7 @@ void ReleaseThread(ThreadState *t);
 inline void ServeFromSlice(SliceHeader *slice, int32_t avail, void *out, size_t n) {
   const int32_t left = avail - static_cast<int32_t>(n);
   uint8_t *p = slice->data() + left;
-  memcpy(out, p, n);
+  CopyOut(out, p, n);
   memset(p, 0, n);
   std::atomic_ref<int32_t>(slice->avail).store(left, std::memory_order_relaxed);
 }

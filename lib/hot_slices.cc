@@ -124,21 +124,21 @@ bool HotSlicesMayGrow() {
   return g_slice_bytes != 0 && !g_no_more.load(std::memory_order_relaxed);
 }
 
-SliceHeader *ClaimHotSlice(uint32_t tag) {
-  if (g_slice_bytes == 0) return nullptr;
+Claim ClaimHotSlice(uint32_t tag) {
+  if (g_slice_bytes == 0) return Claim{};
   SliceHeader *slice = TryClaim(tag);
   if (slice == nullptr && g_count.load(std::memory_order_relaxed) < g_max_slices &&
       !g_no_more.load(std::memory_order_relaxed))
     slice = MapOne(tag);
-  if (slice == nullptr) return nullptr;
+  if (slice == nullptr) return Claim{};
   slice->Reset();
   Count(g_counters.slices_in_use);
   Count(g_counters.hot_slices_in_use);
-  return slice;
+  return Claim{slice, &slice->owner};
 }
 
-void ReleaseHotSlice(SliceHeader *slice, uint32_t tag) {
-  if (RetireSlice(slice, HotCapacity(), tag))
+void ReleaseHotSlice(const Claim &claim, uint32_t tag) {
+  if (RetireSlice(claim, HotCapacity(), tag))
     g_counters.hot_slices_in_use.fetch_sub(1, std::memory_order_relaxed);
 }
 

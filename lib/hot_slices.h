@@ -25,15 +25,16 @@ uint32_t HotCapacity();
 // is mapped then (those mapped and locked before are still handed out).
 bool HotSlicesMayGrow();
 
-// A free hot slice now owned by `tag`, its header reset; nullptr when hot
-// slices are off, all taken, the slab budget is spent, or the memory could not
-// be locked. Hot slices exist for speed: they are never handed out unlocked
-// (the first failure to lock one stops the mapping of new ones, and a slice
-// that cannot be locked again in a child after fork is never handed out).
-SliceHeader *ClaimHotSlice(uint32_t tag);
+// A free hot slice now owned by `tag`, its header reset; an empty Claim when
+// hot slices are off, all taken, the slab budget is spent, or the memory could
+// not be locked. Hot slices exist for speed: they are never handed out
+// unlocked (the first failure to lock one stops the mapping of new ones, and a
+// slice that cannot be locked again in a child after fork is never handed
+// out), so never droppable either: a hot slice's claim word is its stamp.
+Claim ClaimHotSlice(uint32_t tag);
 
 // Wipes the slice and makes it free if `tag` still owns it; never waits.
-void ReleaseHotSlice(SliceHeader *slice, uint32_t tag);
+void ReleaseHotSlice(const Claim &claim, uint32_t tag);
 
 // Bytes served from owned hot slices since their last refill (for stats).
 uint64_t LiveHotServedBytes();

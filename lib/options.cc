@@ -253,26 +253,29 @@ std::string OptionsMarkdown() {
   return text;
 }
 
-// Names are copied out of the table once per process; start-up reads them.
+// Choice names, copied out of the table once per process into storage with no
+// destructor: a thread may still ask while another runs exit().
+template <int kCount>
+struct ChoiceNames {
+  char names[kCount][24];
+  explicit ChoiceNames(const OptionSpec &spec) {
+    for (int i = 0; i < kCount; ++i) snprintf(names[i], sizeof names[i], "%s", ChoiceName(spec, i));
+  }
+};
+
 const char *StrategyName(Strategy s) {
-  static const std::string names[] = {
-      ChoiceName(Row(StoreStrategy), 0), ChoiceName(Row(StoreStrategy), 1),
-      ChoiceName(Row(StoreStrategy), 2), ChoiceName(Row(StoreStrategy), 3),
-      ChoiceName(Row(StoreStrategy), 4), ChoiceName(Row(StoreStrategy), 5)};
-  return names[static_cast<int>(s)].c_str();
+  static const ChoiceNames<6> names(Row(StoreStrategy));
+  return names.names[static_cast<int>(s)];
 }
 
 const char *SourceName(SourceChoice s) {
-  static const std::string names[] = {
-      ChoiceName(Row(StoreSource), 0), ChoiceName(Row(StoreSource), 1),
-      ChoiceName(Row(StoreSource), 2), ChoiceName(Row(StoreSource), 3)};
-  return names[static_cast<int>(s)].c_str();
+  static const ChoiceNames<4> names(Row(StoreSource));
+  return names.names[static_cast<int>(s)];
 }
 
 const char *RefillName(RefillMode r) {
-  static const std::string names[] = {ChoiceName(Row(StoreRefill), 0),
-                                      ChoiceName(Row(StoreRefill), 1)};
-  return names[static_cast<int>(r)].c_str();
+  static const ChoiceNames<2> names(Row(StoreRefill));
+  return names.names[static_cast<int>(r)];
 }
 
 }  // namespace grndpool

@@ -24,6 +24,8 @@ struct Options {
   size_t hot_slice_bytes;  // 0: no hot slices
   uint64_t rekey_bytes;
   bool print_stats;
+
+  friend bool operator==(const Options &, const Options &) = default;
 };
 
 enum class OptionKind : uint8_t { kChoice, kSize, kBool };

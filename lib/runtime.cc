@@ -24,7 +24,7 @@ namespace {
 pthread_key_t g_thread_key;
 bool g_have_key = false;
 Options g_options = DefaultOptions();  // the environment replaces it at start-up
-std::string g_source_description;
+char g_source_description[128];        // no destructor: read until the process ends
 const kernel::KernelOps *g_test_ops = nullptr;
 std::atomic<uint32_t> g_next_tag{0};
 
@@ -75,17 +75,19 @@ void InitRuntime(void (*thread_exit)(void *)) {
       ParseOptions([](const char *name) -> const char * { return secure_getenv(name); }, PrintLine);
   if (g_test_ops != nullptr) {
     g_ops = g_test_ops;
-    g_source_description = g_test_ops->name;
+    snprintf(g_source_description, sizeof g_source_description, "%s", g_test_ops->name);
   } else {
-    kernel::SelectedSource source =
+    const kernel::SelectedSource source =
         kernel::SelectSource(static_cast<kernel::SourceRequest>(g_options.source));
     if (source.unavailable != nullptr) {
-      std::string line = std::string("grndpool: GRNDPOOL_SOURCE=") + SourceName(g_options.source) +
-                         " is not available here (" + source.unavailable + "); using auto";
-      PrintLine(line.c_str());
+      char line[256];
+      snprintf(line, sizeof line,
+               "grndpool: GRNDPOOL_SOURCE=%s is not available here (%s); using auto",
+               SourceName(g_options.source), source.unavailable);
+      PrintLine(line);
     }
     g_ops = source.ops;
-    g_source_description = source.description;
+    snprintf(g_source_description, sizeof g_source_description, "%s", source.description);
   }
   g_have_key = pthread_key_create(&g_thread_key, thread_exit) == 0;
   if (g_options.print_stats) atexit(PrintStatsAtExit);
@@ -140,9 +142,9 @@ std::string Describe() {
   snprintf(line, sizeof line,
            "grndpool strategy=%s source=%s refill=%s slab=%zuB slice=%zuB hot-slice=%s rekey=%lluB "
            "window=%s locked=%s (%llu of %llu mapped bytes locked, RLIMIT_MEMLOCK=%lld)%s%s",
-           StrategyName(g_options.strategy), g_source_description.c_str(),
-           RefillName(g_options.refill), g_options.slab_bytes, g_options.slice_bytes,
-           HotSlices().c_str(), static_cast<unsigned long long>(g_options.rekey_bytes), Window(),
+           StrategyName(g_options.strategy), g_source_description, RefillName(g_options.refill),
+           g_options.slab_bytes, g_options.slice_bytes, HotSlices().c_str(),
+           static_cast<unsigned long long>(g_options.rekey_bytes), Window(),
            Locked(locked, droppable, mapped), static_cast<unsigned long long>(locked),
            static_cast<unsigned long long>(mapped),
            limit.rlim_cur == RLIM_INFINITY ? -1LL : static_cast<long long>(limit.rlim_cur), mode,

@@ -106,6 +106,12 @@ void *MapPlain(size_t bytes) {
   return nullptr;
 }
 
+void *MapWipedPlain(size_t bytes) {
+  void *p = WipeOnForkWorks() ? MapWiped(bytes, MAP_PRIVATE) : nullptr;
+  if (p == nullptr) Count(g_counters.mmap_failures);
+  return p;
+}
+
 void UnmapPlain(void *p, size_t bytes) {
   if (p != nullptr) g_mem->unmap(p, bytes);
 }

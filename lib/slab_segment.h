@@ -32,6 +32,12 @@ void UnmapSegment(const SegmentMapping &m, size_t bytes);
 void *MapPlain(size_t bytes);
 void UnmapPlain(void *p, size_t bytes);
 
+// Plain anonymous memory wiped in a child after fork (MADV_WIPEONFORK), but
+// neither locked nor droppable: bookkeeping a child must see cleared and the
+// kernel must never drop (slice claim words). nullptr, counted in
+// mmap_failures, when it cannot be had.
+void *MapWipedPlain(size_t bytes);
+
 // Locks an existing segment again (locks are not inherited across fork).
 bool LockSegment(void *base, size_t bytes);
 

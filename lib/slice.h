@@ -12,7 +12,7 @@
 namespace grndpool {
 
 inline constexpr uint32_t kSliceHeaderBytes = 64;
-inline constexpr uint32_t kChainKeyBytes = 32;
+inline constexpr uint32_t kRefillKeyBytes = 32;
 // The owner word of a slice being wiped and freed: no thread has this tag, so
 // nobody claims the slice and its old owner's checks fail meanwhile.
 inline constexpr uint32_t kRetiringTag = UINT32_MAX;
@@ -24,17 +24,18 @@ struct alignas(64) SliceHeader {
   // after a failed draw: the slow path then refills.
   int32_t avail;
   std::atomic<uint32_t> filled;  // bytes the last refill produced (read by stats)
-  // Owning thread's tag, 0 when free. Reads 0 in a child after fork and in a
-  // page the kernel dropped: the fast path checks it after every copy.
+  // The owning thread's tag while the slice is live in this process: its
+  // stamp. Reads 0 in a child after fork and in a page the kernel dropped, so
+  // the fast path checks it after every copy. Who owns the slice is its claim
+  // word (Claim), which a dropped page does not wipe.
   std::atomic<uint32_t> owner;
   uint32_t unused0_;
   uint64_t cookie;  // GRND_TIMESTAMP cookie, or generation, of the data
   uint64_t unused1_;
-  // chacha20: each refill reads a kernel key into this slot, keys the cipher
-  // from it and overwrites it with the keystream's first 32 bytes (just before
-  // data(), so one keystream call covers both): the used key is erased, and
-  // what stays here until the next refill is never used as a key.
-  uint8_t next_key[kChainKeyBytes];
+  // chacha20: each refill reads a fresh kernel key into this slot (locked,
+  // wipe-on-fork, not dumped), produces the data from it and wipes it; it
+  // holds a key only while a refill runs.
+  uint8_t refill_key[kRefillKeyBytes];
 
   uint8_t *data() { return reinterpret_cast<uint8_t *>(this + 1); }
 
@@ -50,7 +51,7 @@ struct alignas(64) SliceHeader {
     return done > remaining ? done - remaining : 0;
   }
 
-  // A claimed slice starts empty, with no chain (the first refill rekeys).
+  // A claimed slice starts empty.
   void Reset() {
     std::atomic_ref<int32_t>(avail).store(0, std::memory_order_relaxed);
     filled.store(0, std::memory_order_relaxed);
@@ -58,6 +59,24 @@ struct alignas(64) SliceHeader {
   }
 };
 static_assert(sizeof(SliceHeader) == kSliceHeaderBytes);
+
+// An owned slice and its claim word: the tag of the thread that owns it, 0
+// when free. The claim word decides ownership (claims are compare-and-swaps
+// on it) and never lives in memory the kernel may drop (MAP_DROPPABLE): a
+// dropped page wipes a slice's data and stamp, never its claim, so no other
+// thread can claim the slice before its owner sees the drop and refills it.
+// Claim words are wiped in a child after fork. For a slice that is never
+// droppable the claim word is its stamp (SliceHeader::owner).
+struct Claim {
+  SliceHeader *slice = nullptr;
+  std::atomic<uint32_t> *word = nullptr;
+
+  explicit operator bool() const { return slice != nullptr; }
+  // False for an empty Claim (a thread whose slice a fork took away).
+  bool HeldBy(uint32_t tag) const {
+    return word != nullptr && word->load(std::memory_order_relaxed) == tag;
+  }
+};
 
 // A slice of the overflow segment, shared lock-free by threads that found no free
 // slice once the slab budget was spent.

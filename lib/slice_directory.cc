@@ -39,6 +39,10 @@ struct Directory {
 
 SlabGeometry g_geometry{};
 Directory *g_directory = nullptr;  // RCU-protected: read with rcu_dereference
+// One claim word per slice the budget can hold, in segment order (segment s,
+// slice i: s * slices_per_segment + i). Mapped at start-up, wiped in a child
+// after fork, never droppable: see Claim.
+std::atomic<uint32_t> *g_claims = nullptr;
 fork::ForkSafeMutex g_grow_mutex;  // serialises writers of the directory and the overflow
 std::atomic<SharedSliceHeader *> g_overflow{nullptr};
 Segment g_overflow_segment{};
@@ -61,14 +65,15 @@ std::atomic<int> g_plain_readers{0};
 thread_local bool t_rcu_seen [[gnu::tls_model("initial-exec")]] = false;
 
 // How a read-side section was entered.
-enum class ReadMode : uint8_t { kRcu, kPlain, kLocked };
+enum class ReadMode : uint8_t { kRcu, kPlain, kChild };
 
-// A read-side critical section over the directory.
+// A read-side critical section over the directory. Takes no lock: a signal
+// handler may read (a draw, grndpool_stats()) while its thread holds one.
 const Directory *BeginRead(ReadMode *mode) {
   if (!g_rcu_usable) {
-    *mode = ReadMode::kLocked;
-    g_grow_mutex.lock();
-    return g_directory;
+    // A child frees no directory array (DetachRetired), so a plain load is safe.
+    *mode = ReadMode::kChild;
+    return __atomic_load_n(&g_directory, __ATOMIC_ACQUIRE);
   }
   if (!RcuReaderReady()) {
     *mode = ReadMode::kPlain;
@@ -85,8 +90,7 @@ const Directory *BeginRead(ReadMode *mode) {
 }
 void EndRead(ReadMode mode) {
   switch (mode) {
-    case ReadMode::kLocked:
-      g_grow_mutex.unlock();
+    case ReadMode::kChild:
       return;
     case ReadMode::kPlain:
       GRNDPOOL_TSAN_RELEASE(&g_grace_period);
@@ -112,18 +116,22 @@ SliceHeader *SliceAt(const Segment &segment, size_t index) {
   return reinterpret_cast<SliceHeader *>(segment.base + index * g_geometry.slice_bytes);
 }
 
-SliceHeader *TryClaimIn(const Directory *dir, uint32_t tag) {
+Claim ClaimAt(const Segment &segment, size_t s, size_t i) {
+  return Claim{SliceAt(segment, i), &g_claims[s * g_geometry.slices_per_segment + i]};
+}
+
+Claim TryClaimIn(const Directory *dir, uint32_t tag) {
   const size_t count = dir->count.load(std::memory_order_acquire);
   for (size_t s = g_quarantine_below.load(std::memory_order_relaxed); s < count; ++s) {
     for (size_t i = 0; i < g_geometry.slices_per_segment; ++i) {
-      SliceHeader *slice = SliceAt(dir->segments[s], i);
+      const Claim claim = ClaimAt(dir->segments[s], s, i);
       uint32_t expected = 0;
-      if (slice->owner.load(std::memory_order_relaxed) == 0 &&
-          slice->owner.compare_exchange_strong(expected, tag, std::memory_order_acquire))
-        return slice;
+      if (claim.word->load(std::memory_order_relaxed) == 0 &&
+          claim.word->compare_exchange_strong(expected, tag, std::memory_order_acquire))
+        return claim;
     }
   }
-  return nullptr;
+  return Claim{};
 }
 
 size_t DirectoryBytes(size_t capacity) {
@@ -189,30 +197,31 @@ bool Append(const Segment &segment) {
 }
 
 // Maps one more segment and publishes it; returns a slice of it already owned by
-// `tag`, or nullptr when the budget is spent.
-SliceHeader *Grow(uint32_t tag) {
+// `tag`, or an empty Claim when the budget is spent.
+Claim Grow(uint32_t tag) {
   std::lock_guard<fork::ForkSafeMutex> lock(g_grow_mutex);
   // Another thread may have grown it, or a thread may have exited, meanwhile.
-  SliceHeader *mine = TryClaimIn(g_directory, tag);
-  if (mine != nullptr) return mine;
-  if (!TakeSlabBudget(g_geometry.segment_bytes)) return nullptr;
+  Claim mine = TryClaimIn(g_directory, tag);
+  if (mine) return mine;
+  if (!TakeSlabBudget(g_geometry.segment_bytes)) return Claim{};
   // Droppable pages are only safe where a slice cannot span two pages: the
-  // owner word is then in the page of every byte it guards.
+  // stamp is then in the page of every byte it guards.
   const bool droppable_ok = g_geometry.slice_bytes <= PageBytes();
   const uint32_t epoch = fork::ChildEpoch();
   SegmentMapping m = MapSegment(g_geometry.segment_bytes, droppable_ok);
   const uint32_t epoch_mapped = fork::ChildEpoch();
   if (m.base == nullptr) {
     ReturnSlabBudget(g_geometry.segment_bytes);
-    return nullptr;
+    return Claim{};
   }
   Count(g_counters.slab_bytes, g_geometry.segment_bytes);
   Segment segment{static_cast<uint8_t *>(m.base), m.locked, m.droppable};
-  mine = SliceAt(segment, 0);
-  mine->owner.store(tag, std::memory_order_relaxed);
+  // Not visible to other claimers until Append publishes the segment.
+  mine = ClaimAt(segment, g_directory->count.load(std::memory_order_relaxed), 0);
+  mine.word->store(tag, std::memory_order_relaxed);
   if (!Append(segment)) {
-    mine->owner.store(0, std::memory_order_relaxed);
-    return nullptr;  // the mapping stays unused: harmless, rare
+    mine.word->store(0, std::memory_order_relaxed);
+    return Claim{};  // the mapping stays unused: harmless, rare
   }
   if (m.locked && !fork::RelockIfReset(epoch, epoch_mapped, m.base, g_geometry.segment_bytes))
     g_directory->segments[g_directory->count.load(std::memory_order_relaxed) - 1].locked = false;
@@ -285,7 +294,11 @@ SlabGeometry ComputeGeometry(size_t slab_bytes, size_t slice_bytes) {
 
 void InitSliceDirectory(const SlabGeometry &geometry) {
   g_geometry = geometry;
-  g_budget_left.store(OwnedSegmentLimit() * geometry.segment_bytes, std::memory_order_relaxed);
+  g_claims = static_cast<std::atomic<uint32_t> *>(MapWipedPlain(
+      OwnedSegmentLimit() * geometry.slices_per_segment * sizeof(std::atomic<uint32_t>)));
+  // No claim words, no owned slices: threads share the overflow slices.
+  g_budget_left.store(g_claims != nullptr ? OwnedSegmentLimit() * geometry.segment_bytes : 0,
+                      std::memory_order_relaxed);
   g_directory = NewDirectory(8);
   fork::RegisterHooks(&kForkHooks);
 }
@@ -294,20 +307,27 @@ const SlabGeometry &Geometry() {
   return g_geometry;
 }
 
-SliceHeader *ClaimSlice(uint32_t tag) {
-  if (g_directory == nullptr) return nullptr;
+Claim ClaimSlice(uint32_t tag) {
+  if (g_directory == nullptr || g_claims == nullptr) return Claim{};
   ReadMode mode;
   const Directory *dir = BeginRead(&mode);
-  SliceHeader *slice = TryClaimIn(dir, tag);
+  Claim claim = TryClaimIn(dir, tag);
   // With the budget spent, growing is pointless: skip the writers' lock, which
   // overflow threads would otherwise all take on every retry.
   const bool may_grow = BudgetHolds(g_geometry.segment_bytes);
   EndRead(mode);
-  if (slice == nullptr && may_grow) slice = Grow(tag);
-  if (slice == nullptr) return nullptr;
-  slice->Reset();
+  if (!claim && may_grow) claim = Grow(tag);
+  if (!claim) return Claim{};
+  claim.slice->Reset();
+  claim.slice->owner.store(tag, std::memory_order_relaxed);
   Count(g_counters.slices_in_use);
-  return slice;
+  return claim;
+}
+
+void RestampDroppedSlice(SliceHeader *slice, uint32_t tag) {
+  slice->Reset();
+  slice->owner.store(tag, std::memory_order_relaxed);
+  Count(g_counters.slices_dropped);
 }
 
 bool TakeSlabBudget(size_t bytes) {
@@ -322,9 +342,11 @@ void ReturnSlabBudget(size_t bytes) {
   g_budget_left.fetch_add(bytes, std::memory_order_relaxed);
 }
 
-bool RetireSlice(SliceHeader *slice, uint32_t capacity, uint32_t tag) {
+bool RetireSlice(const Claim &claim, uint32_t capacity, uint32_t tag) {
+  SliceHeader *slice = claim.slice;
   uint32_t expected = tag;
-  if (!slice->owner.compare_exchange_strong(expected, kRetiringTag, std::memory_order_acquire))
+  if (!claim ||
+      !claim.word->compare_exchange_strong(expected, kRetiringTag, std::memory_order_acquire))
     return false;
   const uint32_t filled = slice->filled.load(std::memory_order_relaxed);
   const int32_t left = slice->avail > 0 ? slice->avail : 0;
@@ -333,15 +355,16 @@ bool RetireSlice(SliceHeader *slice, uint32_t capacity, uint32_t tag) {
   // Unservable first, then wiped, then free for the next thread.
   std::atomic_ref<int32_t>(slice->avail).store(0, std::memory_order_relaxed);
   explicit_bzero(slice->data(), capacity);
-  explicit_bzero(slice->next_key, sizeof slice->next_key);
+  explicit_bzero(slice->refill_key, sizeof slice->refill_key);
   slice->Reset();
-  slice->owner.store(0, std::memory_order_release);
+  slice->owner.store(0, std::memory_order_relaxed);
+  claim.word->store(0, std::memory_order_release);  // the stamp too, where it is the claim
   g_counters.slices_in_use.fetch_sub(1, std::memory_order_relaxed);
   return true;
 }
 
-void ReleaseSlice(SliceHeader *slice, uint32_t tag) {
-  RetireSlice(slice, g_geometry.capacity, tag);
+void ReleaseSlice(const Claim &claim, uint32_t tag) {
+  RetireSlice(claim, g_geometry.capacity, tag);
   // Not from inside a read-side section: the grace period would wait for itself.
   if (g_rcu_usable && RcuReaderReady() && !rcu_read_ongoing() && g_grow_mutex.try_lock()) {
     Directory *retired = DetachRetired();

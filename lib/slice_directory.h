@@ -34,20 +34,26 @@ SlabGeometry ComputeGeometry(size_t slab_bytes, size_t slice_bytes);
 // Start-up only: records the geometry and registers the fork hooks.
 void InitSliceDirectory(const SlabGeometry &geometry);
 
-// A free slice now owned by `tag`, its header reset, or nullptr when the
-// budget is spent (or no memory can be mapped).
-SliceHeader *ClaimSlice(uint32_t tag);
+// A free slice now owned by `tag`, its header reset and stamped, or an empty
+// Claim when the budget is spent (or no memory can be mapped). Its claim word
+// is outside the slab, so a slice in MAP_DROPPABLE memory stays owned when
+// the kernel drops its page.
+Claim ClaimSlice(uint32_t tag);
 
 // RetireSlice, at thread exit; then also frees outgrown directory arrays (a
 // grace period: may wait).
-void ReleaseSlice(SliceHeader *slice, uint32_t tag);
+void ReleaseSlice(const Claim &claim, uint32_t tag);
 
 // Wipes a slice serving `capacity` bytes and makes it free, counting what it
-// held, if it is still owned by `tag` (one compare-and-swap to kRetiringTag
-// decides: a fork or a dropped page may have freed it, and another thread may
-// own it by now). Returns whether it did. Never waits. Any slice: the
-// directory's or a hot one.
-bool RetireSlice(SliceHeader *slice, uint32_t capacity, uint32_t tag);
+// held, if it is still owned by `tag` (one compare-and-swap of the claim word
+// to kRetiringTag decides: after a fork this process may not own it, and
+// another thread may own it by now). Returns whether it did. Never waits. Any
+// slice: the directory's or a hot one.
+bool RetireSlice(const Claim &claim, uint32_t capacity, uint32_t tag);
+
+// A slice `tag` still claims whose stamp was wiped: the kernel dropped its
+// page (MAP_DROPPABLE). Resets it empty and stamps it again; counted.
+void RestampDroppedSlice(SliceHeader *slice, uint32_t tag);
 
 // The slab budget, shared by every kind of owned slice: takes `bytes` of it
 // before mapping them (false when it is spent), or gives back what could not be

@@ -36,8 +36,8 @@ enum class ThreadPhase : uint8_t {
 // plain %fs-relative load with no TLS init wrapper.
 struct ThreadState {
   ThreadPhase phase = ThreadPhase::kFresh;
-  bool hot = false;              // the owned slice is a hot slice (lib/hot_slices.h)
-  SliceHeader *owned = nullptr;  // the slice this thread owns, if any
+  bool hot = false;  // the owned slice is a hot slice (lib/hot_slices.h)
+  Claim owned;       // the slice this thread owns, and its claim word, if any
   // GRND_TIMESTAMP per draw: the owned slice once set up, served by the slow
   // path's first lines after one cookie check (nullptr otherwise).
   SliceHeader *checked = nullptr;

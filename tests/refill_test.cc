@@ -1,18 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
-// lib/refill: the keystream is RFC 8439 ChaCha20 from libcrypto, and fast key
-// erasure leaves no copy of a key that produced served bytes anywhere in
-// writable memory. No draw runs in this process: the refill is driven directly.
+// lib/refill: every refill, and every piece of a large draw, is made from a
+// fresh kernel key (RFC 8439 ChaCha20 from libcrypto, lib/keystream.h), the
+// key slot is wiped once used, and kernel bytes stand in when libcrypto
+// cannot serve. No draw runs in this process: the refill is driven directly.
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 
 #include <algorithm>
 #include <cstring>
-#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "lib/fork.h"
+#include "lib/keystream.h"
 #include "lib/refill.h"
 #include "lib/stats.h"
 #include "tests/emu/emu.h"
@@ -47,13 +48,13 @@ struct Slice {
 };
 
 // The kernel's next 32-byte answer, when a test chose it (wiped once given).
-uint8_t g_kernel_key[kChainKeyBytes];
+uint8_t g_kernel_key[kRefillKeyBytes];
 bool g_kernel_key_set = false;
 const kernel::KernelOps *g_emu = nullptr;
 kernel::KernelOps g_ops;
 
 void KernelFill(void *buf, size_t len) {
-  if (g_kernel_key_set && len == kChainKeyBytes) {
+  if (g_kernel_key_set && len == kRefillKeyBytes) {
     // Byte by byte: a sanitizer's memcpy may stage the bytes in its own stack.
     auto *out = static_cast<volatile uint8_t *>(buf);
     for (size_t i = 0; i < len; ++i) out[i] = g_kernel_key[i];
@@ -76,51 +77,23 @@ class Refill : public ::testing::Test {
   }
   // The kernel hands out `key` as the next refill's key.
   static void Key(SliceHeader *, const uint8_t *key) {
-    memcpy(g_kernel_key, key, kChainKeyBytes);
+    memcpy(g_kernel_key, key, kRefillKeyBytes);
     g_kernel_key_set = true;
   }
 };
 
 TEST_F(Refill, KeystreamIsRfc8439ChaCha20) {
   Slice slice;
-  const uint8_t zero_key[kChainKeyBytes] = {};
+  const uint8_t zero_key[kRefillKeyBytes] = {};
   Key(slice.header, zero_key);
   RefillSlice(slice.header, kCapacity, RefillReason{});
   const std::vector<uint8_t> want = Hex(kBlocks01);
-  // The first 32 bytes of keystream became the next key; the data follows.
-  EXPECT_EQ(memcmp(slice.header->next_key, want.data(), 32), 0);
-  EXPECT_EQ(memcmp(slice.header->data(), want.data() + 32, want.size() - 32), 0);
+  // The data is the keystream of the kernel's key from block 0 on.
+  EXPECT_EQ(memcmp(slice.header->data(), want.data(), want.size()), 0);
   EXPECT_EQ(slice.header->avail, static_cast<int32_t>(kCapacity));
-}
-
-// Every writable mapping of the process, searched for `needle`. Redzones and
-// freed memory are read too, so it is not instrumented.
-__attribute__((no_sanitize("address", "thread", "undefined"))) bool SameBytes(uintptr_t at,
-                                                                              const uint8_t *needle,
-                                                                              size_t len) {
-  const auto *p = reinterpret_cast<const volatile uint8_t *>(at);
-  for (size_t i = 0; i < len; ++i)
-    if (p[i] != needle[i]) return false;
-  return true;
-}
-
-int CountInMemory(const uint8_t *needle, size_t len) {
-  std::ifstream maps("/proc/self/maps");
-  std::string line;
-  int found = 0;
-  while (std::getline(maps, line)) {
-    uintptr_t lo, hi;
-    char perms[8];
-    if (sscanf(line.c_str(), "%lx-%lx %7s", &lo, &hi, perms) != 3 || perms[0] != 'r' ||
-        perms[1] != 'w' || line.find("[vvar") != std::string::npos)
-      continue;
-    // Sanitizer shadow and allocator reservations are terabytes of untouched
-    // zeros; the heap, stacks and library data are far smaller.
-    if (hi - lo > (256ul << 20)) continue;
-    for (uintptr_t p = lo; p + len <= hi; p += 4)
-      if (SameBytes(p, needle, len)) ++found;
-  }
-  return found;
+  EXPECT_TRUE(std::all_of(slice.header->refill_key, slice.header->refill_key + kRefillKeyBytes,
+                          [](uint8_t b) { return b == 0; }))
+      << "the key slot is wiped once the refill is made";
 }
 
 // A refill may run in a signal handler that interrupted malloc, so it never
@@ -129,14 +102,14 @@ int CountInMemory(const uint8_t *needle, size_t len) {
 // stream again. Contexts belong to no thread: one refill returns what it took.
 TEST_F(Refill, WithThePoolEmptyARefillTakesKernelBytes) {
   const std::vector<uint8_t> want = Hex(kBlocks01);
-  const uint8_t zero_key[kChainKeyBytes] = {};
+  const uint8_t zero_key[kRefillKeyBytes] = {};
   HoldAllCiphersForTesting(true);
   Slice slice;
   Key(slice.header, zero_key);
   RefillSlice(slice.header, kCapacity, RefillReason{});
   HoldAllCiphersForTesting(false);
-  EXPECT_NE(memcmp(slice.header->data(), want.data() + 32, 64), 0);
-  EXPECT_TRUE(std::all_of(slice.header->next_key, slice.header->next_key + kChainKeyBytes,
+  EXPECT_NE(memcmp(slice.header->data(), want.data(), 64), 0);
+  EXPECT_TRUE(std::all_of(slice.header->refill_key, slice.header->refill_key + kRefillKeyBytes,
                           [](uint8_t b) { return b == 0; }))
       << "no key left in the slot";
   // This thread, then another: a context held by a thread between its refills
@@ -147,7 +120,7 @@ TEST_F(Refill, WithThePoolEmptyARefillTakesKernelBytes) {
       Slice s;
       Key(s.header, zero_key);
       RefillSlice(s.header, kCapacity, RefillReason{});
-      keyed_stream = memcmp(s.header->data(), want.data() + 32, 64) == 0;
+      keyed_stream = memcmp(s.header->data(), want.data(), 64) == 0;
     };
     if (round == 0)
       refill();
@@ -157,82 +130,37 @@ TEST_F(Refill, WithThePoolEmptyARefillTakesKernelBytes) {
   }
 }
 
-// The stack below this frame right after a refill, where libcrypto's
-// keystream code ran: read before any other call can overwrite it, so the test
-// sees what a fork at that moment would copy into a child.
-__attribute__((noinline, no_sanitize("address", "thread", "undefined"))) void CopyStackBelow(
-    std::vector<uint8_t> *out) {
-  const uintptr_t frame = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
-  const auto *p = reinterpret_cast<const volatile uint8_t *>(frame - out->size());
-  for (size_t i = 0; i < out->size(); ++i) (*out)[i] = p[i];
-}
-
-TEST_F(Refill, NoKeyLeftInTheStackBelow) {
-#if defined(__SANITIZE_THREAD__)
-  // ThreadSanitizer's instrumentation leaves a copy ~1 KiB below this frame,
-  // in the live frames of the refill's own call chain (above the scrub); the
-  // plain and ASan builds check what ships.
-  GTEST_SKIP() << "not meaningful under ThreadSanitizer";
-#endif
-  Slice slice;
-  uint8_t key[kChainKeyBytes];
-  for (size_t i = 0; i < sizeof key; ++i) key[i] = static_cast<uint8_t>(0x3c ^ (i * 53));
-  std::vector<uint8_t> below(16384);
-  Key(slice.header, key);
-  RefillSlice(slice.header, kCapacity, RefillReason{});
-  CopyStackBelow(&below);
-  const auto at = std::search(below.begin(), below.end(), key, key + sizeof key);
-  EXPECT_EQ(at, below.end()) << "the refill's key is in the stack, " << (below.end() - at)
-                             << " bytes below this frame";
-  explicit_bzero(key, sizeof key);
-}
-
-TEST_F(Refill, FastKeyErasureLeavesNoCopyOfTheUsedKey) {
-  Slice slice;
-  uint8_t key[kChainKeyBytes];
-  for (size_t i = 0; i < sizeof key; ++i) key[i] = static_cast<uint8_t>(0xa5 ^ (i * 29));
-  Key(slice.header, key);
-  RefillSlice(slice.header, kCapacity, RefillReason{});
-  // The test's own copy is inverted, so only a library copy can match.
-  uint8_t needle[kChainKeyBytes];
-  for (size_t i = 0; i < sizeof key; ++i) needle[i] = static_cast<uint8_t>(~key[i]);
-  explicit_bzero(key, sizeof key);
-  for (uint8_t &b : needle) b = static_cast<uint8_t>(~b);
-  EXPECT_EQ(CountInMemory(needle, sizeof needle), 1) << "only the needle itself may hold the key";
-  // The next key is in the slab slot and nowhere else writable either.
-  uint8_t next[kChainKeyBytes];
-  memcpy(next, slice.header->next_key, sizeof next);
-  EXPECT_EQ(CountInMemory(next, sizeof next), 2) << "the slot and this test's copy, nothing else";
-}
-
-// Every refill takes a fresh kernel key, whatever the chain left in the slot:
-// a raw clone() that copied a refill's key (from libcrypto's context, on a
-// heap that is not wiped on fork) can compute that refill's output, and no
-// later one.
+// Every refill takes a fresh kernel key, whatever its slot held: a raw
+// clone() that copied a refill's key (from libcrypto's context, on a heap
+// that is not wiped on fork) can compute that refill's output, and no later
+// one.
 TEST_F(Refill, EveryRefillTakesAFreshKernelKey) {
   Slice slice;
-  memset(slice.header->next_key, 0, kChainKeyBytes);  // a chain left keyed with zeros
+  memset(slice.header->refill_key, 0, kRefillKeyBytes);  // a slot left holding zeros
   const uint64_t rekeys = g_counters.rekeys.load();
   RefillSlice(slice.header, kCapacity, RefillReason{});
+  const std::vector<uint8_t> first(slice.header->data(), slice.header->data() + kCapacity);
   RefillSlice(slice.header, kCapacity, RefillReason{});
   const std::vector<uint8_t> want = Hex(kBlocks01);
-  EXPECT_NE(memcmp(slice.header->data(), want.data() + 32, 64), 0) << "the old chain was used";
+  EXPECT_NE(memcmp(slice.header->data(), want.data(), 64), 0) << "the slot's zeros keyed it";
+  EXPECT_NE(memcmp(slice.header->data(), first.data(), 64), 0) << "two refills, one key";
   EXPECT_EQ(g_counters.rekeys.load() - rekeys, 2u);
 }
 
 TEST_F(Refill, LargeRequestsAreCutAtTheRekeyBudget) {
   Slice slice;
-  const uint8_t zero_key[kChainKeyBytes] = {};
+  const uint8_t zero_key[kRefillKeyBytes] = {};
   Key(slice.header, zero_key);
   const uint64_t rekeys = g_counters.rekeys.load();
   std::vector<uint8_t> big(3u << 20);  // three budgets of 1 MiB
   GenerateInto(slice.header, big.data(), big.size());
-  // The first piece comes from the zero key, straight from block 0 (no next
-  // key is made for output outside a slice); each later one is keyed anew.
+  // The first piece comes from the zero key, from block 0; each later one,
+  // at each budget, is keyed anew.
   const std::vector<uint8_t> want = Hex(kBlocks01);
   EXPECT_EQ(memcmp(big.data(), want.data(), 64), 0);
-  EXPECT_NE(memcmp(big.data() + (1u << 20) - kChainKeyBytes, want.data(), 64), 0);
-  EXPECT_GE(g_counters.rekeys.load() - rekeys, 3u);
+  EXPECT_NE(memcmp(big.data() + (1u << 20), want.data(), 64), 0);
+  EXPECT_NE(memcmp(big.data() + (2u << 20), want.data(), 64), 0);
+  EXPECT_EQ(g_counters.rekeys.load() - rekeys, 3u);
 }
 
 }  // namespace

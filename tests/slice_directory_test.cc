@@ -31,52 +31,85 @@ TEST_F(SliceDirectory, GeometryIsComputedOnce) {
 }
 
 TEST_F(SliceDirectory, ClaimGrowExhaustReleaseReuse) {
-  std::vector<SliceHeader *> owned;
+  std::vector<Claim> owned;
   for (uint32_t tag = 1; tag <= 100; ++tag) {
-    SliceHeader *s = ClaimSlice(tag);
-    if (s == nullptr) break;
-    EXPECT_EQ(s->owner.load(), tag);
-    EXPECT_EQ(s->avail, 0) << "a claimed slice starts empty";
-    owned.push_back(s);
+    const Claim c = ClaimSlice(tag);
+    if (!c) break;
+    EXPECT_TRUE(c.HeldBy(tag));
+    EXPECT_EQ(c.slice->owner.load(), tag) << "a claimed slice is stamped";
+    EXPECT_EQ(c.slice->avail, 0) << "a claimed slice starts empty";
+    owned.push_back(c);
   }
   EXPECT_EQ(owned.size(), kOwnable) << "the budget, less the overflow segment";
   EXPECT_LE(g_counters.slab_bytes.load(), 32u * 1024);
-  EXPECT_EQ(std::set<SliceHeader *>(owned.begin(), owned.end()).size(), owned.size());
+  std::set<SliceHeader *> slices;
+  for (const Claim &c : owned) slices.insert(c.slice);
+  EXPECT_EQ(slices.size(), owned.size());
   // A released slice is wiped and is the next one handed out.
-  SliceHeader *victim = owned[5];
-  victim->avail = 100;
-  memset(victim->data(), 0xee, Geometry().capacity);
-  // Only its owner's tag frees it: a thread whose slice a fork or a dropped
-  // page took away (and another thread may own now) leaves it alone.
-  const uint32_t victim_tag = victim->owner.load();
+  const Claim victim = owned[5];
+  victim.slice->avail = 100;
+  memset(victim.slice->data(), 0xee, Geometry().capacity);
+  // Only its owner's tag frees it: a thread whose slice a fork took away (and
+  // another thread may own now) leaves it alone.
+  const uint32_t victim_tag = victim.word->load();
   EXPECT_FALSE(RetireSlice(victim, Geometry().capacity, victim_tag + 1));
-  EXPECT_EQ(victim->owner.load(), victim_tag);
-  EXPECT_EQ(victim->data()[0], 0xee);
+  EXPECT_TRUE(victim.HeldBy(victim_tag));
+  EXPECT_EQ(victim.slice->data()[0], 0xee);
   ReleaseSlice(victim, victim_tag);
-  EXPECT_EQ(victim->owner.load(), 0u);
-  EXPECT_TRUE(std::all_of(victim->data(), victim->data() + Geometry().capacity,
+  EXPECT_EQ(victim.word->load(), 0u);
+  EXPECT_EQ(victim.slice->owner.load(), 0u);
+  EXPECT_TRUE(std::all_of(victim.slice->data(), victim.slice->data() + Geometry().capacity,
                           [](uint8_t b) { return b == 0; }));
-  EXPECT_EQ(ClaimSlice(777), victim);
-  EXPECT_EQ(victim->avail, 0);
-  EXPECT_EQ(ClaimSlice(778), nullptr) << "still exhausted";
-  for (SliceHeader *s : owned) ReleaseSlice(s, s->owner.load());
+  const Claim again = ClaimSlice(777);
+  EXPECT_EQ(again.slice, victim.slice);
+  EXPECT_EQ(again.word, victim.word);
+  EXPECT_EQ(victim.slice->avail, 0);
+  EXPECT_FALSE(ClaimSlice(778)) << "still exhausted";
+  for (const Claim &c : owned) ReleaseSlice(c, c.word->load());
   size_t count = 0;
   EXPECT_NE(OverflowSlices(&count), nullptr);
   EXPECT_EQ(count, Geometry().slices_per_segment);
 }
 
+// A page the kernel drops (MAP_DROPPABLE) reads as zeros: the slice's stamp
+// goes, its claim must not, or another thread could claim the slice while its
+// owner still writes to it. So no claim word lies inside a slice.
+TEST_F(SliceDirectory, ClaimWordsLiveOutsideTheSlab) {
+  std::vector<Claim> owned, others;
+  for (uint32_t tag = 1; tag <= 8; ++tag) owned.push_back(ClaimSlice(tag));
+  for (const Claim &c : owned) {
+    ASSERT_TRUE(c);
+    for (const Claim &other : owned) {
+      const auto *word = reinterpret_cast<const uint8_t *>(c.word);
+      const auto *start = reinterpret_cast<const uint8_t *>(other.slice);
+      EXPECT_FALSE(word >= start && word < start + Geometry().slice_bytes)
+          << "a claim word lies inside a slice";
+    }
+    // What a dropped page leaves: stamp and data zero; the claim holds.
+    const uint32_t tag = c.word->load();
+    memset(static_cast<void *>(c.slice), 0, Geometry().slice_bytes);
+    EXPECT_TRUE(c.HeldBy(tag));
+    others.push_back(ClaimSlice(900 + tag));
+    EXPECT_NE(others.back().slice, c.slice) << "a dropped slice was claimed again";
+    RestampDroppedSlice(c.slice, tag);
+    EXPECT_EQ(c.slice->owner.load(), tag);
+  }
+  for (const Claim &c : owned) ReleaseSlice(c, c.word->load());
+  for (const Claim &c : others)
+    if (c) ReleaseSlice(c, c.word->load());
+}
+
 TEST_F(SliceDirectory, ConcurrentClaimsNeverShareASlice) {
   std::atomic<int> shared{0};
   std::vector<std::thread> threads;
-  std::vector<std::atomic<uint32_t>> holders(kOwnable);
   for (uint32_t t = 0; t < 8; ++t)
     threads.emplace_back([&, t] {
       for (int round = 0; round < 2000; ++round) {
         const uint32_t tag = 1000 + t;
-        SliceHeader *s = ClaimSlice(tag);
-        if (s == nullptr) continue;
-        if (s->owner.load() != tag) shared.fetch_add(1);
-        ReleaseSlice(s, tag);
+        const Claim c = ClaimSlice(tag);
+        if (!c) continue;
+        if (!c.HeldBy(tag) || c.slice->owner.load() != tag) shared.fetch_add(1);
+        ReleaseSlice(c, tag);
       }
     });
   for (auto &th : threads) th.join();

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* grndpool: reseed-safe, fork-safe buffered kernel randomness for threaded servers.
  *
- * Every function here is thread-safe, async-signal-safe to re-enter from a signal
- * handler that interrupts a draw, and never fails: kernel errors are retried or
- * routed to the getrandom(2) syscall. The library starts no thread or process. */
+ * Every function here is thread-safe and never fails: kernel errors are retried
+ * or routed to the getrandom(2) syscall. Every function but grndpool_describe()
+ * is async-signal-safe, also in a handler that interrupts a draw. The library
+ * starts no thread or process. */
 #ifndef GRNDPOOL_GRNDPOOL_H
 #define GRNDPOOL_GRNDPOOL_H
 
@@ -53,9 +54,10 @@ GRNDPOOL_API uint32_t grndpool_uniform(uint32_t /* upper_bound */);
   X(kernel_faults, "getrandom/vDSO errors seen (retried or routed elsewhere)")        \
   X(urandom_fallbacks, "fills served by /dev/urandom (getrandom denied)")             \
   X(threads_seen, "threads that ever drew")                                           \
-  X(hot_slices_in_use, "hot (larger) slices owned by threads that draw the most")
+  X(hot_slices_in_use, "hot (larger) slices owned by threads that draw the most")     \
+  X(slices_dropped, "slices whose MAP_DROPPABLE page the kernel dropped (refilled, never served)")
 
-#define GRNDPOOL_STATS_VERSION 3
+#define GRNDPOOL_STATS_VERSION 4
 
 /* Process-wide counters; a snapshot, each field read independently. Set `size`
  * to sizeof(struct grndpool_stats) before the call: the library writes only the
@@ -73,7 +75,9 @@ struct grndpool_stats {
 GRNDPOOL_API void grndpool_stats(struct grndpool_stats * /* out */);
 
 /* One line: strategy, source, refill mode, slab and slice sizes, locked or not.
- * The string is owned by the library and stays valid until the next call. */
+ * The string is owned by the library and stays valid until the next call on
+ * the same thread. Not async-signal-safe: it allocates, and it waits for
+ * start-up running on another thread. */
 GRNDPOOL_API const char *grndpool_describe(void);
 
 /* Inline draws. With GCC or Clang on ELF, grndpool_u32(), grndpool_u64() and
@@ -121,10 +125,27 @@ extern __thread struct grndpool_thread_v1 grndpool_thread_v1
 #define GRNDPOOL_INLINE_ \
   extern __inline__ __attribute__((__always_inline__, __gnu_inline__, __no_instrument_function__))
 
+/* Copies n bytes into the caller's buffer. On x86_64 memory to memory
+ * (rep movsb), so no register keeps a copy that a signal frame or the dynamic
+ * linker's lazy binding would later save on the stack. */
+GRNDPOOL_INLINE_ void grndpool_copy_out_(void *grndpool_to_, const void *grndpool_from_,
+                                         size_t grndpool_n_) {
+#if defined(__x86_64__)
+  __asm__ __volatile__("rep movsb"
+                       : "+D"(grndpool_to_), "+S"(grndpool_from_), "+c"(grndpool_n_)
+                       :
+                       : "memory");
+#else
+  __builtin_memcpy(grndpool_to_, grndpool_from_, grndpool_n_);
+#endif
+}
+
 /* Takes n bytes of the thread's slice into out; 0 when the library must serve
- * the draw (what was written to out is then not to be used). Always inlined:
- * no symbol of this name exists. */
-GRNDPOOL_INLINE_ int grndpool_take_(void *grndpool_out_, size_t grndpool_n_) {
+ * the draw (what was written to out is then not to be used). `bytes`: out is
+ * the caller's buffer (copied memory to memory); otherwise a word the caller
+ * gets back in a register anyway. Always inlined: no symbol of this name
+ * exists. */
+GRNDPOOL_INLINE_ int grndpool_take_(void *grndpool_out_, size_t grndpool_n_, int grndpool_bytes_) {
   struct grndpool_thread_v1 *grndpool_t_ = &grndpool_thread_v1;
   struct grndpool_slice_v1 *grndpool_s_;
   unsigned char *grndpool_p_;
@@ -138,7 +159,10 @@ GRNDPOOL_INLINE_ int grndpool_take_(void *grndpool_out_, size_t grndpool_n_) {
   if (__builtin_expect(grndpool_avail_ >= (int32_t)grndpool_n_, 1)) {
     grndpool_avail_ -= (int32_t)grndpool_n_;
     grndpool_p_ = (unsigned char *)(grndpool_s_ + 1) + grndpool_avail_;
-    __builtin_memcpy(grndpool_out_, grndpool_p_, grndpool_n_);
+    if (grndpool_bytes_)
+      grndpool_copy_out_(grndpool_out_, grndpool_p_, grndpool_n_);
+    else
+      __builtin_memcpy(grndpool_out_, grndpool_p_, grndpool_n_);
     __builtin_memset(grndpool_p_, 0, grndpool_n_);
     __atomic_store_n(&grndpool_s_->grndpool_avail, grndpool_avail_, __ATOMIC_RELAXED);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
@@ -154,19 +178,19 @@ GRNDPOOL_INLINE_ int grndpool_take_(void *grndpool_out_, size_t grndpool_n_) {
 
 GRNDPOOL_INLINE_ uint32_t grndpool_u32(void) {
   uint32_t grndpool_v_;
-  if (__builtin_expect(grndpool_take_(&grndpool_v_, sizeof grndpool_v_), 1)) return grndpool_v_;
+  if (__builtin_expect(grndpool_take_(&grndpool_v_, sizeof grndpool_v_, 0), 1)) return grndpool_v_;
   return grndpool_u32_outline();
 }
 GRNDPOOL_INLINE_ uint64_t grndpool_u64(void) {
   uint64_t grndpool_v_;
-  if (__builtin_expect(grndpool_take_(&grndpool_v_, sizeof grndpool_v_), 1)) return grndpool_v_;
+  if (__builtin_expect(grndpool_take_(&grndpool_v_, sizeof grndpool_v_, 0), 1)) return grndpool_v_;
   return grndpool_u64_outline();
 }
 /* Inline only for a size known at compile time, at most 64 bytes (tokens,
  * keys): the copy is then a few moves. */
 GRNDPOOL_INLINE_ void grndpool_buf(void *grndpool_buf_, size_t grndpool_n_) {
   if (__builtin_constant_p(grndpool_n_) && grndpool_n_ > 0 && grndpool_n_ <= 64 &&
-      __builtin_expect(grndpool_take_(grndpool_buf_, grndpool_n_), 1))
+      __builtin_expect(grndpool_take_(grndpool_buf_, grndpool_n_, 1), 1))
     return;
   grndpool_buf_outline(grndpool_buf_, grndpool_n_);
 }

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cerrno>
 #include <climits>
+#include <cstdio>
 #include <cstring>
 
 #include "lib/kernel/syscall.h"
@@ -163,10 +164,10 @@ SelectedSource SelectSource(SourceRequest choice) {
   g_ops.mode = how.mode;
   g_ops.timestamp = how.timestamp;
   g_ops.generation = how.generation;
-  out.description = std::string(how.name) + "(" + how.what;
-  if (how.mode == GenerationMode::kPerDraw || how.generation == SyscallTimestampGeneration)
-    out.description += std::string("; fill ") + fill_name;
-  out.description += ")";
+  const bool name_fill =
+      how.mode == GenerationMode::kPerDraw || how.generation == SyscallTimestampGeneration;
+  snprintf(out.description, sizeof out.description, "%s(%s%s%s)", how.name, how.what,
+           name_fill ? "; fill " : "", name_fill ? fill_name : "");
   out.ops = &g_ops;
   return out;
 }

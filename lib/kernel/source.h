@@ -2,8 +2,6 @@
 // Picks the kernel path at start-up from what this kernel offers.
 #pragma once
 
-#include <string>
-
 #include "lib/kernel/kernel_ops.h"
 
 namespace grndpool::kernel {
@@ -13,7 +11,7 @@ enum class SourceRequest : uint8_t { kAuto, kGrndTimestamp, kVdso, kSyscall };
 
 struct SelectedSource {
   const KernelOps *ops;
-  std::string description;  // e.g. "grnd_timestamp(vdso, checked every draw; fill vdso)"
+  char description[128];    // e.g. "grnd_timestamp(vdso, checked every draw; fill vdso)"
   const char *unavailable;  // why the request could not be met (auto was used), or nullptr
 };
 

@@ -3,6 +3,7 @@
 #include "lib/fast_path.h"
 #include "lib/fork.h"
 #include "lib/kernel/syscall.h"
+#include "lib/scrub.h"
 #include "lib/strategies/registry.h"
 #include "lib/strategies/strategies.h"
 
@@ -18,10 +19,13 @@ void SlabStrategyDraw(void *out, size_t n) {
 
 // Called directly (by the benchmark and tests), a strategy may be the first
 // thing in the process to draw; while another thread initialises, the kernel.
+// Like the slab's slow path, each leaves no copy of what it served in the
+// vector registers.
 template <void (*kDraw)(void *, size_t)>
 void AfterInit(void *out, size_t n) {
   if (__builtin_expect(!EnsureInitialized(), 0)) return kernel::SyscallFill(out, n);
   kDraw(out, n);
+  WipeRegisters();
 }
 
 // In the order of enum Strategy; the names come from the options table.
