@@ -109,15 +109,28 @@ TEST(Cpp, FillAndUniform) {
   grndpool::fill(bytes);
   EXPECT_TRUE(
       std::any_of(bytes.begin(), bytes.end(), [](std::byte b) { return b != std::byte{0}; }));
+  std::array<int, 7> small{};
+  std::array<int, 256> bytes_seen{};
+  uint64_t or_bits = 0, and_bits = ~uint64_t{0};
+  int negative = 0;
   for (int i = 0; i < 10000; ++i) {
     int v = grndpool::uniform(-3, 3);
     ASSERT_GE(v, -3);
     ASSERT_LE(v, 3);
-    int64_t w = grndpool::uniform<int64_t>(INT64_MIN, INT64_MAX);
-    (void)w;
-    uint8_t b = grndpool::uniform<uint8_t>(0, 255);
-    (void)b;
+    ++small[v + 3];
+    // The full int64 range: both signs, every bit both ways.
+    const int64_t w = grndpool::uniform<int64_t>(INT64_MIN, INT64_MAX);
+    or_bits |= static_cast<uint64_t>(w);
+    and_bits &= static_cast<uint64_t>(w);
+    negative += w < 0;
+    ++bytes_seen[grndpool::uniform<uint8_t>(0, 255)];
   }
+  for (int k : small) EXPECT_NEAR(k, 10000 / 7, 250);  // ~8 sigma
+  EXPECT_EQ(or_bits, ~uint64_t{0});
+  EXPECT_EQ(and_bits, 0u);
+  EXPECT_NEAR(negative, 5000, 400);
+  // 10000 draws over 256 values: each about 39 times; none may be missing.
+  for (int k : bytes_seen) EXPECT_GT(k, 5);
   EXPECT_EQ(grndpool::uniform(5, 5), 5);
 }
 

@@ -7,9 +7,6 @@
 //   edge_probe fork-in-handler [raw]   fork (or raw SYS_fork) from a signal handler
 //                                      that interrupted draws: no zero word in the
 //                                      child, nothing the parent also served
-//   edge_probe predict [raw]           a child scans its memory for a ChaCha20 key
-//                                      that predicts the parent's next output (raw:
-//                                      no atfork handler rekeys the parent)
 //   edge_probe urcu                    draws inside the application's own liburcu-bp
 //                                      read-side sections, and urcu_bp fork hooks
 //                                      called by the application around fork()
@@ -22,7 +19,6 @@
 //
 // Exit status 0: the guarantee held; 1: it broke (a line on stderr says how).
 #include <dlfcn.h>
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -206,63 +202,6 @@ int ForkInHandler(bool raw) {
   return 0;
 }
 
-// Defect 3: a child that inherited the parent's memory must not be able to
-// compute the parent's next output. Each 4-byte aligned 32-byte window of the
-// child's writable memory is tried as a ChaCha20 key (counter 0, zero nonce,
-// as the chain uses it); the parent's first u64 after its next refill is the
-// keystream at bytes 984..991 of that key (32 bytes of next key, then 960 of
-// data served from the top).
-bool KeyPredicts(EVP_CIPHER_CTX *ctx, const uint8_t *key, uint64_t want) {
-  static const uint8_t zero_iv[16] = {}, zeros[992] = {};
-  uint8_t ks[992];
-  int len = 0;
-  EVP_EncryptInit_ex(ctx, nullptr, nullptr, key, zero_iv);
-  EVP_EncryptUpdate(ctx, ks, &len, zeros, sizeof zeros);
-  uint64_t got;
-  memcpy(&got, ks + 984, sizeof got);
-  return got == want;
-}
-
-// Reads memory the sanitizers consider out of bounds (redzones, freed chunks):
-// exactly what an attacker's scan would read, so it is not instrumented.
-__attribute__((no_sanitize("address", "thread", "undefined"))) int ScanForKey(uint64_t want) {
-  EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-  EVP_EncryptInit_ex(ctx, EVP_chacha20(), nullptr, nullptr, nullptr);
-  std::ifstream maps("/proc/self/maps");
-  std::string line;
-  while (std::getline(maps, line)) {
-    uintptr_t lo, hi;
-    char perms[8];
-    if (sscanf(line.c_str(), "%lx-%lx %7s", &lo, &hi, perms) != 3 || perms[1] != 'w') continue;
-    if (line.find("[stack") != std::string::npos || hi - lo > (64u << 20)) continue;
-    for (uintptr_t p = lo; p + 32 <= hi; p += 4) {
-      const auto *key = reinterpret_cast<const uint8_t *>(p);
-      bool zero = true;
-      for (int k = 0; k < 32 && zero; ++k) zero = key[k] == 0;
-      if (!zero && KeyPredicts(ctx, key, want)) return 1;
-    }
-  }
-  return 0;
-}
-
-int Predict(bool raw) {
-  // Drain exactly one refill: its 960 bytes are 120 u64 draws.
-  for (int i = 0; i < 120; ++i) (void)grndpool_u64();
-  int to_child[2];
-  if (pipe(to_child) != 0) return Fail("pipe");
-  const pid_t pid = Fork(raw);
-  if (pid == 0) {
-    uint64_t want = 0;
-    if (read(to_child[0], &want, sizeof want) != sizeof want) _exit(2);
-    _exit(ScanForKey(want) ? 3 : 0);
-  }
-  const uint64_t next = grndpool_u64();  // refills, then serves from the top
-  (void)!write(to_child[1], &next, sizeof next);
-  const int status = WaitStatus(pid);
-  if (status == 3) return Fail("the child predicted the parent's next output from its memory");
-  return status == 0 ? 0 : Fail("the scanning child failed");
-}
-
 // Defect 5: draws inside the application's own read-side sections, with enough
 // threads to make the slice directory grow several times, and the application
 // calling liburcu's fork hooks itself.
@@ -335,11 +274,19 @@ void DrawingHandler(int) {
 // raise the signal from inside the first lookup, so the handler runs on the
 // initialising thread, in the middle of start-up, every time.
 std::atomic<bool> g_raise_in_getenv{false};
+// Start-up is held inside the first lookup until the other thread has begun
+// its own first draw (and 2 ms more): that draw meets start-up running.
+std::atomic<bool> g_in_start_up{false}, g_other_drawing{false};
 char *Lookup(const char *symbol, const char *name) {
   using Fn = char *(*)(const char *);
   static Fn real_getenv = reinterpret_cast<Fn>(dlsym(RTLD_NEXT, "getenv"));
   static Fn real_secure = reinterpret_cast<Fn>(dlsym(RTLD_NEXT, "secure_getenv"));
-  if (strncmp(name, "GRNDPOOL_", 9) == 0 && g_raise_in_getenv.exchange(false)) raise(SIGUSR1);
+  if (strncmp(name, "GRNDPOOL_", 9) == 0 && g_raise_in_getenv.exchange(false)) {
+    raise(SIGUSR1);
+    g_in_start_up = true;
+    while (!g_other_drawing.load()) std::this_thread::yield();
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
   return (symbol[0] == 'g' ? real_getenv : real_secure)(name);
 }
 
@@ -352,13 +299,16 @@ int FirstDrawSignal() {
   sigaction(SIGUSR1, &sa, nullptr);
   g_raise_in_getenv = true;
   // Another thread's first draw arrives while start-up runs.
-  std::thread other([] {
-    std::this_thread::sleep_for(std::chrono::microseconds(100));
-    (void)grndpool_u32();
+  uint32_t other_word = 0;
+  std::thread other([&] {
+    while (!g_in_start_up.load()) std::this_thread::yield();
+    g_other_drawing = true;
+    other_word = grndpool_u32();
   });
   const uint64_t v = grndpool_u64();
   other.join();
   if (g_raise_in_getenv) return Fail("start-up read no GRNDPOOL_ variable");
+  if (other_word == 0) return Fail("the other thread's first draw returned zero");
   return v != 0 ? 0 : Fail("zero word");
 }
 
@@ -393,6 +343,7 @@ int NoKeys() {
 // prepare hook must not wait for a lock copied held by a thread that does not
 // exist in the child (it deadlocked before the child reset first).
 std::atomic<bool> g_slow_mlock{false};
+std::atomic<bool> g_grower_in_mlock{false}, g_release_mlock{false};
 
 // Starts n threads that each draw once (claiming a slice) and then sleep for
 // the rest of the process.
@@ -416,13 +367,15 @@ int CloneThenFork() {
   usleep(100000);
   g_slow_mlock = true;
   StartSleepingDrawers(8);
-  usleep(100000);  // a grower is in mlock, holding the directory's lock
+  // A grower is inside mlock, holding the directory's lock, until released.
+  while (!g_grower_in_mlock.load()) std::this_thread::yield();
   const pid_t pid = static_cast<pid_t>(syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0));
   if (pid == 0) {
     const pid_t grandchild = fork();
     if (grandchild == 0) _exit(0);
     _exit(WaitStatus(grandchild));
   }
+  g_release_mlock = true;
   for (int i = 0; i < 100; ++i) {
     int status = 0;
     if (waitpid(pid, &status, WNOHANG) == pid)
@@ -439,7 +392,9 @@ int CloneThenFork() {
 // Stands in for libc's mlock (the executable's definition wins): slow when
 // a case asks, to hold the library's lock across a clone.
 extern "C" int mlock(const void *addr, size_t len) {
-  if (g_slow_mlock.load()) usleep(300000);
+  if (g_slow_mlock.load() && !g_grower_in_mlock.exchange(true)) {
+    while (!g_release_mlock.load()) usleep(1000);
+  }
   return static_cast<int>(syscall(SYS_mlock, addr, len));
 }
 
@@ -455,14 +410,13 @@ int main(int argc, char **argv) {
   const bool raw = argc > 2 && strcmp(argv[2], "raw") == 0;
   if (cmd == "fork-new-thread") return ForkNewThread(raw);
   if (cmd == "fork-in-handler") return ForkInHandler(raw);
-  if (cmd == "predict") return Predict(raw);
   if (cmd == "urcu") return Urcu();
   if (cmd == "tsd-destructor") return TsdDestructor();
   if (cmd == "first-draw-signal") return FirstDrawSignal();
   if (cmd == "no-keys") return NoKeys();
   if (cmd == "clone-then-fork") return CloneThenFork();
   fprintf(stderr,
-          "usage: edge_probe fork-new-thread [raw] | fork-in-handler [raw] | predict [raw] | "
+          "usage: edge_probe fork-new-thread [raw] | fork-in-handler [raw] | "
           "urcu | tsd-destructor | first-draw-signal | no-keys\n");
   return 2;
 }

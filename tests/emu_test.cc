@@ -7,13 +7,16 @@
 // GRNDPOOL_REFILL (direct: tagged bytes; chacha20: the key chain).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <thread>
 #include <vector>
 
 #include "tests/emu/emu.h"
+#include "tests/test_env.h"
 #include "runtime.h"
+#include "lib/hot_slices.h"
 #include "lib/slice_directory.h"
 #include "test_util.h"
 
@@ -33,8 +36,8 @@ class TaggedBytes : public ::testing::TestWithParam<Strategy> {};
 // a tag of that generation or a later one. A bumper thread moves the generation
 // while they draw.
 TEST_P(TaggedBytes, NoByteFromAnOldGenerationIsServed) {
-  if (!Tagged()) GTEST_SKIP() << "tagged bytes need GRNDPOOL_REFILL=direct";
-  if (!g_emu_per_draw) GTEST_SKIP() << "per-refill mode bounds the window in bytes, not to 0";
+  // CTest registers this in the per-draw direct variant only (tests/CMakeLists.txt).
+  if (!Tagged() || !g_emu_per_draw) GTEST_SKIP() << "needs per-draw mode and tagged (direct) bytes";
   const StrategyOps &ops = StrategyFor(GetParam());
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> stale{0}, draws{0};
@@ -72,7 +75,7 @@ INSTANTIATE_TEST_SUITE_P(Strategies, TaggedBytes,
 // With GRND_TIMESTAMP in the vDSO the window is 0 bytes: the first draw after a
 // bump discards the slice, and the change is counted before that draw returns.
 TEST(Window, NextDrawSeesTheBump) {
-  if (!g_emu_per_draw) GTEST_SKIP() << "per-refill mode has a window of one slice";
+  if (!g_emu_per_draw) GTEST_SKIP() << "needs per-draw mode";  // CTest registers it there only
   for (int i = 0; i < 10; ++i) (void)grndpool_u32();
   for (int round = 0; round < 20; ++round) {
     const struct grndpool_stats before = Stats();
@@ -88,10 +91,33 @@ TEST(Window, NextDrawSeesTheBump) {
   }
 }
 
-// The chacha20 chain is rekeyed from the kernel when the generation moves: at
+// On a stock kernel (the generation read at each refill) the window is one
+// slice: the change is counted by the time a slice's worth of draws refilled
+// (a hot slice's, once the thread draws enough to have one).
+TEST(Window, NextRefillSeesTheBump) {
+  if (g_emu_per_draw) GTEST_SKIP() << "needs per-refill mode";  // CTest registers it there only
+  for (int i = 0; i < 10; ++i) (void)grndpool_u32();
+  const uint32_t window = std::max(Geometry().capacity, HotCapacity());
+  for (int round = 0; round < 20; ++round) {
+    const struct grndpool_stats before = Stats();
+    emu::BumpGeneration();
+    uint32_t draws = 0;
+    while (Stats().generation_changes == before.generation_changes && draws <= window / 4)
+      (void)grndpool_u32(), ++draws;
+    EXPECT_EQ(Stats().generation_changes, before.generation_changes + 1)
+        << "not seen within one slice (" << window << " bytes) of draws";
+    if (Tagged()) {  // the refill that saw it took bytes of the new generation
+      uint8_t b[4];
+      grndpool_buf(b, sizeof b);
+      for (uint8_t x : b) EXPECT_EQ(x, emu::Tag(emu::Generation()));
+    }
+  }
+}
+
+// Every refill takes a fresh kernel key, and a generation change is seen at
 // the next draw with GRND_TIMESTAMP, at the next refill otherwise.
 TEST(Chain, GenerationChangeRekeys) {
-  if (Tagged()) GTEST_SKIP() << "the key chain exists with GRNDPOOL_REFILL=chacha20";
+  if (Tagged()) GTEST_SKIP() << "needs chacha20 refills";  // CTest registers it there only
   for (int i = 0; i < 1000; ++i) (void)grndpool_u32();
   for (int round = 0; round < 10; ++round) {
     const struct grndpool_stats before = Stats();
@@ -112,6 +138,7 @@ bool g_emu_per_draw = true;
 bool g_emu_tagged = false;
 
 int main(int argc, char **argv) {
+  grndpool::test::ApplyTestEnvironment();
   ::testing::InitGoogleTest(&argc, argv);
   const char *mode = getenv("GRNDPOOL_TEST_EMU_MODE");
   g_emu_per_draw = mode == nullptr || strcmp(mode, "per-refill") != 0;

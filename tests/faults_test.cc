@@ -9,7 +9,6 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/syscall.h>
-#include <sys/utsname.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -23,6 +22,7 @@
 #include <vector>
 
 #include "tests/fault_seams.h"
+#include "tests/test_env.h"
 #include "tests/test_util.h"
 
 namespace grndpool::test {
@@ -35,40 +35,10 @@ struct Fault {
   void (*install)();
   // Checks the counters and the describe line after the draws (EXPECT_*).
   void (*check)(const StatsT &s, const std::string &describe);
-  // A known library bug that makes every draw hang under this fault: the tests
-  // are skipped, saying so, only with GRNDPOOL_TEST_STRICT=0.
-  const char *hangs = nullptr;
-  // A known library bug that RawForkChildThreadsDrawDistinctWords exposes
-  // (ThreadSanitizer sees it every time; a plain build only by luck).
-  const char *raw_fork_bug = nullptr;
 };
-
-// Known library bugs (issue 7) are reported as a skip naming them, so the
-// suite can stay green until they are fixed with GRNDPOOL_TEST_STRICT=0; by default they are
-// failures. Remove the KnownBug() call when the library is fixed.
-bool Strict() {
-  const char *v = getenv("GRNDPOOL_TEST_STRICT");
-  return v == nullptr || strcmp(v, "0") != 0;  // every bug found so far is fixed
-}
-std::vector<std::string> g_known_bugs;
-void KnownBug(bool ok, const std::string &what) {
-  if (ok) return;
-  if (Strict())
-    ADD_FAILURE() << "KNOWN LIBRARY BUG: " << what;
-  else
-    g_known_bugs.push_back(what);
-}
 
 bool Has(const std::string &line, const char *what) {
   return line.find(what) != std::string::npos;
-}
-
-// Linux >= 6.11 has MAP_DROPPABLE.
-bool KernelHasDroppable() {
-  struct utsname u {};
-  int major = 0, minor = 0;
-  if (uname(&u) != 0 || sscanf(u.release, "%d.%d", &major, &minor) != 2) return false;
-  return major > 6 || (major == 6 && minor >= 11);
 }
 
 void GetrandomFails(GetrandomFault fault, int err = 0) {
@@ -88,7 +58,7 @@ void ExpectRetried(const StatsT &s, const std::string &d) {
 void ExpectUrandom(const StatsT &s, const std::string &d) {
   EXPECT_GT(s.kernel_faults, 0u);
   EXPECT_GT(s.urandom_fallbacks, 0u);
-  KnownBug(Has(d, "urandom"), "describe does not name the /dev/urandom fallback in force: " + d);
+  EXPECT_TRUE(Has(d, "urandom")) << "describe does not name the /dev/urandom fallback: " << d;
 }
 // The generation cannot be read: every refill takes a fresh kernel key.
 void ExpectEveryRefillRekeyed(const StatsT &s, const std::string &d) {
@@ -131,10 +101,8 @@ const Fault kFaults[] = {
      [](const StatsT &s, const std::string &d) {
        // The generation offset is only known for the 144-byte layout.
        ExpectEveryRefillRekeyed(s, d);
-       KnownBug(g_vdso_wrong_state_len.load() == 0,
-                "vDSO fills pass opaque_len 144, not the size the vDSO reported (160): " +
-                    std::to_string(g_vdso_wrong_state_len.load()) +
-                    " fills fell back to the syscall");
+       EXPECT_EQ(g_vdso_wrong_state_len.load(), 0u)
+           << "vDSO fills passed an opaque_len other than the size the vDSO reported (160)";
      }},
     {"vdso_enosys", [] { g_vdso_fault = VdsoFault::kEnosys; },
      [](const StatsT &s, const std::string &d) {
@@ -147,43 +115,35 @@ const Fault kFaults[] = {
      [](const StatsT &s, const std::string &d) {
        EXPECT_GT(s.kernel_faults, 0u);
        ExpectEveryRefillRekeyed(s, d);
-     },
-     "VdsoFill (lib/kernel/source.cc) retries -EINTR/-EAGAIN from the vDSO without bound"},
+     }},
     {"mmap_all", [] { g_map_fail_from = 1; },
      [](const StatsT &s, const std::string &d) {
        EXPECT_GT(s.mmap_failures, 0u);
        EXPECT_EQ(s.slab_bytes, 0u);
        EXPECT_TRUE(Has(d, "kernel-only")) << d;
      }},
-    // Call 1 is the slice directory's array, 2 the MADV_WIPEONFORK probe's
-    // page, 3 the canary.
-    {"mmap_canary", [] { g_map_fail_from = g_map_fail_to = 3; },
+    // Start-up maps, in order: 1 the MADV_WIPEONFORK probe's page, 2 the
+    // slices' claim words, 3 the slice directory's array, 4 the canary; the
+    // first draw then maps 5, the first slab segment.
+    {"mmap_canary", [] { g_map_fail_from = g_map_fail_to = 4; },
      [](const StatsT &s, const std::string &d) {
        EXPECT_EQ(g_failed_maps.load(), 1u);
        EXPECT_TRUE(Has(d, "kernel-only")) << d;
-       KnownBug(s.mmap_failures > 0, "the canary's failed mapping is not counted in mmap_failures");
+       EXPECT_GT(s.mmap_failures, 0u) << "the canary's failed mapping is not counted";
        // Without a canary a raw-clone child is never reset: no buffer may be used.
-       KnownBug(s.slab_bytes == 0, "the slab is in use (" + std::to_string(s.slab_bytes) +
-                                       " bytes) while describe says kernel-only: " + d);
-     },
-     nullptr,
-     "without the canary a raw-clone child is never reset: the forking thread keeps serving "
-     "from its parent-side slice, which a new child thread claims (issue 7 defect 1)"},
-    // Calls 1-4: directory, probe, canary, first slab segment; the slab cannot
-    // grow after that.
-    {"mmap_slab_after_first", [] { g_map_fail_from = 5; },
+       EXPECT_EQ(s.slab_bytes, 0u) << "the slab is in use while describe says kernel-only: " << d;
+     }},
+    // Calls 1-5 (see mmap_canary) succeed; the slab cannot grow after that.
+    {"mmap_slab_after_first", [] { g_map_fail_from = 6; },
      [](const StatsT &s, const std::string &d) {
        EXPECT_EQ(s.slab_bytes, PageBytes());  // the first segment only
        EXPECT_GT(s.mmap_failures, 0u);
        EXPECT_TRUE(Has(d, "mmap-failures")) << d;
      }},
-    // An 8 KiB budget: one owned segment (4 slices) and the overflow segment,
-    // which is every mapping after the first four.
-    {"mmap_overflow",
-     [] {
-       setenv("GRNDPOOL_SLAB_BYTES", "8K", 1);
-       g_map_fail_from = 5;
-     },
+    // An 8 KiB budget (CTest adds GRNDPOOL_SLAB_BYTES=8K): one owned segment
+    // (4 slices) and the overflow segment, which is every mapping after the
+    // first five.
+    {"mmap_overflow", [] { g_map_fail_from = 6; },
      [](const StatsT &s, const std::string &d) {
        EXPECT_EQ(s.slab_bytes, PageBytes());  // the owned segment, no overflow segment
        EXPECT_GT(s.mmap_failures, 0u);
@@ -195,7 +155,7 @@ const Fault kFaults[] = {
      [](const StatsT &s, const std::string &d) {
        EXPECT_GT(s.mlock_failures, 0u);
        EXPECT_EQ(s.locked_bytes, 0u);
-       if (KernelHasDroppable()) {
+       if (KernelHasMapDroppable()) {
          EXPECT_GT(s.droppable_bytes, 0u);
          EXPECT_TRUE(Has(d, "MAP_DROPPABLE")) << d;
        } else {
@@ -213,10 +173,6 @@ void OnHang(int) {
 }
 
 using Block = std::array<uint8_t, 16>;
-
-#define SkipIfKnownToHang()                   \
-  if (g_fault->hangs != nullptr && !Strict()) \
-  GTEST_SKIP() << "KNOWN LIBRARY BUG, draws hang under " << g_fault->name << ": " << g_fault->hangs
 
 // Eight threads, alive together, each draw 4, 8, 16, 1000 and 5000 bytes in
 // turn (fast path, refills, the large path). Returns every thread's output.
@@ -246,7 +202,6 @@ std::vector<std::vector<uint8_t>> DrawOnThreads() {
 }
 
 TEST(Faults, DrawsAreFilledAndNeverRepeat) {
-  SkipIfKnownToHang();
   const auto out = DrawOnThreads();
   std::vector<Block> blocks;
   size_t zero_blocks = 0;
@@ -264,7 +219,6 @@ TEST(Faults, DrawsAreFilledAndNeverRepeat) {
 }
 
 TEST(Faults, FaultIsCountedAndDescribed) {
-  SkipIfKnownToHang();
   (void)DrawOnThreads();
   struct grndpool_stats s;
   memset(&s, 0, sizeof s);
@@ -279,20 +233,12 @@ TEST(Faults, FaultIsCountedAndDescribed) {
 #undef GRNDPOOL_TEST_PRINT
     ADD_FAILURE() << g_fault->name << ":" << counters << "\n" << describe;
   }
-  if (!g_known_bugs.empty()) {
-    std::string all;
-    for (const auto &b : g_known_bugs) all += "\n  " + b;
-    GTEST_SKIP() << "KNOWN LIBRARY BUG(S) under " << g_fault->name << ":" << all;
-  }
 }
 
 // A raw-clone child (no atfork handlers run) whose forking thread and a new
 // thread draw at the same time: they must not share a slice, which would serve
 // bytes twice or hand out bytes the other thread just zeroed.
 TEST(Faults, RawForkChildThreadsDrawDistinctWords) {
-  SkipIfKnownToHang();
-  if (g_fault->raw_fork_bug != nullptr && !Strict())
-    GTEST_SKIP() << "KNOWN LIBRARY BUG under " << g_fault->name << ": " << g_fault->raw_fork_bug;
   uint64_t warm;
   grndpool_buf(&warm, sizeof warm);  // this thread holds a slice in the parent
   constexpr size_t kWords = 100000;
@@ -318,45 +264,12 @@ TEST(Faults, RawForkChildThreadsDrawDistinctWords) {
   EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
-// A parent that signals its child right after fork(): the kernel delivers the
-// signal as the child returns from fork, before any atfork child handler, and
-// the child's handler draws. Known library bug at the time of writing: that
-// draw resets the child itself and then waits for g_grow_mutex, which the
-// forking thread took in the atfork prepare handler (every child hangs).
-TEST(Faults, HandlerDrawRightAfterForkDoesNotHang) {
-  if (strcmp(g_fault->name, "none") != 0) GTEST_SKIP() << "run once, without a fault";
-  if (!Strict())
-    GTEST_SKIP() << "KNOWN LIBRARY BUG: a handler's draw in a fork() child before the atfork "
-                    "child handlers ran deadlocks on g_grow_mutex";
-  uint64_t warm;
-  grndpool_buf(&warm, sizeof warm);
-  struct sigaction sa {
-  }, old{};
-  sa.sa_handler = [](int) { (void)grndpool_u64(); };
-  ASSERT_EQ(sigaction(SIGUSR1, &sa, &old), 0);
-  int hung = 0;
-  for (int i = 0; i < 20; ++i) {
-    const pid_t pid = fork();
-    if (pid == 0) _exit(grndpool_u64() != 0 ? 0 : 1);
-    ASSERT_GT(pid, 0);
-    kill(pid, SIGUSR1);
-    int status = 0;
-    for (int ms = 0; ms < 2000 && waitpid(pid, &status, WNOHANG) == 0; ++ms) usleep(1000);
-    if (waitpid(pid, &status, WNOHANG) == 0) {
-      ++hung;
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-    }
-  }
-  sigaction(SIGUSR1, &old, nullptr);
-  EXPECT_EQ(hung, 0) << "children hung after a signal right after fork()";
-}
-
 }  // namespace
 }  // namespace grndpool::test
 
 int main(int argc, char **argv) {
   using namespace grndpool::test;
+  ApplyTestEnvironment();
   ::testing::InitGoogleTest(&argc, argv);
   const char *name = getenv("GRNDPOOL_TEST_FAULT");
   if (name == nullptr) name = "none";

@@ -32,16 +32,27 @@ std::vector<std::array<uint8_t, 16>> Blocks(const std::vector<uint8_t> &bytes) {
 
 // A parent with warm buffers and several threads forks 200 times. Each child
 // draws (through small draws, a refill and a large draw) and sends what it got;
-// the parent keeps drawing from what it had buffered. No block may appear in
-// two places, and every child must work.
+// the parent keeps drawing from what it had buffered, and its busy threads
+// record what they draw while each fork happens. No block may appear in two
+// places, and every child must work.
 TEST_P(ForkAndSignals, TwoHundredForksNeverShareOutput) {
   const StrategyOps &ops = StrategyFor(GetParam());
-  std::atomic<bool> stop{false};
+  std::atomic<bool> stop{false}, recording{false};
+  constexpr size_t kBusyBlocksPerFork = 2048;
+  std::vector<std::vector<uint8_t>> busy_out(3);
   std::vector<std::thread> busy;
   for (int t = 0; t < 3; ++t)
-    busy.emplace_back([&] {
+    busy.emplace_back([&, t] {
       uint8_t b[16];
-      while (!stop.load()) ops.draw(b, sizeof b);
+      size_t in_window = 0;
+      while (!stop.load()) {
+        ops.draw(b, sizeof b);
+        if (!recording.load(std::memory_order_relaxed)) {
+          in_window = 0;
+        } else if (in_window++ < kBusyBlocksPerFork) {
+          busy_out[t].insert(busy_out[t].end(), b, b + sizeof b);
+        }
+      }
     });
   std::vector<uint8_t> all;
   uint8_t warm[16];
@@ -50,6 +61,7 @@ TEST_P(ForkAndSignals, TwoHundredForksNeverShareOutput) {
   for (int i = 0; i < 200; ++i) {
     int fds[2];
     ASSERT_EQ(pipe(fds), 0);
+    recording = true;
     pid_t pid = fork();
     ASSERT_GE(pid, 0);
     if (pid == 0) {
@@ -75,6 +87,7 @@ TEST_P(ForkAndSignals, TwoHundredForksNeverShareOutput) {
       got += static_cast<size_t>(r);
     }
     close(fds[0]);
+    recording = false;
     int status = 0;
     waitpid(pid, &status, 0);
     ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child " << i << " failed";
@@ -83,6 +96,12 @@ TEST_P(ForkAndSignals, TwoHundredForksNeverShareOutput) {
   }
   stop = true;
   for (auto &t : busy) t.join();
+  size_t busy_bytes = 0;
+  for (const auto &v : busy_out) {
+    all.insert(all.end(), v.begin(), v.end());
+    busy_bytes += v.size();
+  }
+  EXPECT_GT(busy_bytes, 0u) << "the busy threads drew nothing while the forks happened";
   auto blocks = Blocks(all);
   std::sort(blocks.begin(), blocks.end());
   EXPECT_EQ(std::adjacent_find(blocks.begin(), blocks.end()), blocks.end())

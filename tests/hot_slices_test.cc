@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "lib/slab_segment.h"
+#include "tests/test_env.h"
 #include "tests/test_util.h"
 
 namespace grndpool::test {
@@ -413,6 +414,7 @@ int main(int argc, char **argv) {
             argv[2]);
     return 2;
   }
+  ApplyTestEnvironment();
   testing::InitGoogleTest(&argc, argv);
   return RUN_ALL_TESTS();
 }

@@ -7,8 +7,6 @@
 // retries must be bounded (then /dev/urandom).
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-#include <cstring>
 #include <string>
 
 #include "test_util.h"
@@ -18,20 +16,8 @@ namespace {
 
 class Seccomp : public ::testing::TestWithParam<const char *> {};
 
-// A known library bug, reported as a skip until fixed (GRNDPOOL_TEST_STRICT=1:
-// a failure): the vDSO's fallback syscall answers -EINTR/-EAGAIN forever under
-// such a filter, and VdsoFill (lib/kernel/source.cc) retries that without bound.
-bool KnownToHang(const char *err) {
-  const char *strict = getenv("GRNDPOOL_TEST_STRICT");
-  if (strict == nullptr || strcmp(strict, "0") != 0) return false;  // fixed: bounded retries
-  return strcmp(err, "eintr") == 0 || strcmp(err, "eagain") == 0;
-}
-
 TEST_P(Seccomp, DeniedGetrandomStillDrawsAndRekeysEveryRefill) {
   if (geteuid() != 0) GTEST_SKIP() << "ioctl(RNDRESEEDCRNG) needs root";
-  if (KnownToHang(GetParam()))
-    GTEST_SKIP() << "KNOWN LIBRARY BUG: the first draw hangs when seccomp answers getrandom with "
-                 << GetParam() << " (VdsoFill retries without bound)";
   std::string out;
   const int status =
       RunCommand(std::string("timeout 60 ") + GRNDPOOL_SECCOMP_CHILD_PATH + " " + GetParam(), &out);

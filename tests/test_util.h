@@ -2,6 +2,8 @@
 // Helpers shared by the test programs.
 #pragma once
 
+#include <dlfcn.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +14,7 @@
 #include <vector>
 
 #include "grndpool/grndpool.h"
+#include "lib/kernel/uapi.h"
 #include "lib/strategies/registry.h"
 
 namespace grndpool::test {
@@ -20,6 +23,23 @@ inline struct grndpool_stats Stats() {
   struct grndpool_stats s = {};
   grndpool_stats(&s);
   return s;
+}
+
+// Whether this kernel maps MAP_DROPPABLE memory (Linux >= 6.11), asked of the
+// kernel itself, not read off its version.
+inline bool KernelHasMapDroppable() {
+  void *p =
+      mmap(nullptr, 4096, PROT_READ | PROT_WRITE, kernel::kMapDroppable | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return false;
+  munmap(p, 4096);
+  return true;
+}
+
+// The vDSO's getrandom as glibc's own loader finds it (dlvsym on the loaded
+// vDSO), independently of the library's ELF walk; nullptr when absent.
+inline void *VdsoSymbolByLoader(const char *name, const char *version) {
+  void *vdso = dlopen("linux-vdso.so.1", RTLD_NOW | RTLD_NOLOAD);
+  return vdso != nullptr ? dlvsym(vdso, name, version) : nullptr;
 }
 
 // Runs fn in a forked child; returns its exit status (or 128 + signal).
