@@ -240,9 +240,11 @@ static void CaseFork(void) {
     PauseBackground(2);
     const pid_t pid = fork();
     if (pid == 0) {
+      alarm(60);  // alarms are not inherited: a child stuck on a copied lock must not linger
       close(fds[0]);
       Token mine[kPer + kChildThread];
       const pid_t grandchild = fork();
+      if (grandchild == 0) alarm(60);
       pthread_t t;
       pthread_create(&t, NULL, DrawInChild, mine + kPer);
       Draw(mine, kPer);
