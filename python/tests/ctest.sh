@@ -20,5 +20,10 @@ GRNDPOOL_BUILD_DIR=$build "$python" -m pip install --quiet --no-build-isolation 
 so=$(ls "$tmp"/site/grndpool/_grndpool*.so)
 ldd "$so" | grep -q "libgrndpool.so.0 => $build/lib/libgrndpool.so.0" ||
   { echo "$so does not load $build/lib/libgrndpool.so.0:"; ldd "$so"; exit 1; }
+# A wrong GRNDPOOL_BUILD_DIR is one clear line, not a compiler error.
+msg=$(cd "$tmp/src" && GRNDPOOL_BUILD_DIR=$tmp "$python" setup.py --name 2>&1) &&
+  { echo "setup.py accepted a build dir without CMakeCache.txt"; exit 1; }
+[[ $msg == "grndpool setup.py: GRNDPOOL_BUILD_DIR=$tmp has no CMakeCache.txt (not a CMake build dir)" ]] ||
+  { echo "setup.py's message for a bad build dir: $msg"; exit 1; }
 cd "$tmp"
 PYTHONPATH=$tmp/site "$python" -m pytest -p no:cacheprovider -q "$here/tests"
