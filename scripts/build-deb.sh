@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# Builds the Debian packages (libgrndpool0, libgrndpool-dev, grndpool-tools)
+# Builds the Debian packages (libgrndpool0, libgrndpool-dev, grndpool-tools,
+# grndpool-openssl-provider)
 # with `dpkg-buildpackage -us -uc -b` from a copy of the working tree, runs
 # lintian on them (any error fails), then installs them into a temporary root
 # and builds and runs a consumer against them (tests/deb/check.sh).

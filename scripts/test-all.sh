@@ -3,7 +3,8 @@
 # Builds grndpool and runs every test: the plain build (unit tests per module,
 # edge attacks, fault injection, seccomp, the 60 s soak, real-kernel, fork,
 # signal, churn, memlock, env, statistics, token server, man pages, Debian
-# packages, install, and the QEMU boot of the patched 6.12 kernel with the
+# packages, install, the OpenSSL provider, the Python module (pytest), the
+# sandbox cases (seccomp, the systemd unit), and the QEMU boot of the patched 6.12 kernel with the
 # VM-clone test, label "kernel"), 60 s of fuzzing the option parser, then the
 # same suites under ASan+UBSan and under TSan. The 10-minute soak
 # (label "soak") is left out: `ctest --preset default -L soak`. Every skip is
@@ -22,6 +23,8 @@ need=(cmake g++ make pkg-config liburcu-dev libssl-dev libgtest-dev libbenchmark
       libsodium-dev libbsd-dev gnuplot-nox python3
       rng-tools5 libcpp-httplib-dev man-db debhelper lintian  # stats, token_server, man, deb
       gdb                                                      # the memory oracle's core dumps
+      openssl libseccomp-dev systemd                           # provider/, tests/sandbox/
+      python3-dev python3-setuptools python3-wheel python3-pip python3-pytest  # python/
       clang-14 libclang-rt-14-dev)                             # the option parser's fuzzer
 # Installed for this machine's architecture (arm64 copies may sit beside them).
 native=$(dpkg --print-architecture)

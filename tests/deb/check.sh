@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Usage: tests/deb/check.sh DEB_DIR
-# Extracts libgrndpool0, libgrndpool-dev and grndpool-tools from DEB_DIR into a
+# Extracts libgrndpool0, libgrndpool-dev, grndpool-tools and
+# grndpool-openssl-provider from DEB_DIR into a
 # temporary root and builds and runs tests/install/'s consumer against them with
 # pkg-config and with find_package, then runs the packaged tools and man pages.
 set -euo pipefail
@@ -12,7 +13,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/grndpool-debcheck.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 root=$tmp/root
 
-for pkg in libgrndpool0 libgrndpool-dev grndpool-tools; do
+for pkg in libgrndpool0 libgrndpool-dev grndpool-tools grndpool-openssl-provider; do
   deb=$(ls "$debs"/${pkg}_*.deb)
   echo "== extract $(basename "$deb")"
   dpkg-deb -x "$deb" "$root"
@@ -71,4 +72,17 @@ for page in "$root"/usr/share/man/man3/grndpool.3.gz "$root"/usr/share/man/man1/
   warnings=$(MANWIDTH=80 man --warnings -l "$page" 2>&1 >/dev/null)
   [[ -z $warnings ]] || { echo "$page: $warnings" >&2; exit 1; }
 done
+echo "== grndpool-openssl-provider"
+module=$libdir/ossl-modules/grndpool.so
+[[ $(pkg-config --variable=modulesdir libcrypto) == /usr/lib/$multiarch/ossl-modules ]] ||
+  { echo "libcrypto's modulesdir is not /usr/lib/$multiarch/ossl-modules" >&2; exit 1; }
+[[ -f $module ]] || { echo "$module missing" >&2; exit 1; }
+cnf=$root/usr/share/grndpool/grndpool-provider.cnf
+listed=$(LD_LIBRARY_PATH=$libdir OPENSSL_MODULES=$libdir/ossl-modules OPENSSL_CONF=$cnf \
+  openssl list -random-generators)
+grep -q 'GRNDPOOL @ grndpool' <<<"$listed" || { echo "the packaged provider is not listed: $listed" >&2; exit 1; }
+LD_LIBRARY_PATH=$libdir OPENSSL_MODULES=$libdir/ossl-modules OPENSSL_CONF=$cnf GRNDPOOL_STATS=1 \
+  openssl rand -hex 16 2>"$tmp/ossl.err" >/dev/null
+grep -q 'bytes_served=[1-9]' "$tmp/ossl.err" ||
+  { echo "openssl rand did not draw from the packaged provider" >&2; cat "$tmp/ossl.err"; exit 1; }
 echo "== deb check passed"
