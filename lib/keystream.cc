@@ -20,6 +20,10 @@ const uint8_t kZeroNonce[16] = {};  // libcrypto's 16-byte IV: counter and nonce
 // Keystream is the encryption of zeros, read from a shared read-only page.
 alignas(kBlockBytes) const uint8_t kZeros[16384] = {};
 
+// Our library context and its default provider, kept for the life of the
+// process (nothing frees them: a draw may come at any time, exit included).
+OSSL_LIB_CTX *g_libctx = nullptr;
+OSSL_PROVIDER *g_provider = nullptr;
 // The two calls a refill makes, from the default provider's ChaCha20.
 OSSL_FUNC_cipher_encrypt_init_fn *g_init = nullptr;
 OSSL_FUNC_cipher_update_fn *g_update = nullptr;
@@ -104,16 +108,17 @@ bool NamesChaCha20(const char *names) {
 }  // namespace
 
 bool InitKeystream(size_t contexts) {
+  if (g_libctx != nullptr) return g_pool_size > 0;  // once per process (tests may ask again)
   // No atexit clean-up: exit() on one thread while another is inside
   // libcrypto (start-up included) would free what that thread is using.
   if (OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT | OPENSSL_INIT_NO_LOAD_CONFIG, nullptr) != 1)
     return false;
-  OSSL_LIB_CTX *libctx = OSSL_LIB_CTX_new();
-  OSSL_PROVIDER *provider = libctx != nullptr ? OSSL_PROVIDER_load(libctx, "default") : nullptr;
-  if (provider == nullptr) return false;
+  g_libctx = OSSL_LIB_CTX_new();
+  g_provider = g_libctx != nullptr ? OSSL_PROVIDER_load(g_libctx, "default") : nullptr;
+  if (g_provider == nullptr) return false;
   int no_cache = 0;
   const OSSL_ALGORITHM *algorithm =
-      OSSL_PROVIDER_query_operation(provider, OSSL_OP_CIPHER, &no_cache);
+      OSSL_PROVIDER_query_operation(g_provider, OSSL_OP_CIPHER, &no_cache);
   OSSL_FUNC_cipher_newctx_fn *new_ctx = nullptr;
   for (; algorithm != nullptr && algorithm->algorithm_names != nullptr; ++algorithm) {
     if (!NamesChaCha20(algorithm->algorithm_names)) continue;
@@ -126,7 +131,7 @@ bool InitKeystream(size_t contexts) {
     break;
   }
   if (new_ctx == nullptr || g_init == nullptr || g_update == nullptr) return false;
-  void *provider_ctx = OSSL_PROVIDER_get0_provider_ctx(provider);
+  void *provider_ctx = OSSL_PROVIDER_get0_provider_ctx(g_provider);
   const size_t count = std::min<size_t>(contexts, kPoolSlots);
   for (size_t i = 0; i < count; ++i) {
     void *ctx = new_ctx(provider_ctx);
