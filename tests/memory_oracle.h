@@ -43,13 +43,15 @@ class MemoryImage {
   const std::vector<Region> &regions() const { return regions_; }
   // Why the image could not be taken; empty when it was.
   const std::string &error() const { return error_; }
-  // Bytes of mappings over 4 GiB left out (sanitizer shadow; 0 in a plain build).
+  // Bytes of mappings over 64 GiB left out (sanitizer shadow; 0 in a plain build).
   uint64_t skipped_bytes() const { return skipped_bytes_; }
   // "[heap]+0x1234" for a byte offset into data().
   std::string Where(size_t offset) const;
 
  private:
   friend MemoryImage TakeImage(ImageKind kind);
+  friend void ParseRecords(MemoryImage *image, const uint8_t *file, size_t bytes,
+                           std::vector<Region> *regions);
   uint8_t *data_ = nullptr;  // mmap'd MADV_DONTFORK | MADV_DONTDUMP: not in later images
   size_t size_ = 0;
   size_t mapped_ = 0;
@@ -57,6 +59,10 @@ class MemoryImage {
   std::string error_;
   uint64_t skipped_bytes_ = 0;
 };
+
+// Reads a child's records into `image` (memory_oracle.cc).
+void ParseRecords(MemoryImage *image, const uint8_t *file, size_t bytes,
+                  std::vector<MemoryImage::Region> *regions);
 
 // Takes an image of this process's memory as it is now. A fork child writes
 // every resident readable page of its address space to a memfd and exits

@@ -131,12 +131,20 @@ bool UniqueNonzero(uint64_t *v, size_t n) {
 
 uint64_t g_child_words[4000];
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+// The sanitizers' allocators have no fork handler: a child's pthread_create
+// can wait forever for an allocator lock another parent thread held.
+constexpr bool kChildThreads = false;
+#else
+constexpr bool kChildThreads = true;
+#endif
+
 // In the child: draws on this thread (and, after glibc's fork, on a new
 // thread too); 0 when every word is nonzero and distinct.
 int ChildDraws(bool raw) {
   constexpr size_t kWords = sizeof g_child_words / sizeof g_child_words[0];
   for (size_t i = 0; i < kWords / 2; ++i) g_child_words[i] = grndpool_u64();
-  if (raw) {
+  if (raw || !kChildThreads) {
     // A raw fork of a threaded process: no malloc, no threads here.
     for (size_t i = kWords / 2; i < kWords; ++i) g_child_words[i] = grndpool_u64();
   } else {
