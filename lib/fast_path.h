@@ -23,8 +23,9 @@ namespace grndpool {
 // same thread: straight from the kernel, touching no buffer and no lock.
 [[gnu::noinline, gnu::cold]] void NestedDraw(void *out, size_t n);
 
-// The copy was cut: a fork from a signal handler wiped the slab under it, or the
-// kernel dropped a MAP_DROPPABLE page. Counts it and draws again from scratch.
+// The copy was cut: a fork from a signal handler wiped the slab under it, the
+// kernel dropped a MAP_DROPPABLE page, or a new epoch made the slice stale.
+// Counts it and draws again from scratch.
 [[gnu::noinline, gnu::cold]] void RedoCutDraw(void *out, size_t n, bool slab_only);
 
 // Start-up of the process, once, by the first caller; true once it is done.
@@ -35,10 +36,6 @@ bool EnsureInitialized();
 // True in a child forked while another thread ran start-up: the library
 // never finishes starting there, and every draw goes to the kernel.
 bool StartUpCutByFork();
-
-// The thread-exit destructor's work: after it, every draw on the thread goes to
-// the kernel. Safe against a signal handler that draws meanwhile.
-void ReleaseThread(ThreadState *t);
 
 // Copies n bytes into the caller's buffer leaving no copy in registers where
 // the architecture can (x86_64: memory to memory), like the public header's

@@ -13,7 +13,7 @@ constexpr uint32_t kWiped = 0;  // what the canary reads in a child before its r
 constexpr uint32_t kLive = 1;
 constexpr uint32_t kResetting = 2;
 
-constexpr int kMaxHooks = 8;
+constexpr int kMaxHooks = 12;
 const Hooks *g_hooks[kMaxHooks];
 int g_hook_count = 0;
 

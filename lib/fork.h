@@ -26,7 +26,7 @@ struct Hooks {
   void (*child)(bool via_atfork);
 };
 
-// Adds `hooks` to the table (at most 8 rows): prepare runs in registration
+// Adds `hooks` to the table (at most 12 rows): prepare runs in registration
 // order, parent and child in reverse. Start-up only, before Init().
 void RegisterHooks(const Hooks *hooks);
 

@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "lib/fork.h"
+#include "lib/freshness.h"
 #include "lib/slab_segment.h"
 #include "lib/slice_directory.h"
 #include "lib/stats.h"
@@ -12,12 +13,13 @@
 namespace grndpool {
 namespace {
 
-size_t g_slice_bytes = 0;  // 0: hot slices are off
-size_t g_max_slices = 0;
+const Process *g_process = nullptr;
 // Mapped hot slices, in mapping order: slots are written once, before the
 // release store of g_count that publishes them, and never change, so readers
-// need no RCU. The array (g_max_slices slots) is mapped with the first slice.
+// need no RCU. Mapped with the first slice (max_hot_slices slots), as are the
+// claim words (wiped in a child after fork).
 SliceHeader **g_slices = nullptr;
+std::atomic<uint32_t> *g_claims = nullptr;
 std::atomic<size_t> g_count{0};
 // Set when a new hot slice could not be locked: none is mapped after that.
 // Those already mapped (and locked) are still handed out.
@@ -26,58 +28,78 @@ std::atomic<bool> g_no_more{false};
 std::atomic<size_t> g_quarantine_below{0};
 fork::ForkSafeMutex g_map_mutex;  // serialises mapping new hot slices
 
-SliceHeader *TryClaim(uint32_t tag) {
-  const size_t count = g_count.load(std::memory_order_acquire);
-  for (size_t i = g_quarantine_below.load(std::memory_order_relaxed); i < count; ++i) {
-    SliceHeader *slice = g_slices[i];
-    uint32_t expected = 0;
-    if (slice->owner.load(std::memory_order_relaxed) == 0 &&
-        slice->owner.compare_exchange_strong(expected, tag, std::memory_order_acquire))
-      return slice;
-  }
-  return nullptr;
+size_t SliceBytes() {
+  return g_process->geometry.hot_slice_bytes;
+}
+size_t MaxSlices() {
+  return g_process->geometry.max_hot_slices;
 }
 
-// A slice that cannot be locked is never handed out: the owner word holds a
+Claim ClaimOf(size_t i) {
+  return Claim{g_slices[i], &g_claims[i], g_process->geometry.hot_capacity};
+}
+
+Claim TryClaim(uint32_t tag) {
+  const size_t count = g_count.load(std::memory_order_acquire);
+  for (size_t i = g_quarantine_below.load(std::memory_order_relaxed); i < count; ++i) {
+    const Claim claim = ClaimOf(i);
+    uint32_t expected = 0;
+    if (claim.word->load(std::memory_order_relaxed) == 0 &&
+        claim.word->compare_exchange_strong(expected, tag, std::memory_order_acquire))
+      return claim;
+  }
+  return Claim{};
+}
+
+// A slice that cannot be locked is never handed out: its claim word holds a
 // tag no thread has, for the life of the process.
-void Shelve(SliceHeader *slice) {
-  slice->owner.store(kRetiringTag, std::memory_order_relaxed);
+void Shelve(size_t i) {
+  g_claims[i].store(kRetiringTag, std::memory_order_relaxed);
   g_no_more.store(true, std::memory_order_relaxed);
 }
 
-// Maps one more hot slice, owned by `tag`; nullptr when none may be mapped.
-SliceHeader *MapOne(uint32_t tag) {
+// Maps one more hot slice, owned by `tag`; an empty Claim when none may be mapped.
+Claim MapOne(uint32_t tag) {
   std::lock_guard<fork::ForkSafeMutex> lock(g_map_mutex);
-  if (SliceHeader *slice = TryClaim(tag)) return slice;
+  if (const Claim claim = TryClaim(tag)) return claim;
   const size_t count = g_count.load(std::memory_order_relaxed);
-  if (count >= g_max_slices || g_no_more.load(std::memory_order_relaxed)) return nullptr;
+  if (count >= MaxSlices() || g_no_more.load(std::memory_order_relaxed)) return Claim{};
   if (g_slices == nullptr) {
-    g_slices = static_cast<SliceHeader **>(MapPlain(g_max_slices * sizeof(SliceHeader *)));
-    if (g_slices == nullptr) return nullptr;
+    g_slices = static_cast<SliceHeader **>(MapPlain(MaxSlices() * sizeof(SliceHeader *)));
+    g_claims = static_cast<std::atomic<uint32_t> *>(MapWipedPlain(MaxSlices() * sizeof(uint32_t)));
+    if (g_slices == nullptr || g_claims == nullptr) {
+      g_no_more.store(true, std::memory_order_relaxed);
+      return Claim{};
+    }
   }
-  if (!TakeSlabBudget(g_slice_bytes)) return nullptr;
-  // A hot slice spans pages, so MAP_DROPPABLE is not an option (the owner word
+  if (!TakeSlabBudget(SliceBytes())) return Claim{};
+  // A hot slice spans pages, so MAP_DROPPABLE is not an option (the stamp
   // could not tell that a later page was dropped); nor is unlocked memory.
   const uint32_t epoch = fork::ChildEpoch();
-  SegmentMapping m = MapSegment(g_slice_bytes, false);
+  const SegmentMapping m = MapSegment(SliceBytes(), false);
   const uint32_t epoch_mapped = fork::ChildEpoch();
   if (m.base == nullptr || !m.locked) {
-    UnmapSegment(m, g_slice_bytes);
-    ReturnSlabBudget(g_slice_bytes);
+    UnmapSegment(m, SliceBytes());
+    ReturnSlabBudget(SliceBytes());
     if (m.base != nullptr) g_no_more.store(true, std::memory_order_relaxed);
-    return nullptr;
+    return Claim{};
   }
-  Count(g_counters.slab_bytes, g_slice_bytes);
-  auto *slice = static_cast<SliceHeader *>(m.base);
-  slice->owner.store(tag, std::memory_order_relaxed);
-  g_slices[count] = slice;
+  Count(g_counters.slab_bytes, SliceBytes());
+  g_slices[count] = static_cast<SliceHeader *>(m.base);
+  g_claims[count].store(tag, std::memory_order_relaxed);
   g_count.store(count + 1, std::memory_order_release);
   // (A raw clone's child resets later, with the slice published.)
-  if (!fork::RelockIfReset(epoch, epoch_mapped, slice, g_slice_bytes)) {
-    Shelve(slice);
-    return nullptr;
+  if (!fork::RelockIfReset(epoch, epoch_mapped, m.base, SliceBytes())) {
+    Shelve(count);
+    return Claim{};
   }
-  return slice;
+  return ClaimOf(count);
+}
+
+// The epoch moved: every claimed hot slice's next draw refills.
+void StaleEveryClaimed() {
+  const size_t count = g_count.load(std::memory_order_acquire);
+  for (size_t i = 0; i < count; ++i) MakeStale(g_claims[i], g_slices[i]);
 }
 
 void PrepareFork() {
@@ -86,21 +108,21 @@ void PrepareFork() {
 void ParentAfterFork() {
   g_map_mutex.ParentAfterFork();
 }
-// Every hot slice reads as free in the child (wipe-on-fork); locks are not
-// inherited, so each is locked again, and one that cannot be is shelved.
-// After glibc's fork() the forking thread forgot its slice in an atfork
-// handler, so nothing needs holding back; after a raw clone the slices mapped
-// before it wait until the forking thread is seen (LiftHotQuarantine).
+// Every hot slice reads as free in the child (its claim word is wiped); locks
+// are not inherited, so each is locked again, and one that cannot be is
+// shelved. After glibc's fork() the forking thread forgot its slice in an
+// atfork handler, so nothing needs holding back; after a raw clone the slices
+// mapped before it wait until the forking thread is seen (LiftHotQuarantine).
 void ChildAfterFork(bool via_atfork) {
   g_map_mutex.ChildAfterFork(via_atfork);
   const size_t count = g_count.load(std::memory_order_relaxed);
   g_quarantine_below.store(via_atfork ? 0 : count, std::memory_order_relaxed);
   for (size_t i = 0; i < count; ++i) {
-    if (LockSegment(g_slices[i], g_slice_bytes)) {
-      Count(g_counters.locked_bytes, g_slice_bytes);
+    if (LockSegment(g_slices[i], SliceBytes())) {
+      Count(g_counters.locked_bytes, SliceBytes());
     } else {
       Count(g_counters.mlock_failures);
-      Shelve(g_slices[i]);
+      Shelve(i);
     }
   }
   g_counters.hot_slices_in_use.store(0, std::memory_order_relaxed);
@@ -109,37 +131,33 @@ const fork::Hooks kForkHooks{PrepareFork, ParentAfterFork, ChildAfterFork};
 
 }  // namespace
 
-void InitHotSlices(size_t slice_bytes, size_t max_slices) {
-  if (slice_bytes <= kSliceHeaderBytes || max_slices == 0) return;
-  g_slice_bytes = slice_bytes;
-  g_max_slices = max_slices;
+void InitHotSlices(const Process &process) {
+  g_process = &process;
+  if (MaxSlices() == 0) return;
   fork::RegisterHooks(&kForkHooks);
-}
-
-uint32_t HotCapacity() {
-  return g_slice_bytes != 0 ? static_cast<uint32_t>(g_slice_bytes - kSliceHeaderBytes) : 0;
+  OnNewEpoch(StaleEveryClaimed);
 }
 
 bool HotSlicesMayGrow() {
-  return g_slice_bytes != 0 && !g_no_more.load(std::memory_order_relaxed);
+  return g_process != nullptr && MaxSlices() != 0 && !g_no_more.load(std::memory_order_relaxed);
 }
 
 Claim ClaimHotSlice(uint32_t tag) {
-  if (g_slice_bytes == 0) return Claim{};
-  SliceHeader *slice = TryClaim(tag);
-  if (slice == nullptr && g_count.load(std::memory_order_relaxed) < g_max_slices &&
+  if (g_process == nullptr || MaxSlices() == 0) return Claim{};
+  Claim claim = TryClaim(tag);
+  if (!claim && g_count.load(std::memory_order_relaxed) < MaxSlices() &&
       !g_no_more.load(std::memory_order_relaxed))
-    slice = MapOne(tag);
-  if (slice == nullptr) return Claim{};
-  slice->Reset();
+    claim = MapOne(tag);
+  if (!claim) return Claim{};
+  claim.slice->Reset();
+  claim.slice->owner.store(tag, std::memory_order_relaxed);
   Count(g_counters.slices_in_use);
   Count(g_counters.hot_slices_in_use);
-  return Claim{slice, &slice->owner};
+  return claim;
 }
 
 void ReleaseHotSlice(const Claim &claim, uint32_t tag) {
-  if (RetireSlice(claim, HotCapacity(), tag))
-    g_counters.hot_slices_in_use.fetch_sub(1, std::memory_order_relaxed);
+  if (RetireSlice(claim, tag)) g_counters.hot_slices_in_use.fetch_sub(1, std::memory_order_relaxed);
 }
 
 uint64_t LiveHotServedBytes() {

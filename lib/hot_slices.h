@@ -11,26 +11,26 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "lib/process.h"
 #include "lib/slice.h"
 
 namespace grndpool {
 
-// Start-up only. `slice_bytes` 0 or `max_slices` 0 turns hot slices off.
-void InitHotSlices(size_t slice_bytes, size_t max_slices);
-
-// Bytes a hot slice serves between refills; 0 when hot slices are off.
-uint32_t HotCapacity();
+// Start-up only: keeps `process` (the geometry says whether hot slices are on
+// and how many), registers the fork and new-epoch hooks.
+void InitHotSlices(const Process &process);
 
 // False when hot slices are off, or when one could not be locked: no new one
 // is mapped then (those mapped and locked before are still handed out).
 bool HotSlicesMayGrow();
 
-// A free hot slice now owned by `tag`, its header reset; an empty Claim when
-// hot slices are off, all taken, the slab budget is spent, or the memory could
-// not be locked. Hot slices exist for speed: they are never handed out
-// unlocked (the first failure to lock one stops the mapping of new ones, and a
-// slice that cannot be locked again in a child after fork is never handed
-// out), so never droppable either: a hot slice's claim word is its stamp.
+// A free hot slice now owned by `tag`, its header reset and stamped; an empty
+// Claim when hot slices are off, all taken, the slab budget is spent, or the
+// memory could not be locked. Hot slices exist for speed: they are never
+// handed out unlocked (the first failure to lock one stops the mapping of new
+// ones, and a slice that cannot be locked again in a child after fork is never
+// handed out), so never droppable either. Their claim words are outside them,
+// like the directory's.
 Claim ClaimHotSlice(uint32_t tag);
 
 // Wipes the slice and makes it free if `tag` still owns it; never waits.

@@ -1,46 +1,40 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "lib/refill.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstring>
 
 #include "lib/fork.h"
-#include "lib/generation.h"
 #include "lib/keystream.h"
 #include "lib/stats.h"
 
 namespace grndpool {
 namespace {
 
-RefillConfig g_config{};
+const Process *g_process = nullptr;
 bool g_keystream = false;  // libcrypto's ChaCha20 is ready (chacha20 mode)
+
+const kernel::KernelOps &Kernel() {
+  return *g_process->kernel;
+}
 
 // A fresh kernel key in the slice's key slot.
 void Rekey(SliceHeader *slice) {
-  g_config.ops->fill(slice->refill_key, sizeof slice->refill_key);
+  Kernel().fill(slice->refill_key, sizeof slice->refill_key);
   Count(g_counters.rekeys);
 }
 
-// Reads the generation at a refill, for sources that are asked once per refill:
-// the counters (generation_changes, generation_unknown) and the slice's label.
-// Nothing else depends on it: every refill takes a fresh kernel key anyway.
-void ObserveGeneration(SliceHeader *slice) {
-  switch (g_config.ops->mode) {
-    case kernel::GenerationMode::kPerDraw:
-      return;  // the draw path asks on every draw
-    case kernel::GenerationMode::kUnknown:
-      Count(g_counters.generation_unknown);
-      return;
-    case kernel::GenerationMode::kPerRefill:
-      break;
-  }
-  bool moved = false;
-  const uint64_t label = LabelForFill(*g_config.ops, slice->cookie, &moved);
-  if (label == 0)
-    Count(g_counters.generation_unknown);
-  else
-    slice->cookie = label;
+// Enough cipher contexts for every refill that can run at once: the cores
+// that can run one, and threads preempted inside one; never more than there
+// are slices.
+size_t CipherContexts(const SlabGeometry &geometry) {
+  const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  const size_t wanted = 32 + 8 * static_cast<size_t>(cpus > 0 ? cpus : 1);
+  return std::min(wanted, (geometry.max_segments - 1) * geometry.slices_per_segment + 1 +
+                              geometry.max_hot_slices);
 }
 
 // Produces len bytes into out from the key in the slice's slot, then wipes
@@ -52,9 +46,11 @@ void KeyedOutput(SliceHeader *slice, uint8_t *out, size_t len) {
   const uint32_t forks = fork::ForkCount();
   const bool ok = g_keystream && Keystream(slice->refill_key, out, len);
   explicit_bzero(slice->refill_key, sizeof slice->refill_key);
-  // An odd count: a fork was being prepared when this began.
-  if (ok && fork::ForkCount() == forks && (forks & 1) == 0) return;
-  g_config.ops->fill(out, len);
+  // An odd count: a fork was being prepared when this began. ForkedSince also
+  // reads the canary: a raw clone's child (no atfork handler) continues this
+  // refill with its key slot wiped, and must not keep a zero key's output.
+  if (ok && !fork::ForkedSince(forks) && (forks & 1) == 0) return;
+  Kernel().fill(out, len);
 }
 
 // Output of any length, in pieces of at most the rekey budget, each from a
@@ -64,7 +60,7 @@ void KeyedOutput(SliceHeader *slice, uint8_t *out, size_t len) {
 // throw that output away. The child can then compute that one piece, and
 // nothing after it.
 void InPieces(SliceHeader *slice, uint8_t *out, size_t len) {
-  const size_t piece_max = static_cast<size_t>(g_config.rekey_bytes);
+  const size_t piece_max = static_cast<size_t>(g_process->options.rekey_bytes);
   while (len > 0) {
     const size_t piece = std::min(len, piece_max);
     Rekey(slice);
@@ -76,12 +72,13 @@ void InPieces(SliceHeader *slice, uint8_t *out, size_t len) {
 
 }  // namespace
 
-void InitRefill(const RefillConfig &config) {
-  g_config = config;
-  if (config.mode == RefillMode::kChacha20) g_keystream = InitKeystream(config.contexts);
+void InitRefill(const Process &process) {
+  g_process = &process;
+  if (process.options.refill == RefillMode::kChacha20)
+    g_keystream = InitKeystream(CipherContexts(process.geometry));
 }
 
-void RefillSlice(SliceHeader *slice, uint32_t capacity, const RefillReason &reason) {
+void RefillSlice(SliceHeader *slice, uint32_t capacity, const Stamp &stamp) {
   uint8_t *data = slice->data();
   // Retire the previous fill. Served bytes are already zero; the rest is
   // overwritten below, all `capacity` bytes of it.
@@ -90,15 +87,12 @@ void RefillSlice(SliceHeader *slice, uint32_t capacity, const RefillReason &reas
   Count(g_counters.bytes_served, filled > left ? filled - left : 0);
   Count(g_counters.bytes_discarded, left);
   Count(g_counters.refills);
-
-  // Per draw: the caller already asked the kernel and brings the new cookie.
-  if (reason.generation_changed) slice->cookie = reason.new_cookie;
-  ObserveGeneration(slice);
-  if (g_config.mode == RefillMode::kDirect) {
-    g_config.ops->fill(data, capacity);
+  if (g_process->options.refill == RefillMode::kDirect) {
+    Kernel().fill(data, capacity);
   } else {
     InPieces(slice, data, capacity);
   }
+  slice->stamp = stamp;
   slice->filled.store(capacity, std::memory_order_relaxed);
   std::atomic_ref<int32_t>(slice->avail)
       .store(static_cast<int32_t>(capacity), std::memory_order_relaxed);
@@ -106,13 +100,12 @@ void RefillSlice(SliceHeader *slice, uint32_t capacity, const RefillReason &reas
 
 void GenerateInto(SliceHeader *slice, void *out, size_t len) {
   Count(g_counters.bytes_served, len);
-  if (g_config.mode == RefillMode::kDirect) {
+  if (g_process->options.refill == RefillMode::kDirect) {
     Count(g_counters.kernel_draws);
-    g_config.ops->fill(out, len);
+    Kernel().fill(out, len);
     return;
   }
-  // No generation read: each piece takes a kernel key, which is what the
-  // read would otherwise decide (refills still read it, for the counters).
+  // No stamp: each piece takes a fresh kernel key.
   InPieces(slice, static_cast<uint8_t *>(out), len);
 }
 

@@ -8,34 +8,22 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "lib/kernel/kernel_ops.h"
-#include "lib/options.h"
+#include "lib/process.h"
 #include "lib/slice.h"
 
 namespace grndpool {
 
-struct RefillConfig {
-  RefillMode mode;
-  uint64_t rekey_bytes;
-  const kernel::KernelOps *ops;
-  size_t contexts;  // chacha20: cipher contexts made now (at most 256), one per refill at a time
-};
-
-// Start-up: keeps the config; for chacha20, sets up libcrypto and makes the
-// contexts (InitKeystream: the only place libcrypto allocates; refills never
-// do). Without libcrypto's ChaCha20 every refill takes kernel bytes.
-void InitRefill(const RefillConfig &config);
-
-// Why the slice is being refilled.
-struct RefillReason {
-  bool generation_changed = false;  // bytes made under an old generation must not be served
-  uint64_t new_cookie = 0;          // kPerDraw: the cookie the kernel just handed back
-};
+// Start-up: keeps `process` (refill mode, rekey budget, kernel path); for
+// chacha20, sets up libcrypto and makes the cipher contexts (InitKeystream:
+// the only place libcrypto allocates; refills never do). Without libcrypto's
+// ChaCha20 every refill takes kernel bytes.
+void InitRefill(const Process &process);
 
 // Discards what is left in `slice`, then fills it with fresh bytes from a new
 // kernel key (or straight from the kernel), in pieces of at most the rekey
-// budget. Leaves avail = filled = capacity. Uses the slice's key slot.
-void RefillSlice(SliceHeader *slice, uint32_t capacity, const RefillReason &reason);
+// budget, under `stamp` (read before: the bytes are never older than their
+// label). Leaves avail = filled = capacity. Uses the slice's key slot.
+void RefillSlice(SliceHeader *slice, uint32_t capacity, const Stamp &stamp);
 
 // Produces len bytes straight into `out` (from new kernel keys, or the kernel
 // in direct mode), for draws larger than a slice. Uses the slice's key slot.

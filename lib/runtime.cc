@@ -16,15 +16,12 @@
 #include "lib/stats.h"
 
 namespace grndpool {
-
-const kernel::KernelOps *g_ops = nullptr;
-
 namespace {
 
 pthread_key_t g_thread_key;
 bool g_have_key = false;
-Options g_options = DefaultOptions();  // the environment replaces it at start-up
-char g_source_description[128];        // no destructor: read until the process ends
+Process g_process{DefaultOptions(), SlabGeometry{}, nullptr};  // start-up fills it
+char g_source_description[128];  // no destructor: read until the process ends
 const kernel::KernelOps *g_test_ops = nullptr;
 std::atomic<uint32_t> g_next_tag{0};
 
@@ -38,7 +35,7 @@ void PrintStatsAtExit() {
 
 // The reseed window in force, in words, for Describe().
 const char *Window() {
-  switch (g_ops->mode) {
+  switch (g_process.kernel->mode) {
     case kernel::GenerationMode::kPerDraw:
       return "0 bytes once the kernel has reseeded (GRND_TIMESTAMP checked every draw; a "
              "cloned VM repeats until its kernel handles the clone)";
@@ -70,27 +67,32 @@ const char *Locked(uint64_t locked, uint64_t droppable, uint64_t mapped) {
 
 }  // namespace
 
-void InitRuntime(void (*thread_exit)(void *)) {
-  g_options =
+Process &InitRuntime(void (*thread_exit)(void *)) {
+  g_process.options =
       ParseOptions([](const char *name) -> const char * { return secure_getenv(name); }, PrintLine);
   if (g_test_ops != nullptr) {
-    g_ops = g_test_ops;
+    g_process.kernel = g_test_ops;
     snprintf(g_source_description, sizeof g_source_description, "%s", g_test_ops->name);
   } else {
     const kernel::SelectedSource source =
-        kernel::SelectSource(static_cast<kernel::SourceRequest>(g_options.source));
+        kernel::SelectSource(static_cast<kernel::SourceRequest>(g_process.options.source));
     if (source.unavailable != nullptr) {
       char line[256];
       snprintf(line, sizeof line,
                "grndpool: GRNDPOOL_SOURCE=%s is not available here (%s); using auto",
-               SourceName(g_options.source), source.unavailable);
+               SourceName(g_process.options.source), source.unavailable);
       PrintLine(line);
     }
-    g_ops = source.ops;
+    g_process.kernel = source.ops;
     snprintf(g_source_description, sizeof g_source_description, "%s", source.description);
   }
   g_have_key = pthread_key_create(&g_thread_key, thread_exit) == 0;
-  if (g_options.print_stats) atexit(PrintStatsAtExit);
+  if (g_process.options.print_stats) atexit(PrintStatsAtExit);
+  return g_process;
+}
+
+const Process &CurrentProcess() {
+  return g_process;
 }
 
 bool RegisterThreadExit(void *state) {
@@ -109,19 +111,15 @@ uint32_t NewThreadTag() {
   Count(g_counters.threads_seen);
   uint32_t tag;
   do tag = g_next_tag.fetch_add(1, std::memory_order_relaxed) + 1;
-  while (tag == 0 || tag == kRetiringTag);
+  while (tag == 0 || tag == kRetiringTag || tag == kStaleTag);
   return tag;
-}
-
-const Options &CurrentOptions() {
-  return g_options;
 }
 
 // "16384B", "off", or "16384B(no-new:mlock-failed)".
 std::string HotSlices() {
-  if (HotCapacity() == 0) return "off";
-  return std::to_string(g_options.hot_slice_bytes) + "B" +
-         (HotSlicesMayGrow() ? "" : "(no-new:mlock-failed)");
+  const size_t bytes = g_process.geometry.hot_slice_bytes;
+  if (bytes == 0) return "off";
+  return std::to_string(bytes) + "B" + (HotSlicesMayGrow() ? "" : "(no-new:mlock-failed)");
 }
 
 std::string Describe() {
@@ -142,9 +140,10 @@ std::string Describe() {
   snprintf(line, sizeof line,
            "grndpool strategy=%s source=%s refill=%s slab=%zuB slice=%zuB hot-slice=%s rekey=%lluB "
            "window=%s locked=%s (%llu of %llu mapped bytes locked, RLIMIT_MEMLOCK=%lld)%s%s",
-           StrategyName(g_options.strategy), g_source_description, RefillName(g_options.refill),
-           g_options.slab_bytes, g_options.slice_bytes, HotSlices().c_str(),
-           static_cast<unsigned long long>(g_options.rekey_bytes), Window(),
+           StrategyName(g_process.options.strategy), g_source_description,
+           RefillName(g_process.options.refill), g_process.options.slab_bytes,
+           g_process.options.slice_bytes, HotSlices().c_str(),
+           static_cast<unsigned long long>(g_process.options.rekey_bytes), Window(),
            Locked(locked, droppable, mapped), static_cast<unsigned long long>(locked),
            static_cast<unsigned long long>(mapped),
            limit.rlim_cur == RLIM_INFINITY ? -1LL : static_cast<long long>(limit.rlim_cur), mode,

@@ -1,22 +1,29 @@
 // SPDX-License-Identifier: Apache-2.0
-// Process-wide settings and introspection: the options, the kernel path in
-// force, the thread-exit key, thread tags, and grndpool_describe()'s line.
+// Process-wide settings and introspection: the one Process (options, slab
+// geometry, kernel path), the thread-exit key, thread tags, and
+// grndpool_describe()'s line.
 #pragma once
 
 #include <cstdint>
 #include <string>
 
 #include "lib/kernel/kernel_ops.h"
-#include "lib/options.h"
+#include "lib/process.h"
 
 namespace grndpool {
 
-// The kernel path in force; set once by InitRuntime, before any buffer fills.
-extern const kernel::KernelOps *g_ops;
+// Start-up, once: reads the environment (secure_getenv) into the options,
+// picks the kernel path, creates the thread-exit key whose destructor is
+// `thread_exit`, and returns the process's one Process, for the caller to add
+// the slab's geometry to before handing it to the modules. Nothing changes it
+// afterwards.
+Process &InitRuntime(void (*thread_exit)(void *));
 
-// Start-up, once: reads the environment (secure_getenv), picks the kernel path
-// and creates the thread-exit key whose destructor is `thread_exit`.
-void InitRuntime(void (*thread_exit)(void *));
+// The process's settings, decided at start-up (defaults before it).
+const Process &CurrentProcess();
+inline const Options &CurrentOptions() {
+  return CurrentProcess().options;
+}
 
 // Arranges for the thread-exit destructor to run for this thread with `state`.
 // False when no pthread key could be had (all in use): the thread's draws then
@@ -32,8 +39,6 @@ uint64_t ServedFromLiveSlices();
 
 // A fresh nonzero tag for a thread, and counts it.
 uint32_t NewThreadTag();
-
-const Options &CurrentOptions();
 
 // grndpool_describe()'s line. Start-up must have run.
 std::string Describe();

@@ -3,16 +3,22 @@
 
 #include <cstring>
 
-#include "lib/fork.h"
+#include "lib/freshness.h"
 #include "lib/slice_directory.h"
 #include "lib/stats.h"
 
 namespace grndpool {
 namespace {
 
-const kernel::KernelOps *g_source = nullptr;  // the process's g_ops, given at start-up
-uint32_t g_capacity = 0;
+const Process *g_process = nullptr;
 constexpr uint32_t kRefilling = 0xffffffffu;
+
+// The cursor's three fields (16 bits of offset: a shared slice serves at most
+// 64 KiB - 1 bytes a round).
+uint32_t Capacity() {
+  const uint32_t capacity = g_process->geometry.capacity;
+  return capacity > 0xffff ? 0xffff : capacity;
+}
 
 struct Cursor {
   uint32_t round, filled, next;
@@ -28,13 +34,9 @@ uint64_t Consumed(uint32_t round, uint32_t count) {
   return (static_cast<uint64_t>(round) << 32) | count;
 }
 
-// True when the data of `slice` was made under the kernel's current generation.
-bool CookieCurrent(SharedSliceHeader *slice) {
-  if (g_source->mode != kernel::GenerationMode::kPerDraw) return true;
-  uint64_t cookie = slice->cookie.load(std::memory_order_acquire);
-  if (g_source->timestamp(&cookie) == 0) return true;
-  NoteGeneration(~cookie);
-  return false;
+Stamp StampOf(const SharedSliceHeader *slice) {
+  return Stamp{slice->epoch.load(std::memory_order_acquire),
+               slice->label.load(std::memory_order_relaxed)};
 }
 
 // Marks `count` reserved bytes as done; when that completes the round, claims the
@@ -47,15 +49,15 @@ void Consume(SharedSliceHeader *slice, Cursor at, uint32_t count) {
   if (!slice->consumed.compare_exchange_strong(expected, Consumed(at.round, kRefilling),
                                                std::memory_order_acq_rel))
     return;
-  // Label first, then fill: bytes are never older than their label.
-  uint64_t cookie = slice->cookie.load(std::memory_order_relaxed);
-  if (g_source->mode == kernel::GenerationMode::kPerDraw) (void)g_source->timestamp(&cookie);
-  g_source->fill(slice->data(), g_capacity);
+  // Stamp first, then fill: bytes are never older than their label.
+  const Stamp stamp = StampForFill(StampOf(slice));
+  g_process->kernel->fill(slice->data(), Capacity());
   Count(g_counters.refills);
-  slice->cookie.store(cookie, std::memory_order_relaxed);
+  slice->label.store(stamp.label, std::memory_order_relaxed);
+  slice->epoch.store(stamp.epoch, std::memory_order_release);
   const uint32_t round = at.round + 1;
   slice->consumed.store(Consumed(round, 0), std::memory_order_relaxed);
-  slice->cursor.store(Pack({round, g_capacity, 0}), std::memory_order_release);
+  slice->cursor.store(Pack({round, Capacity(), 0}), std::memory_order_release);
 }
 
 // Takes every unreserved byte of the current round and wipes it: used when the
@@ -63,9 +65,9 @@ void Consume(SharedSliceHeader *slice, Cursor at, uint32_t count) {
 void CloseRound(SharedSliceHeader *slice) {
   uint64_t word = slice->cursor.load(std::memory_order_acquire);
   for (;;) {
-    Cursor c = Unpack(word);
+    const Cursor c = Unpack(word);
     if (c.next >= c.filled) return;
-    Cursor closed{c.round, c.filled, c.filled};
+    const Cursor closed{c.round, c.filled, c.filled};
     if (slice->cursor.compare_exchange_weak(word, Pack(closed), std::memory_order_acq_rel)) {
       explicit_bzero(slice->data() + c.next, c.filled - c.next);
       Count(g_counters.bytes_discarded, c.filled - c.next);
@@ -75,55 +77,74 @@ void CloseRound(SharedSliceHeader *slice) {
   }
 }
 
-// Starts the very first round of a slice (all zero: round 0, nothing filled).
-void StartIfUnfilled(SharedSliceHeader *slice) {
-  if (slice->cursor.load(std::memory_order_acquire) == 0) Consume(slice, Cursor{0, 0, 0}, 0);
-}
+// A shared slice, as Serve() reaches it: lock-free, by reservation. Threads
+// reserve ranges with one CAS on the cursor; the thread that consumes a
+// round's last byte refills it.
+struct SharedSliceBuffer {
+  SharedSliceHeader *slice;
+
+  // Never started, or wiped in a child after fork (round 0, nothing filled).
+  bool Wiped() const { return slice->cursor.load(std::memory_order_acquire) == 0; }
+  void Reset() { Consume(slice, Cursor{0, 0, 0}, 0); }  // starts round 1
+  Stamp stamp() const { return StampOf(slice); }
+  size_t Avail() const {
+    const Cursor c = Unpack(slice->cursor.load(std::memory_order_acquire));
+    return c.filled - c.next;
+  }
+  // All n bytes or none: a range too small for the draw closes the round.
+  size_t Take(uint8_t *out, size_t n) {
+    uint64_t word = slice->cursor.load(std::memory_order_acquire);
+    for (int attempt = 0; attempt < 4; ++attempt) {
+      const Cursor c = Unpack(word);
+      if (c.next + n > c.filled) {
+        CloseRound(slice);
+        word = slice->cursor.load(std::memory_order_acquire);
+        continue;
+      }
+      const Cursor taken{c.round, c.filled, static_cast<uint32_t>(c.next + n)};
+      if (!slice->cursor.compare_exchange_weak(word, Pack(taken), std::memory_order_acq_rel))
+        continue;
+      // The reserved range cannot be refilled until it is consumed, so the
+      // round's stamp is stable: checked again here, where it is certain.
+      uint8_t *p = slice->data() + c.next;
+      const bool fresh = IsCurrent(StampOf(slice));
+      if (fresh) memcpy(out, p, n);
+      explicit_bzero(p, n);
+      Consume(slice, c, static_cast<uint32_t>(n));
+      if (!fresh) {
+        CloseRound(slice);
+        return 0;
+      }
+      return n;
+    }
+    return 0;
+  }
+  // Closes the round; the thread that consumes its last byte refills it,
+  // which may be this one or one still copying.
+  bool Refill(const Stamp &) {
+    CloseRound(slice);
+    return Avail() > 0 && IsCurrent(stamp());
+  }
+};
 
 }  // namespace
 
-void InitSharedSlices(const kernel::KernelOps *ops, uint32_t capacity) {
-  g_source = ops;
-  g_capacity = capacity > 0xffff ? 0xffff : capacity;
+void InitSharedSlices(const Process &process) {
+  g_process = &process;
 }
 
 bool SharedDraw(void *out, size_t n, uint32_t tag) {
   size_t count = 0;
   SharedSliceHeader *slices = OverflowSlices(&count);
   if (slices != nullptr && count > 0) {
-    auto *slice = reinterpret_cast<SharedSliceHeader *>(reinterpret_cast<uint8_t *>(slices) +
-                                                        (tag % count) * Geometry().slice_bytes);
-    const uint32_t forks = fork::ForkCount();
-    StartIfUnfilled(slice);
-    uint64_t word = slice->cursor.load(std::memory_order_acquire);
-    for (int attempt = 0; attempt < 4; ++attempt) {
-      Cursor c = Unpack(word);
-      if (c.next + n > c.filled) {
-        CloseRound(slice);
-        word = slice->cursor.load(std::memory_order_acquire);
-        continue;
-      }
-      Cursor taken{c.round, c.filled, static_cast<uint32_t>(c.next + n)};
-      if (!slice->cursor.compare_exchange_weak(word, Pack(taken), std::memory_order_acq_rel))
-        continue;
-      // Our range cannot be overwritten until we consume it, so its label is stable.
-      uint8_t *p = slice->data() + c.next;
-      bool fresh = CookieCurrent(slice);
-      if (fresh) memcpy(out, p, n);
-      explicit_bzero(p, n);
-      // A fork (from a signal handler) during the copy: the child's slab was
-      // wiped under it, and the parent's bytes must not be the child's too.
-      if (fork::ForkedSince(forks)) fresh = false;
-      Consume(slice, c, static_cast<uint32_t>(n));
-      if (!fresh) {
-        CloseRound(slice);
-        break;
-      }
-      return true;
-    }
+    auto *slice = reinterpret_cast<SharedSliceHeader *>(
+        reinterpret_cast<uint8_t *>(slices) + (tag % count) * g_process->geometry.slice_bytes);
+    SharedSliceBuffer buffer{slice};
+    if (Serve(buffer, static_cast<uint8_t *>(out), n) == Served::kServed) return true;
   }
-  // Exhausted and being refilled, stale, or no room in the budget: the kernel.
-  g_source->fill(out, n);
+  // Exhausted and being refilled, stale, cut by a fork, or no room in the
+  // budget: the kernel.
+  g_process->kernel->fill(out, n);
   Count(g_counters.kernel_draws);
   Count(g_counters.bytes_served, n);
   return false;

@@ -8,11 +8,12 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "lib/kernel/kernel_ops.h"
+#include "lib/process.h"
 
 namespace grndpool {
 
-void InitSharedSlices(const kernel::KernelOps *ops, uint32_t capacity);
+// Start-up only: keeps `process` (the slice size, the kernel path).
+void InitSharedSlices(const Process &process);
 
 // Serves n (<= kMaxSharedDraw) bytes for the thread tagged `tag`. Returns true
 // when they came from a shared slice (the caller counts those), false when they

@@ -7,15 +7,39 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 
 namespace grndpool {
 
 inline constexpr uint32_t kSliceHeaderBytes = 64;
 inline constexpr uint32_t kRefillKeyBytes = 32;
-// The owner word of a slice being wiped and freed: no thread has this tag, so
+// The claim word of a slice being wiped and freed: no thread has this tag, so
 // nobody claims the slice and its old owner's checks fail meanwhile.
 inline constexpr uint32_t kRetiringTag = UINT32_MAX;
+// The stamp of a slice whose bytes went stale when the process epoch moved
+// (lib/freshness.h): its owner's next draw fails the check after the copy
+// and refills. No thread has this tag either.
+inline constexpr uint32_t kStaleTag = UINT32_MAX - 1;
+
+// What buffered bytes were made under: record it when filling, compare it
+// before serving (the protocol is lib/freshness.h's).
+struct Stamp {
+  uint32_t epoch = 0;  // the process epoch at fill; 0: never filled, or wiped
+  uint64_t label = 0;  // the kernel's cookie or generation read before the fill; 0: unknown
+};
+
+// Every size of the slab, derived from the options once, at start-up.
+struct SlabGeometry {
+  size_t slice_bytes;    // header included
+  uint32_t capacity;     // bytes a slice serves between refills
+  size_t segment_bytes;  // max(page, slice_bytes)
+  size_t max_segments;   // slab budget / segment_bytes, overflow segment included
+  size_t slices_per_segment;
+  size_t hot_slice_bytes;  // header included; 0: hot slices are off
+  uint32_t hot_capacity;   // bytes a hot slice serves between refills (0: off)
+  size_t max_hot_slices;   // at most a quarter of the budget
+};
 
 struct alignas(64) SliceHeader {
   // Bytes left to serve; the next draw of n bytes takes data()[avail - n, avail).
@@ -24,14 +48,13 @@ struct alignas(64) SliceHeader {
   // after a failed draw: the slow path then refills.
   int32_t avail;
   std::atomic<uint32_t> filled;  // bytes the last refill produced (read by stats)
-  // The owning thread's tag while the slice is live in this process: its
-  // stamp. Reads 0 in a child after fork and in a page the kernel dropped, so
-  // the fast path checks it after every copy. Who owns the slice is its claim
-  // word (Claim), which a dropped page does not wipe.
+  // The owning thread's tag while the slice may serve: the fast path checks
+  // it after every copy. Reads 0 in a child after fork and in a page the
+  // kernel dropped, and kStaleTag once the process epoch moved. Who owns the
+  // slice is its claim word (Claim), which neither wipes.
   std::atomic<uint32_t> owner;
-  uint32_t unused0_;
-  uint64_t cookie;  // GRND_TIMESTAMP cookie, or generation, of the data
-  uint64_t unused1_;
+  uint32_t unused_;
+  Stamp stamp;  // what the data was made under (lib/freshness.h)
   // chacha20: each refill reads a fresh kernel key into this slot (locked,
   // wipe-on-fork, not dumped), produces the data from it and wipes it; it
   // holds a key only while a refill runs.
@@ -55,7 +78,7 @@ struct alignas(64) SliceHeader {
   void Reset() {
     std::atomic_ref<int32_t>(avail).store(0, std::memory_order_relaxed);
     filled.store(0, std::memory_order_relaxed);
-    cookie = 0;
+    stamp = Stamp{};
   }
 };
 static_assert(sizeof(SliceHeader) == kSliceHeaderBytes);
@@ -65,11 +88,11 @@ static_assert(sizeof(SliceHeader) == kSliceHeaderBytes);
 // on it) and never lives in memory the kernel may drop (MAP_DROPPABLE): a
 // dropped page wipes a slice's data and stamp, never its claim, so no other
 // thread can claim the slice before its owner sees the drop and refills it.
-// Claim words are wiped in a child after fork. For a slice that is never
-// droppable the claim word is its stamp (SliceHeader::owner).
+// Claim words are wiped in a child after fork.
 struct Claim {
   SliceHeader *slice = nullptr;
   std::atomic<uint32_t> *word = nullptr;
+  uint32_t capacity = 0;  // bytes the slice serves between refills
 
   explicit operator bool() const { return slice != nullptr; }
   // False for an empty Claim (a thread whose slice a fork took away).
@@ -77,6 +100,15 @@ struct Claim {
     return word != nullptr && word->load(std::memory_order_relaxed) == tag;
   }
 };
+
+// When the process epoch moves: a claimed slice's stamp becomes kStaleTag, so
+// its owner's next draw fails the check after the copy and refills. Only
+// from its owner's tag: a slice being retired, or stamped anew, is left alone.
+inline void MakeStale(const std::atomic<uint32_t> &claim, SliceHeader *slice) {
+  uint32_t tag = claim.load(std::memory_order_relaxed);
+  if (tag != 0 && tag != kRetiringTag)
+    slice->owner.compare_exchange_strong(tag, kStaleTag, std::memory_order_relaxed);
+}
 
 // A slice of the overflow segment, shared lock-free by threads that found no free
 // slice once the slab budget was spent.
@@ -87,8 +119,11 @@ struct alignas(64) SharedSliceHeader {
   // reservation is finished, and the thread that claims the refill (by CAS to
   // kRefilling) may overwrite the data.
   std::atomic<uint64_t> consumed;
-  std::atomic<uint64_t> cookie;  // generation tag of the data
-  uint8_t pad_[40];
+  // The stamp of the round's data (lib/freshness.h), written by the thread
+  // that refills before it publishes the round.
+  std::atomic<uint32_t> epoch;
+  std::atomic<uint64_t> label;
+  uint8_t pad_[32 - sizeof(std::atomic<uint32_t>)];
 
   uint8_t *data() { return reinterpret_cast<uint8_t *>(this + 1); }
 };

@@ -1,38 +1,29 @@
 // SPDX-License-Identifier: Apache-2.0
-// The slice allocator: slab segments, published to readers through an
-// RCU-protected directory (liburcu, bulletproof flavour: no thread registration
-// and no call_rcu worker thread).
+// The slices of the slab: who owns which (claim words), the slab budget in
+// bytes, growth by one segment at a time (lib/segment_directory.h publishes
+// them), the shared overflow slices once the budget is spent, and what a fork
+// or a reseed does to them.
 //
 // Threads claim a slice on their first draw and give it back, wiped, when they
-// exit. When every slice is owned, a new segment is mapped and published, until
-// the slab budget is spent. The segment array grows by doubling; an outgrown
-// array is retired and freed after a grace period at a later thread exit, never
-// in a draw (a draw waits for no grace period, so it can run inside any
-// read-side section, the application's included). Segments stay mapped for the life of the process
-// (their number is bounded by the budget) so a thread's pointer into its slice never dangles.
+// exit. When every slice is owned, a new segment is mapped and published,
+// until the slab budget is spent.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
+#include "lib/process.h"
 #include "lib/slice.h"
 
 namespace grndpool {
 
-// Sizes derived from the options, computed once here.
-struct SlabGeometry {
-  size_t slice_bytes;    // header included
-  uint32_t capacity;     // bytes a slice serves between refills
-  size_t segment_bytes;  // max(page, slice_bytes)
-  size_t max_segments;   // slab budget / segment_bytes, overflow segment included
-  size_t slices_per_segment;
-};
-
+// Every size of the slab, from the options: computed once, at start-up.
 // max_segments is at least 1: options make sure the budget holds one segment.
-SlabGeometry ComputeGeometry(size_t slab_bytes, size_t slice_bytes);
+SlabGeometry ComputeGeometry(const Options &options);
 
-// Start-up only: records the geometry and registers the fork hooks.
-void InitSliceDirectory(const SlabGeometry &geometry);
+// Start-up only: keeps `process` (its geometry), maps the claim words and
+// registers the fork and new-epoch hooks.
+void InitSliceDirectory(const Process &process);
 
 // A free slice now owned by `tag`, its header reset and stamped, or an empty
 // Claim when the budget is spent (or no memory can be mapped). Its claim word
@@ -40,20 +31,21 @@ void InitSliceDirectory(const SlabGeometry &geometry);
 // the kernel drops its page.
 Claim ClaimSlice(uint32_t tag);
 
-// RetireSlice, at thread exit; then also frees outgrown directory arrays (a
+// RetireSlice, at thread exit; then also frees outgrown segment arrays (a
 // grace period: may wait).
 void ReleaseSlice(const Claim &claim, uint32_t tag);
 
-// Wipes a slice serving `capacity` bytes and makes it free, counting what it
-// held, if it is still owned by `tag` (one compare-and-swap of the claim word
-// to kRetiringTag decides: after a fork this process may not own it, and
-// another thread may own it by now). Returns whether it did. Never waits. Any
-// slice: the directory's or a hot one.
-bool RetireSlice(const Claim &claim, uint32_t capacity, uint32_t tag);
+// Wipes a slice and makes it free, counting what it held, if it is still
+// owned by `tag` (one compare-and-swap of the claim word to kRetiringTag
+// decides: after a fork this process may not own it, and another thread may
+// own it by now). Returns whether it did. Never waits. Any slice: the
+// directory's or a hot one.
+bool RetireSlice(const Claim &claim, uint32_t tag);
 
-// A slice `tag` still claims whose stamp was wiped: the kernel dropped its
-// page (MAP_DROPPABLE). Resets it empty and stamps it again; counted.
-void RestampDroppedSlice(SliceHeader *slice, uint32_t tag);
+// A slice `tag` still claims whose stamp is not its tag: the kernel dropped
+// its page (stamp 0) or the epoch moved (kStaleTag). Counts what it held
+// (slices_dropped, or bytes_discarded), resets it empty and stamps it again.
+void RestampSlice(SliceHeader *slice, uint32_t tag);
 
 // The slab budget, shared by every kind of owned slice: takes `bytes` of it
 // before mapping them (false when it is spent), or gives back what could not be
@@ -76,13 +68,5 @@ SharedSliceHeader *OverflowSlices(size_t *count);
 // Bytes served from live slices since their last refill (for stats); 0 before
 // start-up.
 uint64_t LiveServedBytes();
-
-const SlabGeometry &Geometry();
-
-// Whether the calling thread may enter a liburcu read-side section: false once
-// liburcu's own thread-exit destructor has unregistered it (a signal handler
-// drawing in that window must not register again: liburcu holds a lock there
-// with signals unblocked). True on a thread's first call (it registers).
-bool RcuReaderReady();
 
 }  // namespace grndpool

@@ -13,21 +13,6 @@ namespace grndpool {
 
 Counters g_counters;
 
-namespace {
-std::atomic<uint64_t> g_last_generation{0};
-}  // namespace
-
-void NoteGeneration(uint64_t generation) {
-  uint64_t last = g_last_generation.load(std::memory_order_relaxed);
-  while (last != generation) {
-    if (g_last_generation.compare_exchange_weak(last, generation, std::memory_order_relaxed)) {
-      // The first observation is the starting point, not a change.
-      if (last != 0) Count(g_counters.generation_changes);
-      return;
-    }
-  }
-}
-
 void SnapshotCounters(struct grndpool_stats *out, uint64_t live_served_bytes) {
   struct grndpool_stats full;
   memset(&full, 0, sizeof full);

@@ -31,10 +31,6 @@ inline void CountLock(bool locked, uint64_t bytes) {
     Count(g_counters.mlock_failures);
 }
 
-// Records that the kernel generation moved to `generation` (cookie or counter);
-// counts each distinct change once however many threads notice it.
-void NoteGeneration(uint64_t generation);
-
 // Copies the counters into `out`, honouring out->size (bytes the caller's struct
 // has): fields past it are not written, so an older caller keeps working.
 // `live_served_bytes`: bytes taken from live slices since their last refill,

@@ -38,14 +38,13 @@ struct ThreadState {
   ThreadPhase phase = ThreadPhase::kFresh;
   bool hot = false;  // the owned slice is a hot slice (lib/hot_slices.h)
   Claim owned;       // the slice this thread owns, and its claim word, if any
-  // GRND_TIMESTAMP per draw: the owned slice once set up, served by the slow
-  // path's first lines after one cookie check (nullptr otherwise).
-  SliceHeader *checked = nullptr;
+  // GRND_TIMESTAMP per draw: set once the owned slice is set up; the slow
+  // path's first lines then serve it after one cookie check.
+  bool checked = false;
   // fork::ChildEpoch() when the thread last set up; 0 for a thread that has not.
   // Older than the current epoch: the thread came from the parent (it forked).
   uint32_t child_epoch = 0;
   uint32_t claim_backoff = 0;  // overflow threads retry claiming a slice this rarely
-  uint32_t capacity = 0;       // bytes the owned slice serves between refills
   // Refills of a small slice, and CLOCK_MONOTONIC_COARSE (ns) at the last
   // look at the clock: a thread that refills often moves to a hot slice.
   uint32_t refills = 0;

@@ -16,7 +16,6 @@
 #include "tests/emu/emu.h"
 #include "tests/test_env.h"
 #include "runtime.h"
-#include "lib/hot_slices.h"
 #include "lib/slice_directory.h"
 #include "test_util.h"
 
@@ -97,7 +96,8 @@ TEST(Window, NextDrawSeesTheBump) {
 TEST(Window, NextRefillSeesTheBump) {
   if (g_emu_per_draw) GTEST_SKIP() << "needs per-refill mode";  // CTest registers it there only
   for (int i = 0; i < 10; ++i) (void)grndpool_u32();
-  const uint32_t window = std::max(Geometry().capacity, HotCapacity());
+  const uint32_t window =
+      std::max(CurrentProcess().geometry.capacity, CurrentProcess().geometry.hot_capacity);
   for (int round = 0; round < 20; ++round) {
     const struct grndpool_stats before = Stats();
     emu::BumpGeneration();
@@ -123,7 +123,8 @@ TEST(Chain, GenerationChangeRekeys) {
     const struct grndpool_stats before = Stats();
     emu::BumpGeneration();
     // One slice's worth of draws reaches the next refill in per-refill mode.
-    const int draws = g_emu_per_draw ? 1 : static_cast<int>(Geometry().capacity / 4) + 1;
+    const int draws =
+        g_emu_per_draw ? 1 : static_cast<int>(CurrentProcess().geometry.capacity / 4) + 1;
     for (int i = 0; i < draws; ++i) (void)grndpool_u32();
     const struct grndpool_stats after = Stats();
     EXPECT_EQ(after.generation_changes, before.generation_changes + 1);

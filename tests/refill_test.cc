@@ -15,6 +15,7 @@
 #include "lib/fork.h"
 #include "lib/keystream.h"
 #include "lib/refill.h"
+#include "lib/slice_directory.h"
 #include "lib/stats.h"
 #include "tests/emu/emu.h"
 
@@ -51,7 +52,7 @@ struct Slice {
 uint8_t g_kernel_key[kRefillKeyBytes];
 bool g_kernel_key_set = false;
 const kernel::KernelOps *g_emu = nullptr;
-kernel::KernelOps g_ops;
+kernel::KernelOps g_kernel_ops;
 
 void KernelFill(void *buf, size_t len) {
   if (g_kernel_key_set && len == kRefillKeyBytes) {
@@ -71,9 +72,15 @@ class Refill : public ::testing::Test {
     emu::EmuConfig config;
     config.mode = kernel::GenerationMode::kPerDraw;  // the draw path asks, not the refill
     g_emu = emu::Ops(config);
-    g_ops = *g_emu;
-    g_ops.fill = KernelFill;
-    InitRefill(RefillConfig{RefillMode::kChacha20, 1 << 20, &g_ops, 1});
+    g_kernel_ops = *g_emu;
+    g_kernel_ops.fill = KernelFill;
+    static Process process;
+    process.options = DefaultOptions();
+    process.options.refill = RefillMode::kChacha20;
+    process.options.rekey_bytes = 1 << 20;
+    process.geometry = ComputeGeometry(process.options);
+    process.kernel = &g_kernel_ops;
+    InitRefill(process);
   }
   // The kernel hands out `key` as the next refill's key.
   static void Key(SliceHeader *, const uint8_t *key) {
@@ -86,7 +93,7 @@ TEST_F(Refill, KeystreamIsRfc8439ChaCha20) {
   Slice slice;
   const uint8_t zero_key[kRefillKeyBytes] = {};
   Key(slice.header, zero_key);
-  RefillSlice(slice.header, kCapacity, RefillReason{});
+  RefillSlice(slice.header, kCapacity, Stamp{});
   const std::vector<uint8_t> want = Hex(kBlocks01);
   // The data is the keystream of the kernel's key from block 0 on.
   EXPECT_EQ(memcmp(slice.header->data(), want.data(), want.size()), 0);
@@ -106,7 +113,7 @@ TEST_F(Refill, WithThePoolEmptyARefillTakesKernelBytes) {
   HoldAllCiphersForTesting(true);
   Slice slice;
   Key(slice.header, zero_key);
-  RefillSlice(slice.header, kCapacity, RefillReason{});
+  RefillSlice(slice.header, kCapacity, Stamp{});
   HoldAllCiphersForTesting(false);
   EXPECT_NE(memcmp(slice.header->data(), want.data(), 64), 0);
   EXPECT_TRUE(std::all_of(slice.header->refill_key, slice.header->refill_key + kRefillKeyBytes,
@@ -119,7 +126,7 @@ TEST_F(Refill, WithThePoolEmptyARefillTakesKernelBytes) {
     auto refill = [&] {
       Slice s;
       Key(s.header, zero_key);
-      RefillSlice(s.header, kCapacity, RefillReason{});
+      RefillSlice(s.header, kCapacity, Stamp{});
       keyed_stream = memcmp(s.header->data(), want.data(), 64) == 0;
     };
     if (round == 0)
@@ -138,9 +145,9 @@ TEST_F(Refill, EveryRefillTakesAFreshKernelKey) {
   Slice slice;
   memset(slice.header->refill_key, 0, kRefillKeyBytes);  // a slot left holding zeros
   const uint64_t rekeys = g_counters.rekeys.load();
-  RefillSlice(slice.header, kCapacity, RefillReason{});
+  RefillSlice(slice.header, kCapacity, Stamp{});
   const std::vector<uint8_t> first(slice.header->data(), slice.header->data() + kCapacity);
-  RefillSlice(slice.header, kCapacity, RefillReason{});
+  RefillSlice(slice.header, kCapacity, Stamp{});
   const std::vector<uint8_t> want = Hex(kBlocks01);
   EXPECT_NE(memcmp(slice.header->data(), want.data(), 64), 0) << "the slot's zeros keyed it";
   EXPECT_NE(memcmp(slice.header->data(), first.data(), 64), 0) << "two refills, one key";

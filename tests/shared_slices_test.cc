@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "lib/freshness.h"
 #include "lib/shared_slices.h"
 #include "lib/slice_directory.h"
 #include "lib/stats.h"
@@ -16,10 +17,17 @@ namespace grndpool::test {
 namespace {
 
 TEST(SharedSlices, ContendedDrawsNeverRepeatOrServeZeros) {
-  InitSliceDirectory(ComputeGeometry(16 * 1024, 1024));
   emu::EmuConfig config;
   config.mode = kernel::GenerationMode::kPerRefill;
-  InitSharedSlices(emu::Ops(config), Geometry().capacity);
+  static Process process;
+  process.options = DefaultOptions();
+  process.options.slab_bytes = 16 * 1024;
+  process.options.slice_bytes = 1024;
+  process.geometry = ComputeGeometry(process.options);
+  process.kernel = emu::Ops(config);
+  InitFreshness(*process.kernel);
+  InitSliceDirectory(process);
+  InitSharedSlices(process);
   constexpr int kThreads = 8, kDraws = 20000;
   std::vector<std::vector<uint64_t>> out(kThreads, std::vector<uint64_t>(kDraws));
   std::vector<std::thread> threads;

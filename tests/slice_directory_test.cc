@@ -19,8 +19,16 @@ class SliceDirectory : public ::testing::Test {
  protected:
   // 32 KiB of 1 KiB slices: 8 page segments, one kept for the overflow, so
   // 7 * 4 = 28 slices can be owned.
-  static void SetUpTestSuite() { InitSliceDirectory(ComputeGeometry(32 * 1024, 1024)); }
+  static void SetUpTestSuite() {
+    process_.options = DefaultOptions();
+    process_.options.slab_bytes = 32 * 1024;
+    process_.options.slice_bytes = 1024;
+    process_.geometry = ComputeGeometry(process_.options);
+    InitSliceDirectory(process_);
+  }
+  static const SlabGeometry &Geometry() { return process_.geometry; }
   static constexpr size_t kOwnable = 28;
+  static inline Process process_;
 };
 
 TEST_F(SliceDirectory, GeometryIsComputedOnce) {
@@ -52,7 +60,7 @@ TEST_F(SliceDirectory, ClaimGrowExhaustReleaseReuse) {
   // Only its owner's tag frees it: a thread whose slice a fork took away (and
   // another thread may own now) leaves it alone.
   const uint32_t victim_tag = victim.word->load();
-  EXPECT_FALSE(RetireSlice(victim, Geometry().capacity, victim_tag + 1));
+  EXPECT_FALSE(RetireSlice(victim, victim_tag + 1));
   EXPECT_TRUE(victim.HeldBy(victim_tag));
   EXPECT_EQ(victim.slice->data()[0], 0xee);
   ReleaseSlice(victim, victim_tag);
@@ -91,7 +99,7 @@ TEST_F(SliceDirectory, ClaimWordsLiveOutsideTheSlab) {
     EXPECT_TRUE(c.HeldBy(tag));
     others.push_back(ClaimSlice(900 + tag));
     EXPECT_NE(others.back().slice, c.slice) << "a dropped slice was claimed again";
-    RestampDroppedSlice(c.slice, tag);
+    RestampSlice(c.slice, tag);
     EXPECT_EQ(c.slice->owner.load(), tag);
   }
   for (const Claim &c : owned) ReleaseSlice(c, c.word->load());

@@ -4,9 +4,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "lib/kernel/kernel_ops.h"
 #include "lib/kernel/syscall.h"
@@ -106,6 +109,55 @@ TEST(Reseed, ForcedReseedIsNoticedAndRekeys) {
   if (line.find("refill=chacha20") != std::string::npos) {
     EXPECT_GT(after.rekeys, before.rekeys);
   }
+}
+
+// One thread's news of a reseed reaches every thread (lib/freshness.h): eight
+// threads each hold a partly used slice; after a forced reseed one of them
+// draws until it has seen the change (at its next refill on a stock kernel),
+// then each of the other seven draws until its own next refill. Every word it
+// draws before that refill was made before the reseed. Goal: none.
+TEST(Reseed, OneThreadsNewsReachesEveryThread) {
+  if (geteuid() != 0) GTEST_SKIP() << "RNDRESEEDCRNG needs root; not root here";
+  const std::string line = grndpool_describe();
+  ASSERT_EQ(line.find("generation unknown"), std::string::npos) << line;
+  const size_t window_draws = SizeIn(line, "hot-slice=") / 4 + SizeIn(line, "slice=") / 4 + 2;
+  constexpr int kThreads = 8;
+  std::atomic<int> turn{-1}, done{0};
+  std::vector<uint64_t> stale_words(kThreads, 0);
+  std::vector<std::thread> threads;
+  for (int id = 0; id < kThreads; ++id)
+    threads.emplace_back([&, id] {
+      for (int i = 0; i < 100; ++i) (void)grndpool_u32();  // a partly used slice
+      done.fetch_add(1);
+      while (turn.load() != id) std::this_thread::yield();
+      if (id == 0) {
+        const uint64_t changes = Stats().generation_changes;
+        for (size_t i = 0; i < window_draws && Stats().generation_changes == changes; ++i)
+          (void)grndpool_u32();
+      } else {
+        const uint64_t refills = Stats().refills;
+        for (size_t i = 0; i < window_draws && Stats().refills == refills; ++i) {
+          (void)grndpool_u32();
+          if (Stats().refills == refills) ++stale_words[id];  // served from the old fill
+        }
+      }
+      turn.store(id + 1);
+    });
+  while (done.load() < kThreads) std::this_thread::yield();
+  const uint64_t changes = Stats().generation_changes;
+  ASSERT_EQ(kernel::ForceKernelReseed(), 0);
+  turn.store(0);
+  for (auto &t : threads) t.join();
+  EXPECT_GT(Stats().generation_changes, changes) << "thread 0 never saw the reseed";
+  uint64_t stale = 0;
+  std::string per_thread;
+  for (int id = 1; id < kThreads; ++id) {
+    stale += stale_words[id];
+    per_thread += " " + std::to_string(stale_words[id] * 4);
+  }
+  printf("pre-reseed bytes served by the other seven threads:%s (total %llu)\n", per_thread.c_str(),
+         static_cast<unsigned long long>(stale * 4));
+  EXPECT_EQ(stale, 0u) << "bytes made before the reseed were served after another thread saw it";
 }
 
 // Every buffering strategy sees a forced reseed: on a kernel with

@@ -107,7 +107,7 @@ TEST(Churn, TwentyThousandThreadsRecycleSlices) {
 // slices lock-free; nothing fails and nothing repeats.
 TEST(Overflow, MoreThreadsThanSlicesShareWithoutRepeats) {
   (void)grndpool_u32();  // initialise the library: the geometry comes from its options
-  const SlabGeometry &g = Geometry();
+  const SlabGeometry &g = CurrentProcess().geometry;
   const int threads = static_cast<int>(g.max_segments * g.slices_per_segment) + 40;
   if (threads > 1000)
     GTEST_SKIP() << "budget too large for this test; run with GRNDPOOL_SLAB_BYTES=64K";

@@ -4,84 +4,79 @@
 #include <mutex>
 
 #include "lib/fork.h"
-#include "lib/generation.h"
-#include "lib/runtime.h"
+#include "lib/freshness.h"
 #include "lib/slab_segment.h"
 #include "lib/stats.h"
+#include "lib/strategies/page_buffer.h"
 #include "lib/strategies/strategies.h"
 
 namespace grndpool {
 namespace {
 
-constexpr size_t kBufferBytes = 4096;
-
-struct MutexBuffer {
-  uint32_t avail;
-  uint32_t ready;  // 0 before first use and in a child after fork (wiped page)
-  uint64_t label;
-  uint32_t pad_[12];
-  uint8_t data[kBufferBytes - 64];
-};
-static_assert(sizeof(MutexBuffer) == kBufferBytes);
-constexpr uint32_t kCapacity = sizeof(MutexBuffer::data);
-
+const Process *g_process = nullptr;
 fork::ForkSafeMutex g_mutex;
-MutexBuffer *g_buffer = nullptr;  // mapped once, under g_mutex
-thread_local bool t_in_draw [[gnu::tls_model("initial-exec")]] = false;
+PageBuffer *g_buffer = nullptr;  // mapped once, under g_mutex
 
-MutexBuffer *Buffer() {
+// The one page, as Serve() reaches it, with g_mutex held.
+struct MutexBuffer {
+  PageBuffer *b;
+
+  bool Wiped() const { return b->ready == 0; }
+  void Reset() {  // a child after fork: locks are not inherited
+    CountLock(LockSegment(b, kPageBufferBytes), kPageBufferBytes);
+    b->ready = 1;
+  }
+  Stamp stamp() const { return b->stamp; }
+  size_t Avail() const { return b->Avail(); }
+  size_t Take(uint8_t *out, size_t n) { return b->Take(out, n); }
+  bool Refill(const Stamp &s) {
+    Count(g_counters.bytes_discarded, Avail());
+    g_process->kernel->fill(b->data, kPageBufferCapacity);  // overwrites what was left
+    Count(g_counters.refills);
+    b->stamp = s;
+    b->avail = static_cast<int32_t>(kPageBufferCapacity);
+    return true;
+  }
+};
+
+PageBuffer *Buffer() {
   if (g_buffer == nullptr) {
-    SegmentMapping m = MapSegment(kBufferBytes, false);
+    const SegmentMapping m = MapSegment(kPageBufferBytes, false);
     if (m.base == nullptr) return nullptr;
-    g_buffer = static_cast<MutexBuffer *>(m.base);
-    g_buffer->ready = 1;
-  } else if (g_buffer->ready == 0) {  // a child after fork: locks are not inherited
-    CountLock(LockSegment(g_buffer, kBufferBytes), kBufferBytes);
+    g_buffer = static_cast<PageBuffer *>(m.base);
     g_buffer->ready = 1;
   }
   return g_buffer;
 }
 
-}  // namespace
-
-void MutexStrategyDraw(void *out, size_t n) {
-  if (ServedDirectly(t_in_draw, out, n, kCapacity / 4)) return;
-  t_in_draw = true;
-  const uint32_t forks = fork::ForkCount();
-  bool cut = false;
-  {
-    std::lock_guard<fork::ForkSafeMutex> lock(g_mutex);
-    MutexBuffer *b = Buffer();
-    if (b == nullptr) {
-      g_ops->fill(out, n);
-    } else {
-      if (b->avail < n || !LabelIsCurrent(*g_ops, b->label)) {
-        bool moved = false;
-        b->label = LabelForFill(*g_ops, b->label, &moved);
-        if (moved) Count(g_counters.bytes_discarded, b->avail);
-        g_ops->fill(b->data, kCapacity);  // overwrites what was left
-        b->avail = kCapacity;
-        Count(g_counters.refills);
-      }
-      uint8_t *p = b->data + b->avail - n;
-      memcpy(out, p, n);
-      memset(p, 0, n);
-      b->avail -= static_cast<uint32_t>(n);
-      cut = fork::ForkedSince(forks);  // a fork from a signal handler during the copy
-    }
-  }
-  if (cut) g_ops->fill(out, n);
-  t_in_draw = false;
-}
-
-void MutexBufferPrepareFork() {
+void PrepareFork() {
   g_mutex.PrepareFork();
 }
-void MutexBufferParentAfterFork() {
+void ParentAfterFork() {
   g_mutex.ParentAfterFork();
 }
-void MutexBufferChildAfterFork(bool via_atfork) {
+void ChildAfterFork(bool via_atfork) {
   g_mutex.ChildAfterFork(via_atfork);
+}
+const fork::Hooks kForkHooks{PrepareFork, ParentAfterFork, ChildAfterFork};
+
+}  // namespace
+
+void InitMutexStrategy(const Process &process) {
+  g_process = &process;
+  fork::RegisterHooks(&kForkHooks);
+}
+
+void MutexStrategyDraw(void *out, size_t n) {
+  Served served = Served::kUnfilled;
+  if (n <= kPageBufferCapacity / 4) {
+    std::lock_guard<fork::ForkSafeMutex> lock(g_mutex);
+    if (PageBuffer *page = Buffer()) {
+      MutexBuffer buffer{page};
+      served = Serve(buffer, static_cast<uint8_t *>(out), n);
+    }
+  }
+  if (served != Served::kServed) g_process->kernel->fill(out, n);  // large, unmappable, or cut
 }
 
 }  // namespace grndpool

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-// The strategy table, and the strategies' fork hooks.
+// The strategy table: each row's entry for direct calls (the benchmark and
+// tests draw through every strategy side by side in one process) and for the
+// slow path.
+#include "lib/strategies/registry.h"
+
 #include "lib/fast_path.h"
-#include "lib/fork.h"
 #include "lib/kernel/syscall.h"
 #include "lib/scrub.h"
-#include "lib/strategies/registry.h"
 #include "lib/strategies/strategies.h"
 
 namespace grndpool {
@@ -17,48 +19,52 @@ void SlabStrategyDraw(void *out, size_t n) {
   Draw<true>(out, n);
 }
 
-// Called directly (by the benchmark and tests), a strategy may be the first
-// thing in the process to draw; while another thread initialises, the kernel.
-// Like the slab's slow path, each leaves no copy of what it served in the
+// A direct call of a strategy, like Draw<> of the slab: the first draw
+// initialises the library (the kernel serves while another thread does); the
+// in-draw flag sends a signal handler that interrupts it to the kernel; and,
+// as after the slab's slow path, no copy of what was served stays in the
 // vector registers.
 template <void (*kDraw)(void *, size_t)>
-void AfterInit(void *out, size_t n) {
+void DirectDraw(void *out, size_t n) {
+  FastThreadBlock &t = FastBlock();
+  if (__builtin_expect(t.grndpool_in_draw, 0)) return NestedDraw(out, n);
   if (__builtin_expect(!EnsureInitialized(), 0)) return kernel::SyscallFill(out, n);
+  t.grndpool_in_draw = 1;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
   kDraw(out, n);
   WipeRegisters();
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  t.grndpool_in_draw = 0;
 }
 
 // In the order of enum Strategy; the names come from the options table.
 constexpr void (*kDraws[])(void *, size_t) = {
-    SlabStrategyDraw,
-    AfterInit<SyscallStrategyDraw>,
-    AfterInit<VdsoStrategyDraw>,
-    AfterInit<PerThreadStrategyDraw>,
-    AfterInit<SharedBufferStrategyDraw>,
-    AfterInit<MutexStrategyDraw>,
+    nullptr,  // slab: the slow path serves it itself
+    SyscallStrategyDraw,
+    VdsoStrategyDraw,
+    PerThreadStrategyDraw,
+    SharedBufferStrategyDraw,
+    MutexStrategyDraw,
 };
-
-void PrepareFork() {
-  MutexBufferPrepareFork();
-  SharedBufferPrepareFork();
-}
-void ParentAfterFork() {
-  SharedBufferParentAfterFork();
-  MutexBufferParentAfterFork();
-}
-void ChildAfterFork(bool via_atfork) {
-  SharedBufferChildAfterFork(via_atfork);
-  MutexBufferChildAfterFork(via_atfork);
-}
-const fork::Hooks kForkHooks{PrepareFork, ParentAfterFork, ChildAfterFork};
+constexpr void (*kDirectDraws[])(void *, size_t) = {
+    SlabStrategyDraw,
+    DirectDraw<SyscallStrategyDraw>,
+    DirectDraw<VdsoStrategyDraw>,
+    DirectDraw<PerThreadStrategyDraw>,
+    DirectDraw<SharedBufferStrategyDraw>,
+    DirectDraw<MutexStrategyDraw>,
+};
 
 }  // namespace
 
 const StrategyOps &StrategyFor(Strategy strategy) {
   static const StrategyOps table[] = {
-      {StrategyName(Strategy::kSlab), kDraws[0]},   {StrategyName(Strategy::kSyscall), kDraws[1]},
-      {StrategyName(Strategy::kVdso), kDraws[2]},   {StrategyName(Strategy::kPerThread), kDraws[3]},
-      {StrategyName(Strategy::kShared), kDraws[4]}, {StrategyName(Strategy::kMutex), kDraws[5]},
+      {StrategyName(Strategy::kSlab), kDirectDraws[0]},
+      {StrategyName(Strategy::kSyscall), kDirectDraws[1]},
+      {StrategyName(Strategy::kVdso), kDirectDraws[2]},
+      {StrategyName(Strategy::kPerThread), kDirectDraws[3]},
+      {StrategyName(Strategy::kShared), kDirectDraws[4]},
+      {StrategyName(Strategy::kMutex), kDirectDraws[5]},
   };
   return table[static_cast<int>(strategy)];
 }
@@ -67,8 +73,11 @@ void StrategyDraw(Strategy strategy, void *out, size_t n) {
   kDraws[static_cast<int>(strategy)](out, n);
 }
 
-void InitStrategies() {
-  fork::RegisterHooks(&kForkHooks);
+void InitStrategies(const Process &process) {
+  InitUnbuffered(process);
+  InitPerThreadStrategy(process);
+  InitSharedBufferStrategy(process);
+  InitMutexStrategy(process);
 }
 
 }  // namespace grndpool

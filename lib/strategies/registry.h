@@ -7,6 +7,7 @@
 #include <cstddef>
 
 #include "lib/options.h"
+#include "lib/process.h"
 
 namespace grndpool {
 
@@ -18,11 +19,13 @@ struct StrategyOps {
 
 // Every strategy, usable in any process; the first draw initialises the library.
 const StrategyOps &StrategyFor(Strategy strategy);
-// Draws through `strategy` (not slab) for the slow path. Start-up has run.
+// Draws through `strategy` (not slab) for the slow path: start-up has run and
+// the thread's in-draw flag is set.
 void StrategyDraw(Strategy strategy, void *out, size_t n);
 
-// Start-up only: registers the strategies' fork hooks.
-void InitStrategies();
+// Start-up only: hands `process` to every strategy (they register their fork
+// hooks).
+void InitStrategies(const Process &process);
 
 inline constexpr Strategy kAllStrategies[] = {Strategy::kSyscall,   Strategy::kVdso,
                                               Strategy::kPerThread, Strategy::kSlab,

@@ -1,29 +1,30 @@
 // SPDX-License-Identifier: Apache-2.0
 // The sharing strategies other than slab (which is the fast path); their table
-// is registry.h. Files in lib/strategies/ include lib/ headers below draw.cc
-// and, for the table's slab row, lib/fast_path.h; nothing else.
+// is registry.h. Files in lib/strategies/ include lib/ headers below runtime
+// (modules and leaves) and, for the table's slab row, lib/fast_path.h;
+// nothing else.
 #pragma once
 
 #include <cstddef>
 
+#include "lib/process.h"
+
 namespace grndpool {
 
+// Each fills out with n random bytes and never fails. Called after start-up,
+// with the thread's in-draw flag set (a signal handler that draws meanwhile is
+// served by the kernel), by the slow path or by the table's direct entries.
 void SyscallStrategyDraw(void *out, size_t n);       // getrandom(2) per draw
 void VdsoStrategyDraw(void *out, size_t n);          // the kernel path per draw (vDSO when present)
 void PerThreadStrategyDraw(void *out, size_t n);     // the seed: 4 KiB locked buffer per thread
 void SharedBufferStrategyDraw(void *out, size_t n);  // one lock-free buffer, RCU-swapped
 void MutexStrategyDraw(void *out, size_t n);         // one buffer behind a mutex
 
-// The kernel path serves a draw that re-entered from a signal handler (the
-// buffer may be mid-update) or that is larger than `max_bytes`; true when it did.
-bool ServedDirectly(bool in_draw, void *out, size_t n, size_t max_bytes);
-
-// Each buffering alternative's locks, for the fork hooks InitStrategies registers.
-void MutexBufferPrepareFork();
-void MutexBufferParentAfterFork();
-void MutexBufferChildAfterFork(bool via_atfork);
-void SharedBufferPrepareFork();
-void SharedBufferParentAfterFork();
-void SharedBufferChildAfterFork(bool via_atfork);
+// Start-up only: each keeps `process` (its kernel path) and registers the fork
+// hooks of the locks it holds across calls.
+void InitUnbuffered(const Process &process);
+void InitPerThreadStrategy(const Process &process);
+void InitSharedBufferStrategy(const Process &process);
+void InitMutexStrategy(const Process &process);
 
 }  // namespace grndpool

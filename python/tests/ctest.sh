@@ -18,8 +18,11 @@ GRNDPOOL_BUILD_DIR=$build "$python" -m pip install --quiet --no-build-isolation 
   --target "$tmp/site" "$tmp/src" >"$tmp/pip.log" 2>&1 || { cat "$tmp/pip.log"; exit 1; }
 # It must load the build tree's library (RPATH), not one installed on the system.
 so=$(ls "$tmp"/site/grndpool/_grndpool*.so)
-ldd "$so" | grep -q "libgrndpool.so.0 => $build/lib/libgrndpool.so.0" ||
-  { echo "$so does not load $build/lib/libgrndpool.so.0:"; ldd "$so"; exit 1; }
+# Into a file first: with pipefail, grep -q quitting at the match would kill ldd
+# (SIGPIPE) and fail the pipe after all.
+ldd "$so" >"$tmp/ldd.txt"
+grep -q "libgrndpool.so.0 => $build/lib/libgrndpool.so.0" "$tmp/ldd.txt" ||
+  { echo "$so does not load $build/lib/libgrndpool.so.0:"; cat "$tmp/ldd.txt"; exit 1; }
 # A wrong GRNDPOOL_BUILD_DIR is one clear line, not a compiler error.
 msg=$(cd "$tmp/src" && GRNDPOOL_BUILD_DIR=$tmp "$python" setup.py --name 2>&1) &&
   { echo "setup.py accepted a build dir without CMakeCache.txt"; exit 1; }

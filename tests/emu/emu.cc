@@ -12,7 +12,7 @@ namespace {
 // Starts at 1 like a booted kernel that has reseeded once.
 std::atomic<uint64_t> g_generation{1};
 bool g_tagged = false;
-kernel::KernelOps g_ops;
+kernel::KernelOps g_emu_ops;
 
 void Fill(void *buf, size_t len) {
   if (!g_tagged) {
@@ -47,15 +47,15 @@ void NoThreadState() {}
 
 const kernel::KernelOps *Ops(const EmuConfig &config) {
   g_tagged = config.tagged;
-  g_ops.name = config.tagged ? "emu(tagged)" : "emu";
-  g_ops.mode = config.mode;
-  g_ops.fill = Fill;
+  g_emu_ops.name = config.tagged ? "emu(tagged)" : "emu";
+  g_emu_ops.mode = config.mode;
+  g_emu_ops.fill = Fill;
   const bool per_draw = config.mode == kernel::GenerationMode::kPerDraw;
   const bool known = config.mode != kernel::GenerationMode::kUnknown;
-  g_ops.timestamp = per_draw ? Timestamp : NoTimestamp;
-  g_ops.generation = known && !per_draw ? ReadGeneration : UnknownGeneration;
-  g_ops.thread_exit = NoThreadState;
-  return &g_ops;
+  g_emu_ops.timestamp = per_draw ? Timestamp : NoTimestamp;
+  g_emu_ops.generation = known && !per_draw ? ReadGeneration : UnknownGeneration;
+  g_emu_ops.thread_exit = NoThreadState;
+  return &g_emu_ops;
 }
 
 void BumpGeneration() {

@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "lib/freshness.h"
+
+#include <atomic>
+
+#include "lib/stats.h"
+
+namespace grndpool {
+namespace {
+
+const kernel::KernelOps *g_kernel = nullptr;  // the process's kernel path
+std::atomic<uint32_t> g_epoch{1};
+std::atomic<uint64_t> g_last_generation{0};
+
+constexpr int kMaxHooks = 4;
+void (*g_hooks[kMaxHooks])();
+int g_hook_count = 0;
+
+// A child after fork: everything stamped in the parent is stale here. (It is
+// wiped anyway; the epoch makes the rule hold for any buffer, wiped or not.)
+void NoForkLocks() {}
+void ChildAfterFork(bool) {
+  NewEpoch();
+}
+const fork::Hooks kForkHooks{NoForkLocks, NoForkLocks, ChildAfterFork};
+
+}  // namespace
+
+void InitFreshness(const kernel::KernelOps &kernel) {
+  g_kernel = &kernel;
+  fork::RegisterHooks(&kForkHooks);
+}
+
+uint32_t Epoch() {
+  return g_epoch.load(std::memory_order_acquire);
+}
+
+void NewEpoch() {
+  g_epoch.fetch_add(1, std::memory_order_acq_rel);
+  for (int i = 0; i < g_hook_count; ++i) g_hooks[i]();
+}
+
+void OnNewEpoch(void (*hook)()) {
+  if (g_hook_count < kMaxHooks) g_hooks[g_hook_count++] = hook;
+}
+
+void NoteGeneration(uint64_t generation) {
+  uint64_t last = g_last_generation.load(std::memory_order_relaxed);
+  while (last != generation) {
+    if (g_last_generation.compare_exchange_weak(last, generation, std::memory_order_acq_rel)) {
+      // The first one seen is the starting point, not a change.
+      if (last != 0) {
+        Count(g_counters.generation_changes);
+        NewEpoch();
+      }
+      return;
+    }
+  }
+}
+
+Stamp StampForFill(const Stamp &previous) {
+  Stamp stamp;
+  switch (g_kernel->mode) {
+    case kernel::GenerationMode::kPerDraw: {
+      // The cookie is ~generation. Answers 0 while `previous` is current.
+      uint64_t cookie = previous.label;
+      if (g_kernel->timestamp(&cookie) != 0) NoteGeneration(~cookie);
+      stamp.label = cookie;
+      break;
+    }
+    case kernel::GenerationMode::kPerRefill: {
+      uint64_t generation = 0;
+      if (g_kernel->generation(&generation)) {
+        NoteGeneration(generation);
+        stamp.label = generation;
+      } else {
+        Count(g_counters.generation_unknown);
+      }
+      break;
+    }
+    case kernel::GenerationMode::kUnknown:
+      Count(g_counters.generation_unknown);
+      break;
+  }
+  // After the label: the epoch its reading may have moved to.
+  stamp.epoch = Epoch();
+  return stamp;
+}
+
+bool IsCurrent(const Stamp &s) {
+  if (s.epoch != Epoch()) return false;
+  if (g_kernel->mode != kernel::GenerationMode::kPerDraw) return true;
+  uint64_t cookie = s.label;
+  if (g_kernel->timestamp(&cookie) == 0) return true;
+  NoteGeneration(~cookie);
+  return false;
+}
+
+}  // namespace grndpool

@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "lib/thread_slice.h"
+
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+
+#include "lib/fork.h"
+#include "lib/hot_slices.h"
+#include "lib/runtime.h"
+#include "lib/slice_directory.h"
+#include "lib/stats.h"
+
+namespace grndpool {
+namespace {
+
+const Process *g_process = nullptr;
+
+constexpr uint32_t kClaimRetryInterval = 256;  // overflow threads' slow draws between claims
+
+// Every this many refills of a small slice the thread looks at the clock; if
+// they took less than kHotWindowNs it moves to a hot slice (at 1 KiB slices:
+// 8 KiB in 10 ms, 800 KB/s). The coarse clock is a vDSO read, no syscall.
+constexpr uint32_t kHotRefills = 8;
+constexpr uint64_t kHotWindowNs = 10'000'000;
+
+// A thread that had not drawn when it forked by raw clone: it is the child's
+// first thread. Asked only while slices are held back for it.
+bool IsRawCloneForker() {
+  return (QuarantineActive() || HotQuarantineActive()) && gettid() == getpid();
+}
+
+bool RefillsOften(ThreadState &t) {
+  if (++t.refills % kHotRefills != 0) return false;
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  const uint64_t now = static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + ts.tv_nsec;
+  const bool often = t.refill_clock != 0 && now - t.refill_clock < kHotWindowNs;
+  t.refill_clock = now;
+  return often;
+}
+
+// A thread that refills its small slice often trades it for a hot slice (the
+// small one is wiped and freed for others).
+void MaybeGoHot(ThreadState &t) {
+  if (t.hot || !RefillsOften(t)) return;
+  const uint32_t tag = FastBlock().grndpool_tag;
+  // Kept here: a fork inside the claim (from a signal handler, or in the
+  // mapping's mlock) makes the child forget t.owned; retiring the copy then
+  // finds it no longer claimed and leaves it alone.
+  const Claim small = t.owned;
+  const Claim hot = ClaimHotSlice(tag);
+  if (!hot) return;
+  RetireSlice(small, tag);
+  t.owned = hot;
+  t.hot = true;
+}
+
+// glibc's fork() runs this in the forking thread of the child: its slice went
+// with the wiped slab. (A raw-clone child finds out in SetUpThread instead.)
+void NoForkLocks() {}
+void ForgetSliceInChild(bool via_atfork) {
+  if (!via_atfork) return;
+  ThreadState &t = ThisThread();
+  ForgetSlice(t);
+  t.claim_backoff = 0;  // the child's slices are all free
+  if (t.child_epoch != 0) t.child_epoch = fork::ChildEpoch();
+}
+const fork::Hooks kForkHooks{NoForkLocks, NoForkLocks, ForgetSliceInChild};
+
+}  // namespace
+
+void InitThreadSlices(const Process &process) {
+  g_process = &process;
+  fork::RegisterHooks(&kForkHooks);
+}
+
+void FlushSharedCounts(ThreadState &t) {
+  if (t.unflushed_shared_draws == 0) return;
+  Count(g_counters.shared_draws, t.unflushed_shared_draws);
+  Count(g_counters.bytes_served, t.unflushed_shared_bytes);
+  t.unflushed_shared_draws = 0;
+  t.unflushed_shared_bytes = 0;
+}
+
+void ForgetSlice(ThreadState &t) {
+  ServeNothing();
+  t.owned = Claim{};
+  t.checked = false;
+  t.hot = false;
+  t.refills = 0;
+}
+
+bool SetUpThread(ThreadState &t) {
+  if (t.phase == ThreadPhase::kFresh) {
+    if (!RegisterThreadExit(&t)) return false;
+    t.phase = ThreadPhase::kLive;
+    FastBlock().grndpool_tag = NewThreadTag();
+  }
+  const uint32_t epoch = fork::ChildEpoch();
+  if (t.child_epoch != epoch) {
+    if (t.child_epoch != 0 || IsRawCloneForker()) {
+      ForgetSlice(t);
+      t.claim_backoff = 0;
+      LiftQuarantine();
+      LiftHotQuarantine();
+    }
+    t.child_epoch = epoch;
+  }
+  return true;
+}
+
+SliceHeader *OwnedSlice(ThreadState &t, bool refilling) {
+  const uint32_t tag = FastBlock().grndpool_tag;
+  if (t.owned.HeldBy(tag)) {
+    if (refilling) MaybeGoHot(t);
+    return t.owned.slice;
+  }
+  const bool had_one = static_cast<bool>(t.owned);
+  ForgetSlice(t);
+  if (!had_one && t.claim_backoff > 0) {
+    --t.claim_backoff;
+    return nullptr;
+  }
+  FlushSharedCounts(t);
+  t.owned = ClaimSlice(tag);
+  t.claim_backoff = t.owned ? 0 : kClaimRetryInterval;
+  return t.owned.slice;
+}
+
+void ReleaseThread(ThreadState *t) {
+  // From here on every draw on this thread, from a signal handler or from a
+  // later pthread key destructor, goes to the kernel: nothing is claimed again.
+  FastThreadBlock &fast = FastBlock();
+  fast.grndpool_in_draw = 1;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  const Claim owned = t->owned;
+  const bool hot = t->hot;
+  t->phase = ThreadPhase::kExited;
+  ForgetSlice(*t);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  FlushSharedCounts(*t);
+  // The thread a raw-clone child's slices are held back for is leaving, and
+  // will not serve from its old slice again: nothing needs holding back.
+  if ((t->child_epoch != 0 && t->child_epoch != fork::ChildEpoch()) || IsRawCloneForker()) {
+    LiftQuarantine();
+    LiftHotQuarantine();
+  }
+  if (owned) {
+    if (hot)
+      ReleaseHotSlice(owned, fast.grndpool_tag);
+    else
+      ReleaseSlice(owned, fast.grndpool_tag);
+  }
+  if (g_process != nullptr) g_process->kernel->thread_exit();
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  fast.grndpool_in_draw = 0;
+}
+
+}  // namespace grndpool

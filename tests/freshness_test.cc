@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: Apache-2.0
+// lib/freshness: stamps against the kernel model in each mode, the process
+// epoch (one thread's news of a reseed stales every buffer), and Serve(), the
+// one protocol, driven with a buffer of the test's own. No draw runs in this
+// process.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "lib/fork.h"
+#include "lib/freshness.h"
+#include "lib/stats.h"
+#include "tests/emu/emu.h"
+
+namespace grndpool::test {
+namespace {
+
+// A buffer for Serve(): `bytes` of data, each refill numbering its bytes by
+// the refill's count, so the test sees which fill served what.
+struct TestBuffer {
+  std::vector<uint8_t> data = std::vector<uint8_t>(64);
+  size_t avail = 0;
+  Stamp stamp_{};
+  bool wiped = false;
+  int resets = 0, refills = 0;
+  void (*on_take)() = nullptr;
+
+  bool Wiped() const { return wiped; }
+  void Reset() {
+    wiped = false;
+    avail = 0;
+    stamp_ = Stamp{};
+    ++resets;
+  }
+  Stamp stamp() const { return stamp_; }
+  size_t Avail() const { return avail; }
+  size_t Take(uint8_t *out, size_t n) {
+    if (on_take != nullptr) on_take();
+    const size_t take = std::min(avail, n);
+    avail -= take;
+    memcpy(out, data.data() + avail, take);
+    return take;
+  }
+  bool Refill(const Stamp &s) {
+    ++refills;
+    memset(data.data(), refills, data.size());
+    avail = data.size();
+    stamp_ = s;
+    return true;
+  }
+};
+
+class Freshness : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    emu::EmuConfig config;
+    config.mode = kernel::GenerationMode::kPerRefill;
+    InitFreshness(*emu::Ops(config));
+    fork::Init();  // the canary and the atfork handler, for the cut test
+  }
+};
+
+TEST_F(Freshness, FillStampsAreCurrentUntilTheEpochMoves) {
+  const Stamp first = StampForFill(Stamp{});
+  EXPECT_NE(first.label, 0u);
+  EXPECT_TRUE(IsCurrent(first));
+  EXPECT_FALSE(IsCurrent(Stamp{})) << "epoch 0 (a wiped or fresh buffer) is never current";
+  const uint64_t changes = g_counters.generation_changes.load();
+  const uint32_t epoch = Epoch();
+  emu::BumpGeneration();
+  // Per refill: only the next fill's reading tells; then every older stamp
+  // is stale, whoever filled it.
+  EXPECT_TRUE(IsCurrent(first));
+  const Stamp second = StampForFill(first);
+  EXPECT_EQ(g_counters.generation_changes.load(), changes + 1);
+  EXPECT_EQ(Epoch(), epoch + 1);
+  EXPECT_EQ(second.epoch, Epoch());
+  EXPECT_FALSE(IsCurrent(first)) << "one fill's news of a reseed reaches every buffer";
+  EXPECT_TRUE(IsCurrent(second));
+}
+
+int g_hook_runs = 0;
+void CountHook() {
+  ++g_hook_runs;
+}
+
+TEST_F(Freshness, NewGenerationsRunTheHooksOnce) {
+  OnNewEpoch(CountHook);
+  const Stamp s = StampForFill(Stamp{});
+  const int before = g_hook_runs;
+  NoteGeneration(s.label);  // the same generation again: nothing moves
+  EXPECT_EQ(g_hook_runs, before);
+  NoteGeneration(s.label + 12345);
+  EXPECT_EQ(g_hook_runs, before + 1);
+  NoteGeneration(s.label + 12345);
+  EXPECT_EQ(g_hook_runs, before + 1) << "a change is counted once, however many notice it";
+}
+
+TEST_F(Freshness, ServeRefillsStaleAndEmptyBuffersAndTakesAcrossRefills) {
+  TestBuffer b;
+  uint8_t out[100];
+  ASSERT_EQ(Serve(b, out, 10), Served::kServed);
+  EXPECT_EQ(b.refills, 1) << "empty: filled first";
+  EXPECT_EQ(out[0], 1);
+  ASSERT_EQ(Serve(b, out, 100), Served::kServed);  // the 54 left, then 46 of a new fill
+  EXPECT_EQ(b.refills, 2);
+  EXPECT_EQ(out[0], 1);
+  EXPECT_EQ(out[53], 1);
+  EXPECT_EQ(out[54], 2);
+  EXPECT_EQ(out[99], 2);
+  // Stale: another buffer's refill noticed a reseed.
+  emu::BumpGeneration();
+  (void)StampForFill(Stamp{});
+  ASSERT_EQ(Serve(b, out, 1), Served::kServed);
+  EXPECT_EQ(b.refills, 3) << "a stale buffer is refilled before it serves";
+  EXPECT_EQ(out[0], 3);
+  // Wiped: reset, then filled.
+  b.wiped = true;
+  ASSERT_EQ(Serve(b, out, 1), Served::kServed);
+  EXPECT_EQ(b.resets, 1);
+  EXPECT_EQ(b.refills, 4);
+}
+
+// A fork while the copy runs (here: the take forks) is reported on both
+// sides, so neither keeps bytes the other may hold.
+TEST_F(Freshness, ServeReportsAForkThatCutTheCopy) {
+  TestBuffer b;
+  uint8_t out[8];
+  ASSERT_EQ(Serve(b, out, 8), Served::kServed);
+  static pid_t child = -1;
+  b.on_take = [] { child = ::fork(); };
+  const Served served = Serve(b, out, 8);
+  if (child == 0) _exit(served == Served::kCut ? 0 : 1);
+  ASSERT_GT(child, 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the child kept a cut copy";
+  EXPECT_EQ(served, Served::kCut) << "the parent kept a cut copy";
+}
+
+TEST(FreshnessModes, PerDrawCookiesAnswerEveryCheck) {
+  emu::EmuConfig config;
+  config.mode = kernel::GenerationMode::kPerDraw;
+  InitFreshness(*emu::Ops(config));
+  const Stamp s = StampForFill(Stamp{});
+  EXPECT_TRUE(IsCurrent(s));
+  const uint32_t epoch = Epoch();
+  emu::BumpGeneration();
+  EXPECT_FALSE(IsCurrent(s)) << "with GRND_TIMESTAMP the very next check sees the reseed";
+  EXPECT_EQ(Epoch(), epoch + 1);
+}
+
+TEST(FreshnessModes, UnknownGenerationsAreCountedAndNeverLabel) {
+  emu::EmuConfig config;
+  config.mode = kernel::GenerationMode::kUnknown;
+  InitFreshness(*emu::Ops(config));
+  const uint64_t unknown = g_counters.generation_unknown.load();
+  const Stamp s = StampForFill(Stamp{});
+  EXPECT_EQ(s.label, 0u);
+  EXPECT_EQ(g_counters.generation_unknown.load(), unknown + 1);
+  EXPECT_TRUE(IsCurrent(s)) << "unknown: every refill takes fresh kernel bytes instead";
+}
+
+}  // namespace
+}  // namespace grndpool::test
