@@ -7,11 +7,13 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "lib/kernel/kernel_ops.h"
 #include "lib/kernel/syscall.h"
 #include "lib/kernel/source.h"
+#include "lib/kernel/vdso_names.h"
 #include "lib/kernel/vdso_symbol.h"
 #include "test_util.h"
 
@@ -26,18 +28,37 @@ bool KernelAtLeast(int major, int minor) {
   return ma > major || (ma == major && mi >= minor);
 }
 
+// This architecture's names (lib/kernel/vdso_names.h): __vdso_getrandom on
+// x86_64, __kernel_getrandom on arm64, ...
+const grndpool_vdso_names &Names() {
+  const grndpool_vdso_names *names = kernel::NativeVdsoNames();
+  EXPECT_NE(names, nullptr) << "vdso_names.h has no row for this architecture";
+  static const grndpool_vdso_names kNone{"none", 0, "", "", "", "99.0", 0};
+  return names != nullptr ? *names : kNone;
+}
+
 TEST(Vdso, FindsGetrandomOnNewKernels) {
-  void *fn = kernel::FindVdsoFunction("__vdso_getrandom", "LINUX_2.6");
-  if (KernelAtLeast(6, 11)) {
-    EXPECT_NE(fn, nullptr);
+  const grndpool_vdso_names &names = Names();
+  void *fn = kernel::FindVdsoFunction(names.getrandom, names.version);
+  int since_major = 0, since_minor = 0;
+  ASSERT_EQ(sscanf(names.since, "%d.%d", &since_major, &since_minor), 2);
+  if (KernelAtLeast(since_major, since_minor)) {
+    EXPECT_NE(fn, nullptr) << names.getrandom << "@" << names.version << " on " << names.arch;
   }
-  // The seed's patched 6.1 has it too; older stock kernels do not.
-  EXPECT_NE(kernel::FindVdsoFunction("__vdso_clock_gettime", "LINUX_2.6"), nullptr);
+  // clock_gettime is in every vDSO: the positive control of the lookup.
+  EXPECT_NE(kernel::FindVdsoFunction(names.clock_gettime, names.version), nullptr)
+      << names.clock_gettime << "@" << names.version;
 }
 
 TEST(Vdso, RejectsWrongNamesAndVersions) {
-  EXPECT_EQ(kernel::FindVdsoFunction("__vdso_getrandom", "LINUX_9.9"), nullptr);
-  EXPECT_EQ(kernel::FindVdsoFunction("__vdso_no_such_function", "LINUX_2.6"), nullptr);
+  const grndpool_vdso_names &names = Names();
+  EXPECT_EQ(kernel::FindVdsoFunction(names.getrandom, "LINUX_9.9"), nullptr);
+  EXPECT_EQ(kernel::FindVdsoFunction("__vdso_no_such_function", names.version), nullptr);
+  // Another architecture's name for the same entry is not this one's.
+  for (const grndpool_vdso_names &other : kernel::VdsoNamesTable())
+    if (strcmp(other.getrandom, names.getrandom) != 0) {
+      EXPECT_EQ(kernel::FindVdsoFunction(other.getrandom, other.version), nullptr) << other.arch;
+    }
 }
 
 TEST(Syscall, FillsAndRejectsUnknownFlags) {
