@@ -21,7 +21,12 @@ need=(cmake g++ make pkg-config liburcu-dev libssl-dev libgtest-dev libbenchmark
       rng-tools5 libcpp-httplib-dev man-db debhelper lintian  # stats, token_server, man, deb
       clang-14 libclang-rt-14-dev)                             # the option parser's fuzzer
 missing=()
-for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+# The native package: with arm64 added for the cross build, a bare name
+# installed for both architectures is ambiguous to dpkg -s.
+native=$(dpkg --print-architecture)
+for p in "${need[@]}"; do
+  dpkg -s "$p:$native" >/dev/null 2>&1 || dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
 if ((${#missing[@]})); then
   echo "test-all: installing ${missing[*]}"
   apt-get update -qq
