@@ -20,21 +20,21 @@
 // the whole of its draws. Then the workers start: kThreads threads each, which
 // draw once (so the library holds buffered bytes), and block. The host saves
 // the VM and resumes clones; a line typed on the console ("go" or "go control")
-// wakes them. Every thread then draws blocks of kSizes bytes in turn and
-// records each one (a 64-bit FNV-1a fingerprint of the whole block), and after
+// wakes the coordinator, which tells the workers through a pipe each. Every
+// thread then draws blocks of kSizes bytes in turn and records each one (a
+// 64-bit FNV-1a fingerprint of the whole block), and after
 // every draw asks the kernel itself, through the getrandom syscall, whether its
 // GRND_TIMESTAMP cookie changed: the first draw after which it did is the one in
 // flight when the reseed became visible (index k). "go": kAfter more draws, then
 // stop; "go control": kControlDraws draws. Results go to files, printed by the
 // coordinator once all workers are done, in lines the host parses:
 //
-//   GRNDPOOL-CLONE: reseed uptime_ms=<t>                      (coordinator)
+//   GRNDPOOL-CLONE: reseed uptime_ms=<t> next_ms=<predicted>   (coordinator)
 //   GRNDPOOL-CLONE: all ready uptime_ms=<t> last_reseed_ms=<t> next_reseed_ms=<t>
 //   GRNDPOOL-CLONE: kernel reseed_us=<t after the line was read, by the syscall>
 //   GRNDPOOL-CLONE: <mode> thread <t> result k=<k|-1> draws=<n> visible_us=<us>
 //                   start_ms=<t> end_ms=<t> gen_changes=<n>
 //   GRNDPOOL-CLONE: <mode> thread <t> fp <first index> <16 hex> ...
-#include <poll.h>
 #include <pthread.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
