@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # The kernel the series is based on, read from what is installed: Debian's
 # linux-source-6.12 package version (dpkg) and, given a tree, its Makefile.
 # The cover letter names it on one line; this script writes and checks it,
