@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # The arm64 kernel test (CTest label "arm64"): cross-builds the library and
 # the guest's programs for arm64 (preset "arm64" -> build-arm64/, with
 # cmake/aarch64-linux-gnu.cmake), then runs run-tests.sh --arch arm64 with the

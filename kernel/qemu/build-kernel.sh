@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Build (or reuse from the cache) Debian 12's linux-source-6.12 with the
 # GRND_TIMESTAMP series of kernel/patches for the QEMU guest, and print on
 # stdout one line: the cache directory (the boot image, kernelrelease, src/,

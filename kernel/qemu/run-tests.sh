@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Build Debian 12's linux-source-6.12 with the GRND_TIMESTAMP series of
 # kernel/patches (build-kernel.sh), boot it under QEMU and run the grndpool
 # payloads in it. Run as root on Debian 12; see --help and kernel/README.md.
