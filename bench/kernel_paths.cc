@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "lib/kernel/vdso_names.h"
 #include "lib/kernel/vdso_symbol.h"
 
 namespace grndpool_bench {
@@ -45,7 +46,11 @@ long SyscallTimestamp(uint64_t *cookie) {
 }
 
 VdsoGetrandom::VdsoGetrandom() {
-  fn_ = reinterpret_cast<Fn>(grndpool::kernel::FindVdsoFunction("__vdso_getrandom", "LINUX_2.6"));
+  // This architecture's name for the entry (lib/kernel/vdso_names.h).
+  names_ = grndpool::kernel::NativeVdsoNames();
+  if (names_ == nullptr || !names_->c_callable) return;
+  fn_ =
+      reinterpret_cast<Fn>(grndpool::kernel::FindVdsoFunction(names_->getrandom, names_->version));
   if (fn_ == nullptr) return;
   // Linux >= 6.11 answers (NULL, 0, 0, &params, ~0UL) with the state's size and
   // how to map it; the seed's 3-argument entry reads it as getrandom(NULL, 0, 0).
@@ -66,9 +71,17 @@ VdsoGetrandom::~VdsoGetrandom() {
 }
 
 std::string VdsoGetrandom::description() const {
-  if (!available()) return "no getrandom() in vDSO";
-  char line[160];
-  snprintf(line, sizeof line, "found getrandom() in vDSO at %p (%s)", address(),
+  if (names_ == nullptr)
+    return "no getrandom() in vDSO (an architecture vdso_names.h does not know)";
+  char line[256];
+  if (!available()) {
+    snprintf(line, sizeof line, "no getrandom() in vDSO (%s@%s %s)", names_->getrandom,
+             names_->version,
+             names_->c_callable ? "not exported" : "exported, but not callable as a C function");
+    return line;
+  }
+  snprintf(line, sizeof line, "found getrandom() in vDSO at %p (%s %s@%s, %s)", address(),
+           names_->arch, names_->getrandom, names_->version,
            has_state() ? "Linux >= 6.11 entry, per-thread opaque state"
                        : "no opaque state: the vDSO falls back to the syscall");
   return line;

@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <string>
 
+#include "lib/kernel/vdso_names.h"
+
 namespace grndpool_bench {
 
 // The seed's flag: buffer = u64 cookie (~generation); returns 0 when the cookie
@@ -22,8 +24,10 @@ long SyscallTimestamp(uint64_t *cookie);
 // The vDSO getrandom of this process, found by parsing the vDSO image.
 class VdsoGetrandom {
  public:
-  // Looks up __vdso_getrandom (LINUX_2.6) and maps one opaque state for the
-  // calling thread. available() is false when the vDSO has no getrandom.
+  // Looks up this architecture's vDSO getrandom (lib/kernel/vdso_names.h:
+  // __vdso_getrandom@LINUX_2.6 on x86_64, __kernel_getrandom@LINUX_2.6.39 on
+  // arm64, ...) and maps one opaque state for the calling thread. available()
+  // is false when the vDSO has no getrandom.
   VdsoGetrandom();
   ~VdsoGetrandom();
   VdsoGetrandom(const VdsoGetrandom &) = delete;
@@ -44,6 +48,7 @@ class VdsoGetrandom {
 
  private:
   using Fn = long (*)(void *, size_t, unsigned, void *, size_t);
+  const grndpool_vdso_names *names_ = nullptr;  // this architecture's row, or nullptr
   Fn fn_ = nullptr;
   void *state_ = nullptr;
   size_t state_len_ = 0;

@@ -31,7 +31,10 @@ PACKAGES=(cmake g++ make python3 pkg-config liburcu-dev libssl-dev libgtest-dev 
           libsodium-dev libbsd-dev gnuplot-nox cargo librust-rand-dev valgrind)
 missing=()
 for p in "${PACKAGES[@]}"; do
-  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+  # The native package: a bare name installed for two architectures (the arm64
+  # cross build's) is ambiguous to dpkg -s.
+  dpkg -s "$p:$(dpkg --print-architecture)" >/dev/null 2>&1 || dpkg -s "$p" >/dev/null 2>&1 ||
+    missing+=("$p")
 done
 if ((${#missing[@]})); then
   step "installing ${missing[*]}"

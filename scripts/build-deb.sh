@@ -15,7 +15,12 @@ out=${1:-$root/build-deb}
 
 need=(build-essential debhelper dpkg-dev lintian cmake pkg-config liburcu-dev libssl-dev man-db)
 missing=()
-for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+# The native package: a bare name installed for two architectures (the arm64
+# cross build's) is ambiguous to dpkg -s.
+for p in "${need[@]}"; do
+  dpkg -s "$p:$(dpkg --print-architecture)" >/dev/null 2>&1 || dpkg -s "$p" >/dev/null 2>&1 ||
+    missing+=("$p")
+done
 if ((${#missing[@]})); then
   echo "build-deb: installing ${missing[*]}"
   apt-get update -qq

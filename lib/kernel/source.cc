@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "lib/kernel/syscall.h"
+#include "lib/kernel/vdso_names.h"
 #include "lib/kernel/vdso_state_pool.h"
 
 namespace grndpool::kernel {
@@ -112,7 +113,13 @@ KernelOps g_ops;
 }  // namespace
 
 SelectedSource SelectSource(SourceRequest choice) {
-  g_vdso = reinterpret_cast<VdsoGetrandomFn>(Seam().find_vdso("__vdso_getrandom", "LINUX_2.6"));
+  // Each architecture names its entry its own way (vdso_names.h); powerpc's is
+  // not callable as a C function, so it is not looked up.
+  const grndpool_vdso_names *names = NativeVdsoNames();
+  g_vdso =
+      names != nullptr && names->c_callable
+          ? reinterpret_cast<VdsoGetrandomFn>(Seam().find_vdso(names->getrandom, names->version))
+          : nullptr;
   VgetrandomOpaqueParams params{};
   if (g_vdso != nullptr) {
     // A 3-argument (seed) entry treats this as getrandom(NULL, 0, 0) and leaves
@@ -132,7 +139,7 @@ SelectedSource SelectSource(SourceRequest choice) {
     choice = SourceRequest::kAuto;
   }
   if (choice == SourceRequest::kVdso && !vdso_fill) {
-    out.unavailable = "no Linux >= 6.11 __vdso_getrandom";
+    out.unavailable = "no vDSO getrandom() (Linux >= 6.11 on x86_64, >= 6.12 on arm64)";
     choice = SourceRequest::kAuto;
   }
 

@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "lib/kernel/vdso_names.h"
+
 namespace grndpool::kernel {
 namespace {
 
@@ -41,7 +43,14 @@ bool LoadImage(VdsoImage *img) {
   img->base = getauxval(AT_SYSINFO_EHDR);
   if (img->base == 0) return false;
   const auto *ehdr = reinterpret_cast<const ElfW(Ehdr) *>(img->base);
-  if (memcmp(ehdr->e_ident, ELFMAG, SELFMAG) != 0 || ehdr->e_ident[EI_CLASS] != ELFCLASS64 ||
+  // The image must be of this process's own class, byte order and machine: the
+  // structures below are read with this build's ElfW() layout, and the table of
+  // names (vdso_names.h) is chosen by machine.
+  constexpr unsigned char kClass = sizeof(void *) == 8 ? ELFCLASS64 : ELFCLASS32;
+  constexpr unsigned char kData =
+      __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? ELFDATA2LSB : ELFDATA2MSB;
+  if (memcmp(ehdr->e_ident, ELFMAG, SELFMAG) != 0 || ehdr->e_ident[EI_CLASS] != kClass ||
+      ehdr->e_ident[EI_DATA] != kData || ehdr->e_machine != GRNDPOOL_NATIVE_ELF_MACHINE ||
       ehdr->e_phentsize != sizeof(ElfW(Phdr)))
     return false;
   const auto *phdr = reinterpret_cast<const ElfW(Phdr) *>(img->base + ehdr->e_phoff);
