@@ -21,7 +21,12 @@ int g_hook_count = 0;
 // either, so every draw goes to the kernel; the canary then is a static word
 // that never reads zero.
 std::atomic<uint32_t> g_no_wipe_on_fork{kLive};
-std::atomic<uint32_t> *g_canary = &g_no_wipe_on_fork;
+// Set once at start-up, read by every thread's slow path (and by a fork on
+// any thread): atomic, so the reads are ordered after the write.
+std::atomic<std::atomic<uint32_t> *> g_canary_page{&g_no_wipe_on_fork};
+std::atomic<uint32_t> &Canary() {
+  return *g_canary_page.load(std::memory_order_acquire);
+}
 std::atomic<uint32_t> g_child_epoch{1};
 std::atomic<uint32_t> g_fork_count{0};
 // Set on the forking thread from the prepare hooks to the end of the parent's
@@ -41,7 +46,7 @@ void RunChildHooks(bool via_atfork) {
   }
   for (int i = g_hook_count - 1; i >= 0; --i) g_hooks[i]->child(via_atfork);
   Count(g_counters.fork_resets);
-  g_canary->store(kLive, std::memory_order_release);
+  Canary().store(kLive, std::memory_order_release);
 }
 
 void Prepare() {
@@ -63,7 +68,7 @@ void Parent() {
 void Child() {
   // The canary of a fork() child always reads wiped here; claim the reset so
   // that no other thread (none exists yet) could run it a second time.
-  g_canary->store(kResetting, std::memory_order_relaxed);
+  Canary().store(kResetting, std::memory_order_relaxed);
   RunChildHooks(true);
   std::atomic_signal_fence(std::memory_order_seq_cst);
   t_forking = false;
@@ -78,18 +83,18 @@ void RegisterHooks(const Hooks *hooks) {
 void Init() {
   void *page = MapCanaryPage();
   if (page != nullptr) {
-    g_canary = static_cast<std::atomic<uint32_t> *>(page);
-    g_canary->store(kLive, std::memory_order_relaxed);
+    static_cast<std::atomic<uint32_t> *>(page)->store(kLive, std::memory_order_relaxed);
+    g_canary_page.store(static_cast<std::atomic<uint32_t> *>(page), std::memory_order_release);
   }
   pthread_atfork(Prepare, Parent, Child);
 }
 
 ChildState CheckInChild() {
   if (t_forking) return ChildState::kBusy;
-  uint32_t seen = g_canary->load(std::memory_order_acquire);
+  uint32_t seen = Canary().load(std::memory_order_acquire);
   if (seen == kLive) return ChildState::kNotForked;
   if (seen == kWiped &&
-      g_canary->compare_exchange_strong(seen, kResetting, std::memory_order_acquire)) {
+      Canary().compare_exchange_strong(seen, kResetting, std::memory_order_acquire)) {
     RunChildHooks(false);
     return ChildState::kReset;
   }
@@ -106,7 +111,7 @@ uint32_t ForkCount() {
 
 bool ForkedSince(uint32_t since) {
   return g_fork_count.load(std::memory_order_seq_cst) != since ||
-         g_canary->load(std::memory_order_relaxed) != kLive;
+         Canary().load(std::memory_order_relaxed) != kLive;
 }
 
 bool RelockIfReset(uint32_t before, uint32_t mapped, void *base, size_t bytes) {
@@ -120,7 +125,7 @@ bool RelockIfReset(uint32_t before, uint32_t mapped, void *base, size_t bytes) {
 }
 
 bool CanaryWorks() {
-  return g_canary != &g_no_wipe_on_fork;
+  return g_canary_page.load(std::memory_order_acquire) != &g_no_wipe_on_fork;
 }
 
 }  // namespace grndpool::fork
