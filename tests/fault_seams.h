@@ -15,6 +15,7 @@
 #include <climits>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "lib/kernel/kernel_ops.h"
 #include "lib/kernel/syscall.h"
@@ -37,6 +38,9 @@ enum class VdsoFault : uint8_t {
   kStateSize160,  // the params query reports a 160-byte state (the real one is 144)
   kEnosys,        // every fill answers -ENOSYS (its own fallback syscall denied)
   kEintrAlways,   // every fill answers -EINTR
+  // The state keeps its 144 bytes but no longer holds the generation at
+  // offset 128 (a later kernel moved it): key bytes lie there instead.
+  kLayoutMoved,
 };
 
 inline GetrandomFault g_getrandom_fault = GetrandomFault::kNone;
@@ -50,6 +54,7 @@ inline bool g_lock_fails = false;
 inline std::atomic<uint64_t> g_injected_errors{0};
 inline std::atomic<uint64_t> g_short_reads{0};
 inline std::atomic<uint64_t> g_vdso_wrong_state_len{0};  // fills passing a length we did not report
+inline std::atomic<uint64_t> g_layout_overwrites{0};     // states kLayoutMoved wrote over
 inline std::atomic<int> g_map_calls{0};
 inline std::atomic<uint64_t> g_failed_maps{0};
 inline std::atomic<uint64_t> g_failed_locks{0};
@@ -116,6 +121,16 @@ inline long FaultyVdso(void *buf, size_t len, unsigned flags, void *state, size_
     case VdsoFault::kEintrAlways:
       g_injected_errors.fetch_add(1);
       return -EINTR;
+    case VdsoFault::kLayoutMoved: {
+      const long ret = g_real_vdso(buf, len, flags, state, state_len);
+      if (state != nullptr && state_len >= kernel::kStateGenerationOffset + 8) {
+        uint64_t noise;
+        (void)RealGetrandom(&noise, sizeof noise, 0);
+        memcpy(static_cast<char *>(state) + kernel::kStateGenerationOffset, &noise, sizeof noise);
+        g_layout_overwrites.fetch_add(1);
+      }
+      return ret;
+    }
     default:
       return g_real_vdso(buf, len, flags, state, state_len);
   }

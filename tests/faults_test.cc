@@ -104,6 +104,15 @@ const Fault kFaults[] = {
        EXPECT_EQ(g_vdso_wrong_state_len.load(), 0u)
            << "vDSO fills passed an opaque_len other than the size the vDSO reported (160)";
      }},
+    // A state layout the library does not recognise: its start-up check finds
+    // no generation at the known offset and reads none.
+    {"vdso_layout_moved", [] { g_vdso_fault = VdsoFault::kLayoutMoved; },
+     [](const StatsT &s, const std::string &d) {
+       EXPECT_GT(g_layout_overwrites.load(), 0u) << "the fault never ran";
+       EXPECT_TRUE(Has(d, "source=vdso(generation unknown")) << d;
+       ExpectEveryRefillRekeyed(s, d);
+       EXPECT_EQ(s.generation_changes, 0u) << "a moved layout was read as generations";
+     }},
     {"vdso_enosys", [] { g_vdso_fault = VdsoFault::kEnosys; },
      [](const StatsT &s, const std::string &d) {
        EXPECT_GT(s.kernel_faults, 0u);

@@ -108,7 +108,34 @@ bool TimestampWorks(long (*call)(uint64_t *)) {
   return call(&cookie) == 0 || call(&cookie) == 0;  // a reseed may land between calls
 }
 
-KernelOps g_ops;
+// The generation at kStateGenerationOffset of the kernel's private
+// vgetrandom_state (Linux 6.11 to 6.18) is checked, not trusted: two states,
+// each just used for a byte (which keys it for the current generation), must
+// hold the same value there, nonzero and small enough to count reseeds. The
+// key and batch bytes around it would differ between states. Tried twice: a
+// reseed may land between the two calls.
+bool StateLayoutChecked() {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    void *a = g_state_pool.Acquire();
+    void *b = g_state_pool.Acquire();
+    uint64_t ga = 0, gb = 0;
+    unsigned char scratch;
+    const bool called = a != nullptr && b != nullptr &&
+                        g_vdso(&scratch, 1, 0, a, g_state_size) == 1 &&
+                        g_vdso(&scratch, 1, 0, b, g_state_size) == 1;
+    explicit_bzero(&scratch, 1);
+    if (called) {
+      memcpy(&ga, static_cast<char *>(a) + kStateGenerationOffset, sizeof ga);
+      memcpy(&gb, static_cast<char *>(b) + kStateGenerationOffset, sizeof gb);
+    }
+    g_state_pool.Release(a);
+    g_state_pool.Release(b);
+    if (called && ga == gb && ga != 0 && ga < (uint64_t{1} << 40)) return true;
+  }
+  return false;
+}
+
+KernelOps g_selected;
 
 }  // namespace
 
@@ -129,7 +156,8 @@ SelectedSource SelectSource(SourceRequest choice) {
   }
   const bool vdso_fill = g_vdso != nullptr && params.size_of_opaque_state != 0;
   g_state_size = params.size_of_opaque_state;
-  g_state_generation_known = vdso_fill && params.size_of_opaque_state == kKnownStateSize;
+  g_state_generation_known =
+      vdso_fill && params.size_of_opaque_state == kKnownStateSize && StateLayoutChecked();
   const bool ts_vdso = g_vdso != nullptr && TimestampWorks(VdsoTimestamp);
   const bool ts_syscall = ts_vdso || TimestampWorks(SyscallTimestamp);
 
@@ -143,10 +171,10 @@ SelectedSource SelectSource(SourceRequest choice) {
     choice = SourceRequest::kAuto;
   }
 
-  g_ops = KernelOps{};
-  g_ops.thread_exit = ReleaseState;
-  g_ops.fill = (choice != SourceRequest::kSyscall && vdso_fill) ? VdsoFill : SyscallFill;
-  const char *fill_name = g_ops.fill == VdsoFill ? "vdso" : "syscall";
+  g_selected = KernelOps{};
+  g_selected.thread_exit = ReleaseState;
+  g_selected.fill = (choice != SourceRequest::kSyscall && vdso_fill) ? VdsoFill : SyscallFill;
+  const char *fill_name = g_selected.fill == VdsoFill ? "vdso" : "syscall";
 
   // How the generation is learnt, by what this kernel has.
   struct How {
@@ -156,7 +184,7 @@ SelectedSource SelectSource(SourceRequest choice) {
     bool (*generation)(uint64_t *);
     const char *what;
   };
-  const bool from_state = g_ops.fill == VdsoFill && g_state_generation_known;
+  const bool from_state = g_selected.fill == VdsoFill && g_state_generation_known;
   const How how =
       (choice == SourceRequest::kAuto || choice == SourceRequest::kGrndTimestamp) && ts_syscall
           ? (ts_vdso ? How{"grnd_timestamp", GenerationMode::kPerDraw, VdsoTimestamp,
@@ -164,18 +192,18 @@ SelectedSource SelectSource(SourceRequest choice) {
                      : How{"grnd_timestamp", GenerationMode::kPerRefill, NoTimestamp,
                            SyscallTimestampGeneration, "syscall, checked every refill"})
       : from_state ? How{fill_name, GenerationMode::kPerRefill, NoTimestamp, VdsoStateGeneration,
-                         "generation from vDSO state, checked every refill"}
+                         "generation from vDSO state (layout checked), checked every refill"}
                    : How{fill_name, GenerationMode::kUnknown, NoTimestamp, UnknownGeneration,
                          "generation unknown: every refill takes kernel bytes"};
-  g_ops.name = how.name;
-  g_ops.mode = how.mode;
-  g_ops.timestamp = how.timestamp;
-  g_ops.generation = how.generation;
+  g_selected.name = how.name;
+  g_selected.mode = how.mode;
+  g_selected.timestamp = how.timestamp;
+  g_selected.generation = how.generation;
   const bool name_fill =
       how.mode == GenerationMode::kPerDraw || how.generation == SyscallTimestampGeneration;
   snprintf(out.description, sizeof out.description, "%s(%s%s%s)", how.name, how.what,
            name_fill ? "; fill " : "", name_fill ? fill_name : "");
-  out.ops = &g_ops;
+  out.ops = &g_selected;
   return out;
 }
 

@@ -29,7 +29,8 @@ using VdsoGetrandomFn = long (*)(void *buf, size_t len, unsigned flags, void *st
 
 // struct vgetrandom_state in Linux 6.11 to 6.18: 128 bytes of batch and key,
 // then the u64 generation the state was last keyed under. Private to the kernel:
-// trusted only when the vDSO reports exactly this size.
+// used only when the vDSO reports exactly this size and the generation is
+// where it should be (source.cc checks it at start-up).
 inline constexpr uint32_t kKnownStateSize = 144;
 inline constexpr size_t kStateGenerationOffset = 128;
 
