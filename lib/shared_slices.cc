@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "lib/shared_slices.h"
 
+#include <atomic>
 #include <cstring>
+#include <mutex>
 
+#include "lib/fork.h"
 #include "lib/freshness.h"
-#include "lib/slice_directory.h"
+#include "lib/slab_segment.h"
 #include "lib/stats.h"
 
 namespace grndpool {
@@ -12,6 +15,11 @@ namespace {
 
 const Process *g_process = nullptr;
 constexpr uint32_t kRefilling = 0xffffffffu;
+// The overflow segment: the slab budget's last segment, set aside for it by
+// the slice directory, mapped on first use.
+std::atomic<SharedSliceHeader *> g_slices{nullptr};
+SegmentMapping g_mapping{};
+fork::ForkSafeMutex g_map_mutex;
 
 // The cursor's three fields (16 bits of offset: a shared slice serves at most
 // 64 KiB - 1 bytes a round).
@@ -127,15 +135,53 @@ struct SharedSliceBuffer {
   }
 };
 
+// The overflow slices (mapped on first use), or nullptr when the budget
+// leaves no room for them. Sets *count. Shared slices are not owned, so a
+// dropped page could not be noticed: never MAP_DROPPABLE.
+SharedSliceHeader *Slices(size_t *count) {
+  const SlabGeometry &g = g_process->geometry;
+  *count = g.slices_per_segment;
+  SharedSliceHeader *slices = g_slices.load(std::memory_order_acquire);
+  if (slices != nullptr || g.max_segments < 2) return slices;
+  std::lock_guard<fork::ForkSafeMutex> lock(g_map_mutex);
+  slices = g_slices.load(std::memory_order_relaxed);
+  if (slices == nullptr) {
+    const SegmentMapping m = MapSegment(g.segment_bytes, false);
+    if (m.base == nullptr) return nullptr;
+    Count(g_counters.slab_bytes, g.segment_bytes);
+    g_mapping = m;
+    slices = static_cast<SharedSliceHeader *>(m.base);
+    g_slices.store(slices, std::memory_order_release);
+  }
+  return slices;
+}
+
+void PrepareFork() {
+  g_map_mutex.PrepareFork();
+}
+void ParentAfterFork() {
+  g_map_mutex.ParentAfterFork();
+}
+// In a child the segment reads as zeros (every round unstarted); locks are
+// not inherited, so it is locked again.
+void ChildAfterFork(bool via_atfork) {
+  g_map_mutex.ChildAfterFork(via_atfork);
+  if (g_mapping.base == nullptr) return;
+  g_mapping.locked = LockSegment(g_mapping.base, g_process->geometry.segment_bytes);
+  CountLock(g_mapping.locked, g_process->geometry.segment_bytes);
+}
+const fork::Hooks kForkHooks{PrepareFork, ParentAfterFork, ChildAfterFork};
+
 }  // namespace
 
 void InitSharedSlices(const Process &process) {
   g_process = &process;
+  fork::RegisterHooks(&kForkHooks);
 }
 
 bool SharedDraw(void *out, size_t n, uint32_t tag) {
   size_t count = 0;
-  SharedSliceHeader *slices = OverflowSlices(&count);
+  SharedSliceHeader *slices = Slices(&count);
   if (slices != nullptr && count > 0) {
     auto *slice = reinterpret_cast<SharedSliceHeader *>(
         reinterpret_cast<uint8_t *>(slices) + (tag % count) * g_process->geometry.slice_bytes);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Lock-free draws from the shared overflow slices, used by threads that found no
-// free slice once the slab budget was spent. No thread ever waits: a thread that
+// free slice once the slab budget was spent. They live in the budget's last
+// segment, set aside by the slice directory and mapped here on first use. No thread ever waits: a thread that
 // finds its shared slice exhausted and still being consumed or refilled draws
 // straight from the kernel path instead.
 #pragma once
@@ -12,7 +13,8 @@
 
 namespace grndpool {
 
-// Start-up only: keeps `process` (the slice size, the kernel path).
+// Start-up only: keeps `process` (the slice size, the kernel path), registers
+// the fork hooks.
 void InitSharedSlices(const Process &process);
 
 // Serves n (<= kMaxSharedDraw) bytes for the thread tagged `tag`. Returns true

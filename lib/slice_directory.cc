@@ -19,8 +19,6 @@ const Process *g_process = nullptr;
 // slice i: s * slices_per_segment + i). Mapped at start-up, wiped in a child
 // after fork, never droppable: see Claim.
 std::atomic<uint32_t> *g_claims = nullptr;
-std::atomic<SharedSliceHeader *> g_overflow{nullptr};
-Segment g_overflow_segment{};
 // Slab bytes not mapped yet, for owned slices (the directory's and hot ones);
 // the overflow segment's share is set aside at start-up.
 std::atomic<size_t> g_budget_left{0};
@@ -105,21 +103,15 @@ void StaleEveryClaimed() {
     }
 }
 
-// In a child: locks every segment again (locks are not inherited) and recounts.
+// In a child: locks every segment again (locks are not inherited) and counts it.
 void RelockAfterFork() {
   const size_t bytes = Geometry().segment_bytes;
-  uint64_t locked = 0;
-  auto relock = [&](Segment &segment) {
-    if (segment.base == nullptr || segment.droppable) return;
+  for (size_t s = 0; s < SegmentCountForWriter(); ++s) {
+    Segment &segment = SegmentForWriter(s);
+    if (segment.base == nullptr || segment.droppable) continue;
     segment.locked = LockSegment(segment.base, bytes);
-    if (segment.locked)
-      locked += bytes;
-    else
-      Count(g_counters.mlock_failures);
-  };
-  for (size_t s = 0; s < SegmentCountForWriter(); ++s) relock(SegmentForWriter(s));
-  relock(g_overflow_segment);
-  g_counters.locked_bytes.store(locked, std::memory_order_relaxed);
+    CountLock(segment.locked, bytes);
+  }
   g_counters.slices_in_use.store(0, std::memory_order_relaxed);
 }
 
@@ -243,24 +235,6 @@ bool QuarantineActive() {
 
 void LiftQuarantine() {
   g_quarantine_below.store(0, std::memory_order_relaxed);
-}
-
-SharedSliceHeader *OverflowSlices(size_t *count) {
-  *count = Geometry().slices_per_segment;
-  SharedSliceHeader *slices = g_overflow.load(std::memory_order_acquire);
-  if (slices != nullptr || Geometry().max_segments < 2) return slices;
-  std::lock_guard<fork::ForkSafeMutex> lock(SegmentWriters());
-  slices = g_overflow.load(std::memory_order_relaxed);
-  if (slices == nullptr) {
-    // Shared slices are not owned, so a dropped page could not be noticed.
-    const SegmentMapping m = MapSegment(Geometry().segment_bytes, false);
-    if (m.base == nullptr) return nullptr;
-    Count(g_counters.slab_bytes, Geometry().segment_bytes);
-    g_overflow_segment = Segment{static_cast<uint8_t *>(m.base), m.locked, false};
-    slices = static_cast<SharedSliceHeader *>(m.base);
-    g_overflow.store(slices, std::memory_order_release);
-  }
-  return slices;
 }
 
 uint64_t LiveServedBytes() {

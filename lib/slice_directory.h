@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // The slices of the slab: who owns which (claim words), the slab budget in
-// bytes, growth by one segment at a time (lib/segment_directory.h publishes
-// them), the shared overflow slices once the budget is spent, and what a fork
-// or a reseed does to them.
+// bytes (its last segment set aside for the shared overflow slices,
+// lib/shared_slices.h), growth by one segment at a time
+// (lib/segment_directory.h publishes them), and what a fork or a reseed does
+// to them.
 //
 // Threads claim a slice on their first draw and give it back, wiped, when they
 // exit. When every slice is owned, a new segment is mapped and published,
@@ -60,10 +61,6 @@ void ReturnSlabBudget(size_t bytes);
 // fork() needs none of this.
 bool QuarantineActive();
 void LiftQuarantine();
-
-// The shared overflow slices (mapped on first use, counted in the budget), or
-// nullptr when the budget leaves no room for them. Sets *count.
-SharedSliceHeader *OverflowSlices(size_t *count);
 
 // Bytes served from live slices since their last refill (for stats); 0 before
 // start-up.
