@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: Apache-2.0
+// What the whole-process probes (edge_probe, fork_probe, start_up_probe)
+// share: failing with one line, forking either way, waiting with a limit,
+// and checking words.
+#pragma once
+
+#include <errno.h>
+#include <signal.h>
+#include <spawn.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+extern char **environ;
+
+namespace grndpool::test {
+
+// The probe's name, for its one line on failure.
+inline const char *g_probe_name = "probe";
+
+inline int Fail(const std::string &what) {
+  fprintf(stderr, "%s: %s\n", g_probe_name, what.c_str());
+  return 1;
+}
+
+// Sorts in place: a raw fork's child of a threaded process must not malloc.
+inline bool UniqueNonzero(uint64_t *v, size_t n) {
+  if (std::count(v, v + n, 0u) != 0) return false;
+  std::sort(v, v + n);
+  return std::adjacent_find(v, v + n) == v + n;
+}
+inline bool UniqueNonzero(std::vector<uint64_t> v) {
+  return UniqueNonzero(v.data(), v.size());
+}
+
+// glibc's fork(), or the raw system call (no atfork handler runs).
+inline pid_t Fork(bool raw) {
+  return raw ? static_cast<pid_t>(syscall(SYS_fork)) : fork();
+}
+
+// The child's exit status, or 128 + its signal.
+inline int WaitStatus(pid_t pid) {
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+inline uint64_t NowNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+inline void SpinFor(uint64_t ns) {
+  const uint64_t end = NowNs() + ns;
+  while (NowNs() < end) {
+  }
+}
+
+// Waits for `pid` at most `seconds`: its wait status, or -1 after killing it.
+inline int WaitAtMost(pid_t pid, int seconds) {
+  const uint64_t deadline = NowNs() + static_cast<uint64_t>(seconds) * 1000000000u;
+  int status = 0;
+  for (;;) {
+    const pid_t got = waitpid(pid, &status, WNOHANG);
+    if (got == pid) return status;
+    if (got < 0 && errno != EINTR) return -2;
+    if (NowNs() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      return -1;
+    }
+    usleep(1000);
+  }
+}
+
+inline std::string DescribeStatus(int status) {
+  if (status == -1) return "hung (killed after the time limit)";
+  if (WIFSIGNALED(status)) return std::string("died of ") + strsignal(WTERMSIG(status));
+  if (WIFEXITED(status)) return "exit status " + std::to_string(WEXITSTATUS(status));
+  return "status " + std::to_string(status);
+}
+
+// Runs this program again with `args` (a fresh process: start-up happens once
+// per process); its wait status (-1: hung).
+inline int RunSelf(const std::vector<std::string> &args, int seconds) {
+  std::vector<char *> argv;
+  static char self[] = "/proc/self/exe";
+  argv.push_back(self);
+  for (const auto &a : args) argv.push_back(const_cast<char *>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  if (posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, argv.data(), environ) != 0) return -2;
+  return WaitAtMost(pid, seconds);
+}
+
+}  // namespace grndpool::test
