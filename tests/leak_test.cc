@@ -59,7 +59,7 @@ constexpr bool kSanitized = false;
 
 // gcore writes every readable mapping, a sanitizer's terabytes of shadow
 // included (34 GB under ASan here); the plain build checks core dumps.
-#define SKIP_CORE_DUMPS_UNDER_SANITIZERS(kind)         \
+#define SKIP_CORE_DUMPS_UNDER_SANITIZERS(kind)      \
   if ((kind) == ImageKind::kCoreDump && kSanitized) \
   GTEST_SKIP() << "gcore would write the sanitizer's shadow memory (tens of GB)"
 
