@@ -59,7 +59,7 @@ static int wait_child(pid_t pid, int seconds) {
 /* ---- 1. fork while other threads make their first draws ----------------- */
 
 enum { kDrawers = 4, kForks = 40, kChildBlocks = 64 };
-static volatile int g_stop;
+static _Atomic int g_stop;
 
 static void *drawer(void *arg) {
   unsigned char b[16];
@@ -175,6 +175,7 @@ int main(void) {
   const int ours = dladdr((void *)&arc4random, &info) != 0 && info.dli_fname != NULL &&
                    strstr(info.dli_fname, "libgrndpool-arc4random") != NULL;
   printf("arc4random -> %s\n", ours ? info.dli_fname : "(not the drop-in)");
+  fflush(stdout); /* a sanitizer's _exit in a child would write it again */
   check(ours, "arc4random does not come from the drop-in");
   fork_under_first_draws();
   fork_with_partly_used_buffer();

@@ -31,8 +31,10 @@ fork::ForkSafeMutex g_writers;
 // an application that shares liburcu-bp with it and calls urcu_bp_before_fork()
 // itself, as liburcu asks, would deadlock on the second call. So in a child,
 // where liburcu's registry may have been copied mid-update by a thread that is
-// gone, readers use plain loads and no array is freed.
-bool g_rcu_usable = true;
+// gone, readers use plain loads and no array is freed. Atomic (relaxed: it
+// is only ever written in a child, before any draw there) so that a parent
+// thread that read it and exited unjoined before fork() is no race either.
+std::atomic<bool> g_rcu_usable{true};
 // TSan only: readers release it, a finished grace period acquires it.
 [[maybe_unused]] char g_grace_period;
 // Readers that cannot use liburcu here (see RcuReaderReady): FreeOutgrownArrays
@@ -59,7 +61,9 @@ SegmentArray *NewArray(size_t capacity) {
 // takes g_writers.
 SegmentArray *DetachRetired() {
   SegmentArray *array = g_array;
-  if (array == nullptr || array->retired == nullptr || !g_rcu_usable) return nullptr;
+  if (array == nullptr || array->retired == nullptr ||
+      !g_rcu_usable.load(std::memory_order_relaxed))
+    return nullptr;
   SegmentArray *list = array->retired;
   array->retired = nullptr;
   return list;
@@ -74,7 +78,7 @@ void ParentAfterFork() {
   g_writers.ParentAfterFork();
 }
 void ChildAfterFork(bool via_atfork) {
-  g_rcu_usable = false;
+  g_rcu_usable.store(false, std::memory_order_relaxed);
   g_writers.ChildAfterFork(via_atfork);
 }
 const fork::Hooks kForkHooks{PrepareFork, ParentAfterFork, ChildAfterFork};
@@ -82,7 +86,7 @@ const fork::Hooks kForkHooks{PrepareFork, ParentAfterFork, ChildAfterFork};
 }  // namespace
 
 SegmentReader::SegmentReader() {
-  if (!g_rcu_usable) {
+  if (!g_rcu_usable.load(std::memory_order_relaxed)) {
     mode_ = Mode::kChild;
     array_ = __atomic_load_n(&g_array, __ATOMIC_ACQUIRE);
   } else if (!RcuReaderReady()) {
@@ -157,7 +161,9 @@ bool AppendSegment(const Segment &segment) {
 
 void FreeOutgrownArrays() {
   // Not from inside a read-side section: the grace period would wait for itself.
-  if (!g_rcu_usable || !RcuReaderReady() || rcu_read_ongoing() || !g_writers.try_lock()) return;
+  if (!g_rcu_usable.load(std::memory_order_relaxed) || !RcuReaderReady() || rcu_read_ongoing() ||
+      !g_writers.try_lock())
+    return;
   SegmentArray *list = DetachRetired();
   g_writers.unlock();
   if (list == nullptr) return;
@@ -188,7 +194,7 @@ bool RcuReaderReady() {
 }
 
 bool RcuUsable() {
-  return g_rcu_usable;
+  return g_rcu_usable.load(std::memory_order_relaxed);
 }
 
 }  // namespace grndpool
