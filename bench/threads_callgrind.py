@@ -4,7 +4,7 @@
 callgrind_u32 with N threads (issue 20).
 
   python3 bench/threads_callgrind.py BIN_DIR [--threads 1,16,64,256,1024] [--n N]
-                                     [--out FILE.md] [--keep DIR]
+                                     [--out FILE.md] [--keep DIR] [--from DIR]
 
 For each thread count T it runs
   valgrind --tool=callgrind --max-threads=T+64 --toggle-collect='*DriveLoop*' \\
@@ -19,6 +19,7 @@ valgrind runs one thread at a time, so this counts work, not waiting; cache
 misses are not in it (see refill_parts' touch table). Stdlib only.
 """
 import argparse
+import json
 import os
 import re
 import shutil
@@ -62,6 +63,18 @@ def callees(calls, caller):
     return {}
 
 
+def load(keep, threads, tag=""):
+    """A run kept by an earlier call (--from), or None."""
+    outfile = os.path.join(keep, f"callgrind.out.t{threads}{tag}")
+    side = outfile + ".json"
+    if not os.path.exists(side):
+        return None
+    with open(side) as f:
+        r = json.load(f)
+    r["incl"], r["calls"] = annotate(outfile)
+    return r
+
+
 def run(bindir, n, threads, keep, env=None, tag=""):
     outfile = os.path.join(keep, f"callgrind.out.t{threads}{tag}")
     cmd = ["valgrind", "--tool=callgrind", f"--max-threads={threads + 64}",
@@ -76,9 +89,12 @@ def run(bindir, n, threads, keep, env=None, tag=""):
     u32, refills, rekeys = (int(x) for x in m.groups())
     tot = re.search(r"Collected : (\d+)", res.stderr)
     incl, calls = annotate(outfile)
-    return {"u32": u32, "refills": refills, "rekeys": rekeys,
-            "total": int(tot.group(1)) if tot else find(incl, "unsigned int grndpool_bench::(anonymous namespace)::DriveLoop"),
-            "incl": incl, "calls": calls, "cmd": " ".join(cmd)}
+    r = {"u32": u32, "refills": refills, "rekeys": rekeys, "cmd": " ".join(cmd),
+         "total": int(tot.group(1)) if tot else
+         find(incl, "unsigned int grndpool_bench::(anonymous namespace)::DriveLoop")}
+    with open(outfile + ".json", "w") as f:
+        json.dump(r, f)
+    return {**r, "incl": incl, "calls": calls}
 
 
 def split(r):
@@ -116,8 +132,7 @@ def threads_table(results):
         f = lambda x: f"{x / u:.1f}"
         rows.append([t, f(s["total"]), f(s["fast"]), f(s["slow"]), f(s["refill"]),
                      f(s["update"]), f(s["keying"]), f(s["scrub"]),
-                     f(s["key"] + s["label"] + s["refill_rest"] + s["keystream_rest"]
-                       + s["wipe_in_keystream"] + s["take"]),
+                     f(s["refill"] - s["update"] - s["keying"] - s["scrub"]),
                      f(s["shared"]), f(s["claim"]), f(s["slow_rest"]),
                      f"{1000 * r['refills'] / u:.2f}"])
     head = ["threads", "Ir per u32", "per-draw path", "slow path", "refill",
@@ -157,19 +172,22 @@ def main():
     ap.add_argument("--n", type=int, default=1 << 23)
     ap.add_argument("--out")
     ap.add_argument("--keep")
+    ap.add_argument("--from", dest="reuse", help="a --keep directory: tabulate its runs again")
     args = ap.parse_args()
     if not shutil.which("valgrind") or not shutil.which("callgrind_annotate"):
         print("threads_callgrind.py: valgrind not installed", file=sys.stderr)
         return 1
-    keep = args.keep or tempfile.mkdtemp(prefix="grndpool-threads-cg-")
+    keep = args.reuse or args.keep or tempfile.mkdtemp(prefix="grndpool-threads-cg-")
     os.makedirs(keep, exist_ok=True)
+    get = ((lambda t, tag="", n=0, env=None: load(keep, t, tag)) if args.reuse else
+           (lambda t, tag="", n=0, env=None: run(args.bindir, n, t, keep, env, tag)))
     results = []
     for t in [int(x) for x in args.threads.split(",")]:
-        r = run(args.bindir, args.n, t, keep)
+        r = get(t, "", args.n)
         if r:
             results.append((t, r))
-    small = run(args.bindir, 1 << 20, 1, keep, {"GRNDPOOL_HOT_SLICE_BYTES": "0"}, "-small")
-    hot = run(args.bindir, 1 << 22, 1, keep, {}, "-hot")
+    small = get(1, "-small", 1 << 20, {"GRNDPOOL_HOT_SLICE_BYTES": "0"})
+    hot = get(1, "-hot", 1 << 22, {})
     md = (f"callgrind, {args.n} u32 from `grndpool_u32()` (inline) shared out over T threads "
           f"(`callgrind_u32 {SOURCE} {args.n} T`: each thread warmed up, none exits before all "
           "are done), kernel model behind the library (generation read at each refill, as the "
@@ -181,7 +199,7 @@ def main():
         with open(args.out, "w") as f:
             f.write(md)
     print(md)
-    if not args.keep:
+    if not args.keep and not args.reuse:
         shutil.rmtree(keep)
     return 0
 
