@@ -547,8 +547,8 @@ def write_plots(outdir, runs, kinds, rounds, memlock, rlimit, threads_doc=None):
 
         def style(i, n):
             dash = "dt 2" if sizes[n] == 16 else "dt 1"
-            width = {"grndpool": 4, "prototype": 2.5, "limit": 1.5}.get(tkinds[n], 2)
-            if tkinds[n] == "limit":
+            width = {"grndpool": 4, "prototype": 2.5, "limit": 1.5, "floor": 1}.get(tkinds[n], 2)
+            if tkinds[n] in ("limit", "floor"):
                 dash = "dt 3"
             return f"lw {width} {dash} pt {7 if sizes[n] == 4 else 6}"
 

@@ -27,11 +27,18 @@
 // CPU time the process got) is shown beside it: it does not depend on how
 // much of the machine the process was given.
 //
+// Sources: grndpool_u32 (the header's inline draw), the held ThreadRng and
+// rand::random, keystream-limit, xorshift-floor (what the harness and the
+// scheduler cost alone), grndpool_buf(16) and the held fill_bytes(16), and
+// the prototypes of threads_protos.h.
+//
 //   threads_rounds [--threads 1,2,16,64,256,1024,4096] [--rounds 7] [--block-ms 20]
 //                  [--per-thread-us 200] [--stack-kib 256] [--clean-share 0.9]
 //                  [--sources a,b,...] [--json FILE]
+#include <linux/futex.h>
 #include <pthread.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -65,7 +72,7 @@ using RunFn = uint32_t (*)(uint64_t calls);
 
 struct Source {
   const char *name;
-  const char *kind;  // "grndpool", "peer", "limit", "prototype"
+  const char *kind;  // "grndpool", "peer", "limit", "floor", "prototype"
   size_t bytes_per_draw;
   double draws_per_call;
   RunFn run;
@@ -85,6 +92,21 @@ uint32_t KeystreamLimit() {
   return 0;
 }
 
+// Not random output: a xorshift64 step on a thread-local word, about a
+// nanosecond and no memory beyond one cache line. Its rate against threads is
+// what the harness and the scheduler cost by themselves (waking N threads,
+// switching between them, their cold stacks): the part of any source's loss
+// at high thread counts that no RNG design can remove.
+thread_local uint64_t t_xorshift [[gnu::tls_model("initial-exec")]] = 0x9e3779b97f4a7c15u;
+uint32_t XorshiftFloor() {
+  uint64_t x = t_xorshift;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  t_xorshift = x;
+  return static_cast<uint32_t>(x);
+}
+
 std::vector<Source> AllSources(std::vector<std::string> *skipped) {
   std::vector<Source> out;
   out.push_back({"grndpool_u32", "grndpool", 4, 1, RunLoop<GrndpoolU32Inline>});
@@ -97,6 +119,7 @@ std::vector<Source> AllSources(std::vector<std::string> *skipped) {
   }
   out.push_back(
       {"keystream-limit", "limit", 4, kKeystreamLimitCallBytes / 4.0, RunLoop<KeystreamLimit>});
+  out.push_back({"xorshift-floor", "floor", 4, 1, RunLoop<XorshiftFloor>});
   out.push_back({"grndpool_buf-16B", "grndpool", 16, 1, RunLoop<Grndpool16B>});
   if (RustPeersBuilt(&why))
     out.push_back({"rust-threadrng-held-16B", "peer", 16, 1, RunLoop<RustThreadRngHeld16B>});
@@ -144,6 +167,18 @@ struct Stats {
   }
 };
 
+// Plain futex calls: std::atomic::wait spins with sched_yield before it
+// sleeps, and 4096 waiters spinning made the harness itself the main cost of
+// a block at high thread counts (yields and task switches in the profile).
+void FutexWait(std::atomic<uint32_t> *word, uint32_t expected) {
+  syscall(SYS_futex, reinterpret_cast<uint32_t *>(word), FUTEX_WAIT_PRIVATE, expected, nullptr,
+          nullptr, 0);
+}
+void FutexWake(std::atomic<uint32_t> *word, int count) {
+  syscall(SYS_futex, reinterpret_cast<uint32_t *>(word), FUTEX_WAKE_PRIVATE, count, nullptr,
+          nullptr, 0);
+}
+
 // N threads that run one block when told to and sleep in a futex wait between
 // blocks. Every thread makes `calls` calls of the block's source.
 class Pool {
@@ -174,10 +209,10 @@ class Pool {
     done_.store(0, std::memory_order_relaxed);
     const double t0 = Now();
     go_.fetch_add(1, std::memory_order_release);
-    go_.notify_all();
+    FutexWake(&go_, INT32_MAX);
     if (run == nullptr) return 0;
-    const int n = size();
-    for (int d; (d = done_.load(std::memory_order_acquire)) != n;) done_.wait(d);
+    const uint32_t n = static_cast<uint32_t>(size());
+    for (uint32_t d; (d = done_.load(std::memory_order_acquire)) != n;) FutexWait(&done_, d);
     return Now() - t0;
   }
 
@@ -190,18 +225,19 @@ class Pool {
     uint32_t seen = 0;
     uint32_t sink = 0;
     for (;;) {
-      go_.wait(seen, std::memory_order_acquire);
+      while (go_.load(std::memory_order_acquire) == seen) FutexWait(&go_, seen);
       seen = go_.load(std::memory_order_acquire);
       if (run_ == nullptr) break;
       sink ^= run_(calls_);
-      if (done_.fetch_add(1, std::memory_order_acq_rel) + 1 == size()) done_.notify_one();
+      if (done_.fetch_add(1, std::memory_order_acq_rel) + 1 == static_cast<uint32_t>(size()))
+        FutexWake(&done_, 1);
     }
     __asm__ volatile("" : : "r"(sink));
   }
 
   std::vector<pthread_t> threads_;
   std::atomic<uint32_t> go_{0};
-  std::atomic<int> done_{0};
+  std::atomic<uint32_t> done_{0};
   RunFn run_ = nullptr;
   uint64_t calls_ = 0;
 };
