@@ -439,6 +439,22 @@ def threads_targets(doc, budget):
                      f"{g[0] / h[0]:.2f}x (per CPU-second {g[2] / h[2]:.2f}x)", ">= 1x",
                      ("met" if g[0] >= h[0] else "**missed**") if judged else "**not judged**",
                      "grndpool_buf(16) inline vs fill_bytes(16)"])
+    # The prototypes against the same targets, for the design (not the library).
+    for name, peer in (("proto-percpu-16k", "rust-threadrng-held"),
+                       ("proto-percpu-16k-16B", "rust-threadrng-held-16B")):
+        lowp = [b for b in (best(n, name) for n in (2, 16)) if b]
+        if not lowp:
+            continue
+        topc = max(b[2] for b in lowp)
+        for n in (256, 1024, 4096):
+            b, h = best(n, name), best(n, peer)
+            if b is None:
+                continue
+            rows.append([f"(prototype) {name} at {n} threads",
+                         f"{100 * b[2] / topc:.0f} % of its best at 2-16, "
+                         f"{b[2] / h[2]:.2f}x {peer} (per CPU-second)" if h else
+                         f"{100 * b[2] / topc:.0f} % of its best at 2-16 (per CPU-second)",
+                         ">= 90 %, >= 1x", "informational", "bench prototype, not the library"])
     p = phases.get(4096)
     if p is not None and budget:
         rows.append([f"grndpool locked bytes at 4096 threads ({p['started']} started)",
@@ -523,12 +539,14 @@ def threads_plot(doc):
     kinds = {s["name"]: s["kind"] for s in doc["sources"]}
     sizes = {s["name"]: s["bytes_per_draw"] for s in doc["sources"]}
     rows = {n: [] for n in names}
+    per_cpu = {n: [] for n in names}
     for p in doc["phases"]:
         for n in names:
             b = threads_best(doc, p, n)
             if b is not None:
                 rows[n].append((p["threads"], b[0] / 1e6))
-    return names, kinds, sizes, rows, [p["threads"] for p in doc["phases"]]
+                per_cpu[n].append((p["threads"], b[2] / 1e6))
+    return names, kinds, sizes, rows, per_cpu, [p["threads"] for p in doc["phases"]]
 
 
 def write_plots(outdir, runs, kinds, rounds, memlock, rlimit, threads_doc=None):
@@ -537,38 +555,42 @@ def write_plots(outdir, runs, kinds, rounds, memlock, rlimit, threads_doc=None):
     scripts = []
     tp = threads_plot(threads_doc)
     if tp:
-        names, tkinds, sizes, rows, counts = tp
-        with open(os.path.join(outdir, "u32_draws_per_s_vs_threads.dat"), "w") as f:
-            for n in names:
-                f.write(f'"{n}"\n')
-                for t, v in rows[n]:
-                    f.write(f"{t} {v:.6g}\n")
-                f.write("\n\n")
+        names, tkinds, sizes, rows, per_cpu, counts = tp
 
-        def style(i, n):
+        def style(n):
             dash = "dt 2" if sizes[n] == 16 else "dt 1"
             width = {"grndpool": 4, "prototype": 2.5, "limit": 1.5, "floor": 1}.get(tkinds[n], 2)
             if tkinds[n] in ("limit", "floor"):
                 dash = "dt 3"
             return f"lw {width} {dash} pt {7 if sizes[n] == 4 else 6}"
 
-        plots = ", ".join(
-            f"'u32_draws_per_s_vs_threads.dat' index {i} using 1:2 with linespoints "
-            f"lc rgb '{COLOURS[i % len(COLOURS)]}' {style(i, n)} "
-            f"title '{gnuplot_text(n + (' (16 B draws)' if sizes[n] == 16 else ''))}'"
-            for i, n in enumerate(names))
-        gp = ["set terminal pngcairo size 1200,720 enhanced font ',10'",
-              "set output 'u32_draws_per_s_vs_threads.png'",
-              'set title "Draws per second, all threads together, 1 to 4096 threads on '
-              f'{threads_doc["cpus"]} cores (threads\\_rounds: best clean block; higher is better)'
-              '\\nsolid: u32 draws, dashed: 16-byte draws, dotted: keystream-limit (u32 worth of '
-              'keystream); thick: grndpool" noenhanced',
-              "set logscale x 2", "set xtics (" + ", ".join(str(t) for t in counts) + ")",
-              f"set xrange [0.8:{max(counts) * 1.25}]",
-              "set logscale y 10", "set format y '%g'", "set xlabel 'threads'",
-              "set ylabel 'million draws per second (log)'", "set key outside right",
-              "set grid", f"plot {plots}"]
-        scripts.append(("u32_draws_per_s_vs_threads.gp", gp, "u32_draws_per_s_vs_threads.png"))
+        for stem, series, what in (
+                ("u32_draws_per_s_vs_threads", rows,
+                 "Draws per second, all threads together (best clean block)"),
+                ("draws_per_cpu_s_vs_threads", per_cpu,
+                 "Draws per CPU-second the process got (best block)")):
+            with open(os.path.join(outdir, stem + ".dat"), "w") as f:
+                for n in names:
+                    f.write(f'"{n}"\n')
+                    for t, v in series[n]:
+                        f.write(f"{t} {v:.6g}\n")
+                    f.write("\n\n")
+            plots = ", ".join(
+                f"'{stem}.dat' index {i} using 1:2 with linespoints "
+                f"lc rgb '{COLOURS[i % len(COLOURS)]}' {style(n)} "
+                f"title '{gnuplot_text(n + (' (16 B draws)' if sizes[n] == 16 else ''))}'"
+                for i, n in enumerate(names))
+            gp = ["set terminal pngcairo size 1200,720 enhanced font ',10'",
+                  f"set output '{stem}.png'",
+                  f'set title "{what}, {threads_doc["cpus"]} cores (threads\\_rounds; higher is '
+                  'better)\\nsolid: u32 draws, dashed: 16-byte draws, dotted: keystream-limit and '
+                  'the harness floor; thick: grndpool" noenhanced',
+                  "set logscale x 2", "set xtics (" + ", ".join(str(t) for t in counts) + ")",
+                  f"set xrange [0.8:{max(counts) * 1.25}]",
+                  "set logscale y 10", "set format y '%g'", "set xlabel 'threads'",
+                  "set ylabel 'million draws per second (log)'", "set key outside right",
+                  "set grid", f"plot {plots}"]
+            scripts.append((stem + ".gp", gp, stem + ".png"))
     # grndpool-bench's strategies and peers against threads (up to 1024), one block per
     # source (gnuplot 'index').
     u32 = sources_for(runs, kinds, "u32")
