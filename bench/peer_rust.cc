@@ -63,6 +63,12 @@ uint32_t RustThreadRngHeldU32() {
   return grndpool_bench_rust_held_next_u32(Held());
 }
 
+uint32_t RustThreadRngHeld16B() {
+  uint32_t v[4];
+  grndpool_bench_rust_held_fill(Held(), v, sizeof v);
+  return v[0] ^ v[3];
+}
+
 void RustThreadRngDraw(void *out, size_t n) {
   if (n == sizeof(uint32_t)) {
     const uint32_t v = grndpool_bench_rust_random_u32();
@@ -106,6 +112,9 @@ uint32_t RustThreadRngU32() {
   abort();
 }
 uint32_t RustThreadRngHeldU32() {
+  abort();
+}
+uint32_t RustThreadRngHeld16B() {
   abort();
 }
 void RustThreadRngDraw(void *, size_t) {

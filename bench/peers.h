@@ -55,6 +55,9 @@ void RustThreadRngDraw(void *out, size_t n);
 void RustThreadRngHeldDraw(void *out, size_t n);
 uint32_t RustThreadRngU32();
 uint32_t RustThreadRngHeldU32();
+// fill_bytes of 16 bytes on the held ThreadRng (a token), folded to a u32 so
+// the loops that time it keep the result.
+uint32_t RustThreadRngHeld16B();
 // libbsd arc4random_buf, looked up with dlopen because glibc exports the same
 // name. Returns nullptr and sets *why when libbsd cannot be loaded.
 using DrawFn = void (*)(void *, size_t);

@@ -5,6 +5,8 @@
 Inputs (all in the results directory, all written by bench/run.sh this run):
   bench.json        grndpool-bench, Google Benchmark JSON
   u32_rounds.json   u32_rounds: single-thread head to head and the rdtscp tail
+  threads_rounds.json  threads_rounds: draws/s at 1..4096 threads, sources interleaved
+  refill_parts.txt  refill_parts stdout (optional, copied into the summary)
   seed_table.txt    seed_table stdout
   memlock_wall.csv  memlock_wall --csv
   describe.txt      grndpool_describe() of the build (optional)
@@ -321,6 +323,147 @@ def tail_section(rounds, doc):
             md_table(["source", "p50", "p99", "p99.9", "p99.99", "max", "p99.9 ns"], rows) + warn)
 
 
+def load_threads(path):
+    """threads_rounds.json, or None."""
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def threads_best(doc, phase, name):
+    """(best aggregate draws/s over the clean blocks, clean blocks, best draws per
+    CPU-second) of one source in one phase; the best of all blocks when none was
+    clean. None when the source did not run."""
+    blocks = phase["blocks"].get(name)
+    if not blocks:
+        return None
+    clean = [b["draws"] / b["wall"] for b in blocks if b["clean"]]
+    anyb = [b["draws"] / b["wall"] for b in blocks]
+    per_cpu = max([b["draws"] / b["cpu"] for b in blocks if b["cpu"] > 0] + [0])
+    return (max(clean) if clean else max(anyb)), len(clean), per_cpu
+
+
+def threads_sources(doc):
+    return [s["name"] for s in doc.get("sources", [])]
+
+
+def threads_section(doc):
+    if not doc:
+        return "_threads_rounds did not run._"
+    phases = doc["phases"]
+    names = threads_sources(doc)
+    kinds = {s["name"]: s["kind"] for s in doc["sources"]}
+    head = ["source"] + [f"{p['threads']} thr" for p in phases]
+
+    def cell(p, n, per_cpu=False):
+        b = threads_best(doc, p, n)
+        if b is None:
+            return ""
+        if per_cpu:
+            return f"{b[2] / 1e6:.0f}"
+        return f"**{b[0] / 1e6:.0f}** ({b[1]})" if b[1] else f"{b[0] / 1e6:.0f} (0: best of all)"
+
+    agg = md_table(head, [[f"{n} ({kinds[n]})"] + [cell(p, n) for p in phases] for n in names])
+    cpu = md_table(head, [[f"{n} ({kinds[n]})"] + [cell(p, n, True) for p in phases]
+                          for n in names])
+    stat_rows = []
+    for p in phases:
+        g = p["blocks"].get("grndpool_u32", [])
+        draws = sum(b["draws"] for b in g) or 1
+        shared = sum(b["shared_draws"] for b in g)
+        stat_rows.append([p["threads"], p["started"], f"{p['loadavg_start']:.2f}", p["vmlck_kib"],
+                          p["locked_bytes"] // 1024, p["slab_bytes"] // 1024,
+                          f"{p['slices_in_use']} ({p['hot_slices_in_use']} hot)",
+                          f"{1000 * sum(b['refills'] for b in g) / draws:.2f}",
+                          f"{1000 * sum(b['rekeys'] for b in g) / draws:.2f}",
+                          f"{100 * shared / draws:.1f} %"])
+    stats = md_table(["threads", "started", "load avg at start", "VmLck KiB (whole process)",
+                      "grndpool locked KiB", "grndpool slab KiB", "slices in use",
+                      "grndpool_u32 refills /1000", "rekeys /1000", "from shared overflow"],
+                     stat_rows)
+    return (f"{doc['rounds']} rounds per thread count, every source one block per round in a "
+            "rotated order, the same threads for the whole phase; a block lasts "
+            f"~max({doc['block_ms']} ms, threads x {doc['per_thread_us']} us). **Aggregate M "
+            "draws/s**, all threads together, best *clean* block (the process got at least "
+            f"{100 * doc['clean_share']:.0f} % of min(threads, {doc['cpus']}) cores; other tenants "
+            "only ever take cores away), clean blocks in brackets (bold: from a clean block); `0: best of all`: no clean block, "
+            "so the best of all blocks. 16 B rows count 16-byte draws.\n\n" + agg +
+            "\n\nM draws per CPU-second the process got (best block): what each source costs, "
+            f"whatever share of the machine it was given (x {doc['cpus']} = an idle machine's "
+            "aggregate).\n\n" + cpu +
+            "\n\ngrndpool at each thread count (stats at the end of the phase; VmLck also counts "
+            "the prototypes' own locked buffers when they ran):\n\n" + stats)
+
+
+def threads_targets(doc, budget):
+    """Issue 20's targets from threads_rounds, each met, missed or not judged."""
+    if not doc:
+        return "_threads_rounds did not run._"
+    phases = {p["threads"]: p for p in doc["phases"]}
+    rows = []
+
+    def best(n, name):
+        p = phases.get(n)
+        return None if p is None else threads_best(doc, p, name)
+
+    low = [(n, best(n, "grndpool_u32")) for n in (2, 16) if best(n, "grndpool_u32")]
+    if low:
+        top_n, top = max(low, key=lambda x: x[1][0])
+        top_cpu = max(b[2] for _, b in low)
+        for n in (256, 1024, 4096):
+            b = best(n, "grndpool_u32")
+            if b is None:
+                continue
+            r, rc = b[0] / top[0], b[2] / top_cpu
+            judged = b[1] and top[1]
+            rows.append([f"grndpool_u32 at {n} threads vs its best at 2-16 ({top_n})",
+                         f"{100 * r:.0f} % (per CPU-second {100 * rc:.0f} %)", ">= 90 %",
+                         ("met" if r >= 0.9 else "**missed**") if judged else "**not judged**",
+                         "aggregate, best clean blocks" + ("" if judged else
+                                                          " (a phase had no clean block)")])
+    for n in sorted(phases):
+        g, h = best(n, "grndpool_u32"), best(n, "rust-threadrng-held")
+        if g is None or h is None:
+            continue
+        judged = g[1] and h[1]
+        r, rc = g[0] / h[0], g[2] / h[2]
+        rows.append([f"grndpool_u32 vs held ThreadRng at {n} threads", f"{r:.2f}x "
+                     f"(per CPU-second {rc:.2f}x)", ">= 1x",
+                     ("met" if r >= 1 else "**missed**") if judged else "**not judged**",
+                     "same phase, interleaved blocks"])
+    g, h = best(1024, "grndpool_buf-16B"), best(1024, "rust-threadrng-held-16B")
+    if g and h:
+        judged = g[1] and h[1]
+        rows.append(["16 B draws at 1024 threads vs held ThreadRng fill_bytes(16)",
+                     f"{g[0] / h[0]:.2f}x (per CPU-second {g[2] / h[2]:.2f}x)", ">= 1x",
+                     ("met" if g[0] >= h[0] else "**missed**") if judged else "**not judged**",
+                     "grndpool_buf(16) inline vs fill_bytes(16)"])
+    # The prototypes against the same targets, for the design (not the library).
+    for name, peer in (("proto-percpu-16k", "rust-threadrng-held"),
+                       ("proto-percpu-16k-16B", "rust-threadrng-held-16B")):
+        lowp = [b for b in (best(n, name) for n in (2, 16)) if b]
+        if not lowp:
+            continue
+        topc = max(b[2] for b in lowp)
+        for n in (256, 1024, 4096):
+            b, h = best(n, name), best(n, peer)
+            if b is None:
+                continue
+            rows.append([f"(prototype) {name} at {n} threads",
+                         f"{100 * b[2] / topc:.0f} % of its best at 2-16, "
+                         f"{b[2] / h[2]:.2f}x {peer} (per CPU-second)" if h else
+                         f"{100 * b[2] / topc:.0f} % of its best at 2-16 (per CPU-second)",
+                         ">= 90 %, >= 1x", "informational", "bench prototype, not the library"])
+    p = phases.get(4096)
+    if p is not None and budget:
+        rows.append([f"grndpool locked bytes at 4096 threads ({p['started']} started)",
+                     f"{p['locked_bytes'] // 1024} KiB (VmLck {p['vmlck_kib']} KiB)",
+                     f"<= {budget // 1024} KiB", "met" if p["locked_bytes"] <= budget
+                     else "**missed**", "grndpool_stats locked_bytes with every thread alive"])
+    return md_table(["target", "measured", "goal", "", "how"], rows)
+
+
 def parse_seed(path):
     rows, lines = [], []
     if not os.path.exists(path):
@@ -386,12 +529,72 @@ def gnuplot_text(text):
     return text.replace("_", "\\_")
 
 
-def write_plots(outdir, runs, kinds, rounds, memlock, rlimit):
+def threads_plot(doc):
+    """(script name, gnuplot lines, png) for draws/s against threads from threads_rounds, or
+    None. One line per source: the best clean block's aggregate rate (best of all when none
+    was clean)."""
+    if not doc:
+        return None
+    names = threads_sources(doc)
+    kinds = {s["name"]: s["kind"] for s in doc["sources"]}
+    sizes = {s["name"]: s["bytes_per_draw"] for s in doc["sources"]}
+    rows = {n: [] for n in names}
+    per_cpu = {n: [] for n in names}
+    for p in doc["phases"]:
+        for n in names:
+            b = threads_best(doc, p, n)
+            if b is not None:
+                rows[n].append((p["threads"], b[0] / 1e6))
+                per_cpu[n].append((p["threads"], b[2] / 1e6))
+    return names, kinds, sizes, rows, per_cpu, [p["threads"] for p in doc["phases"]]
+
+
+def write_plots(outdir, runs, kinds, rounds, memlock, rlimit, threads_doc=None):
     """Writes gnuplot data and scripts; runs gnuplot if present. Returns PNG names."""
     made = []
-    # Aggregate u32 draws per second vs threads: one block per source (gnuplot 'index').
+    scripts = []
+    tp = threads_plot(threads_doc)
+    if tp:
+        names, tkinds, sizes, rows, per_cpu, counts = tp
+
+        def style(n):
+            dash = "dt 2" if sizes[n] == 16 else "dt 1"
+            width = {"grndpool": 4, "prototype": 2.5, "limit": 1.5, "floor": 1}.get(tkinds[n], 2)
+            if tkinds[n] in ("limit", "floor"):
+                dash = "dt 3"
+            return f"lw {width} {dash} pt {7 if sizes[n] == 4 else 6}"
+
+        for stem, series, what in (
+                ("u32_draws_per_s_vs_threads", rows,
+                 "Draws per second, all threads together (best clean block)"),
+                ("draws_per_cpu_s_vs_threads", per_cpu,
+                 "Draws per CPU-second the process got (best block)")):
+            with open(os.path.join(outdir, stem + ".dat"), "w") as f:
+                for n in names:
+                    f.write(f'"{n}"\n')
+                    for t, v in series[n]:
+                        f.write(f"{t} {v:.6g}\n")
+                    f.write("\n\n")
+            plots = ", ".join(
+                f"'{stem}.dat' index {i} using 1:2 with linespoints "
+                f"lc rgb '{COLOURS[i % len(COLOURS)]}' {style(n)} "
+                f"title '{gnuplot_text(n + (' (16 B draws)' if sizes[n] == 16 else ''))}'"
+                for i, n in enumerate(names))
+            gp = ["set terminal pngcairo size 1200,720 enhanced font ',10'",
+                  f"set output '{stem}.png'",
+                  f'set title "{what}, {threads_doc["cpus"]} cores (threads\\_rounds; higher is '
+                  'better)\\nsolid: u32 draws, dashed: 16-byte draws, dotted: keystream-limit and '
+                  'the harness floor; thick: grndpool" noenhanced',
+                  "set logscale x 2", "set xtics (" + ", ".join(str(t) for t in counts) + ")",
+                  f"set xrange [0.8:{max(counts) * 1.25}]",
+                  "set logscale y 10", "set format y '%g'", "set xlabel 'threads'",
+                  "set ylabel 'million draws per second (log)'", "set key outside right",
+                  "set grid", f"plot {plots}"]
+            scripts.append((stem + ".gp", gp, stem + ".png"))
+    # grndpool-bench's strategies and peers against threads (up to 1024), one block per
+    # source (gnuplot 'index').
     u32 = sources_for(runs, kinds, "u32")
-    with open(os.path.join(outdir, "u32_draws_per_s_vs_threads.dat"), "w") as f:
+    with open(os.path.join(outdir, "strategies_u32_draws_per_s_vs_threads.dat"), "w") as f:
         for s in u32:
             f.write(f'"{s}"\n')
             for t, r in sorted(runs[("u32", s)].items()):
@@ -400,21 +603,23 @@ def write_plots(outdir, runs, kinds, rounds, memlock, rlimit):
     style = {"strategy": "lw 2.5 dt 1 pt 7", "peer": "lw 1.5 dt 2 pt 6", "limit": "lw 2 dt 3 pt 5"}
     titles = {s: gnuplot_text(s + (" (grndpool_u32)" if s == "slab" else "")) for s in u32}
     plots = ", ".join(
-        f"'u32_draws_per_s_vs_threads.dat' index {i} using 1:2 with linespoints "
+        f"'strategies_u32_draws_per_s_vs_threads.dat' index {i} using 1:2 with linespoints "
         f"lc rgb '{COLOURS[i % len(COLOURS)]}' "
         f"{'lw 4 dt 1 pt 7' if s == 'slab' else style.get(kinds[s], style['peer'])} "
         f"title '{titles[s]}'"
         for i, s in enumerate(u32))
     gp = ["set terminal pngcairo size 1100,700 enhanced font ',10'",
-          "set output 'u32_draws_per_s_vs_threads.png'",
-          'set title "u32 draws per second, all threads together (2 cores; higher is better)\\n'
-          'solid: grndpool strategies, dashed: peers, dotted: keystream-limit (16 KiB calls)" '
-          'noenhanced',
+          "set output 'strategies_u32_draws_per_s_vs_threads.png'",
+          'set title "grndpool-bench: u32 draws per second, all threads together (2 cores; '
+          'higher is better)\\nsolid: grndpool strategies, dashed: peers, dotted: '
+          'keystream-limit (16 KiB calls)" noenhanced',
           "set logscale x 2", "set xtics (" + ", ".join(
               str(t) for t in thread_counts(runs, "u32")) + ")", "set logscale y 10", "set format y '%g'",
           "set xlabel 'threads'", "set ylabel 'million u32 draws per second (log)'",
           "set key outside right", "set grid", f"plot {plots}"]
-    scripts = [("u32_draws_per_s_vs_threads.gp", gp, "u32_draws_per_s_vs_threads.png")]
+    if u32:
+        scripts.append(("strategies_u32_draws_per_s_vs_threads.gp", gp,
+                        "strategies_u32_draws_per_s_vs_threads.png"))
 
     # Single-thread ns per u32, one bar per source, fastest first: u32_rounds' best
     # unpreempted rounds when it ran (robust to other tenants), else grndpool-bench.
@@ -507,10 +712,15 @@ def main():
     runs, kinds, context = load_bench(os.path.join(outdir, "bench.json"))
     rounds, rounds_doc = load_rounds(os.path.join(outdir, "u32_rounds.json"))
     memlock = load_memlock(os.path.join(outdir, "memlock_wall.csv"))
+    threads_doc = load_threads(os.path.join(outdir, "threads_rounds.json"))
     describe_path = os.path.join(outdir, "describe.txt")
     describe = open(describe_path).read().strip() if os.path.exists(describe_path) else "(not recorded)"
     pngs = write_plots(outdir, runs, kinds, rounds, memlock,
-                       memlock_rlimit(os.path.join(outdir, "memlock_wall.txt")))
+                       memlock_rlimit(os.path.join(outdir, "memlock_wall.txt")), threads_doc)
+    budget = None
+    m = re.search(r"slab=(\d+)B", describe)
+    if m:
+        budget = int(m.group(1))
 
     md = ["# grndpool benchmark summary", "",
           f"- library: `{describe}`",
@@ -530,6 +740,14 @@ def main():
                "inflated and 2-thread scaling cannot show (no second core is free). The "
                "single-thread ratios come from interleaved rounds, so they suffer less; "
                "re-run on a quiet machine before quoting a number.", ""]
+    md += ["## Issue 20 targets: draws per second from 1 to 4096 threads (threads_rounds)", "",
+           threads_targets(threads_doc, budget), "",
+           "## Draws per second against threads (threads_rounds)", "",
+           threads_section(threads_doc), ""]
+    parts_path = os.path.join(outdir, "refill_parts.txt")
+    if os.path.exists(parts_path):
+        md += ["## The parts of a refill, natively (refill_parts)", "", "```",
+               open(parts_path).read().strip(), "```", ""]
     md += ["## Issue 9 targets, measured in this run", "",
            "Each ratio compares two numbers measured in this run. `slab` in grndpool-bench is "
            "the public API (`grndpool_u32()`, `grndpool_buf()`), as in u32_rounds.", "",

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# The benchmark job: build (Release, build-bench/), then grndpool-bench,
-# u32_rounds, seed_table and memlock_wall, then bench/results/summary.md
-# (the issue 9 targets, met or missed) and plots.
+# The benchmark job: build (Release, build-bench/), then u32_rounds,
+# threads_rounds, refill_parts, grndpool-bench, callgrind, seed_table and
+# memlock_wall, then bench/results/summary.md (the issue 20 and issue 9
+# targets, met or missed) and plots.
 #
 #   bash bench/run.sh [--full]
 #
@@ -53,8 +54,8 @@ configure_log=$(cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DGRNDPO
 # What the bench's configure found (e.g. whether the Rust peers are built).
 grep 'grndpool bench:' <<<"$configure_log" >&2 || true
 step "building"
-cmake --build "$BUILD" -j"$(nproc)" --target grndpool-bench u32_rounds callgrind_u32 seed_table \
-  memlock_wall grndpool-describe
+cmake --build "$BUILD" -j"$(nproc)" --target grndpool-bench u32_rounds threads_rounds refill_parts \
+  callgrind_u32 seed_table memlock_wall grndpool-describe
 # The static seed_table is for the QEMU guest; its failure must not stop the job.
 if cmake --build "$BUILD" -j"$(nproc)" --target seed_table_static >/dev/null 2>&1; then
   step "seed_table_static built"
@@ -68,6 +69,7 @@ mkdir -p "$RESULTS"
 # Nothing from an earlier run may leak into this summary.
 rm -f "$RESULTS"/{bench.json,bench.txt,seed_table.txt,memlock_wall.csv,memlock_wall.txt,describe.txt} \
       "$RESULTS"/{u32_rounds.json,u32_rounds.txt,callgrind.md} \
+      "$RESULTS"/{threads_rounds.json,threads_rounds.txt,refill_parts.txt} \
       "$RESULTS"/summary.md "$RESULTS"/*.dat "$RESULTS"/*.gp "$RESULTS"/*.png
 
 "$BIN/grndpool-describe" | tee "$RESULTS/describe.txt"
@@ -76,6 +78,15 @@ rm -f "$RESULTS"/{bench.json,bench.txt,seed_table.txt,memlock_wall.csv,memlock_w
 # would still be high when the next program starts and read as another tenant's.
 step "u32_rounds (single thread head to head, rdtscp tail)"
 "$BIN/u32_rounds" --json "$RESULTS/u32_rounds.json" | tee "$RESULTS/u32_rounds.txt"
+
+# Draws/s at 1..4096 threads, every source interleaved in the same rounds
+# (issue 20's table and plot). 4096 threads with 256 KiB stacks: ~1 GiB of
+# address space, a few MiB touched; ~1-2 min here.
+step "threads_rounds (1..4096 threads, interleaved rounds)"
+"$BIN/threads_rounds" --json "$RESULTS/threads_rounds.json" | tee "$RESULTS/threads_rounds.txt"
+
+step "refill_parts (the parts of a refill, natively)"
+"$BIN/refill_parts" | tee "$RESULTS/refill_parts.txt"
 
 step "grndpool-bench ${BENCH_ARGS[*]:-(quick matrix)}"
 "$BIN/grndpool-bench" "${BENCH_ARGS[@]}" --benchmark_out="$RESULTS/bench.json" \
