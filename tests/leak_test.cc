@@ -59,9 +59,11 @@ constexpr bool kSanitized = false;
 
 // gcore writes every readable mapping, a sanitizer's terabytes of shadow
 // included (34 GB under ASan here); the plain build checks core dumps.
-#define SKIP_CORE_DUMPS_UNDER_SANITIZERS(kind)      \
-  if ((kind) == ImageKind::kCoreDump && kSanitized) \
-  GTEST_SKIP() << "gcore would write the sanitizer's shadow memory (tens of GB)"
+#define SKIP_CORE_DUMPS_UNDER_SANITIZERS(kind)                                        \
+  do {                                                                                \
+    if ((kind) == ImageKind::kCoreDump && kSanitized)                                 \
+      GTEST_SKIP() << "gcore would write the sanitizer's shadow memory (tens of GB)"; \
+  } while (0)
 
 // Searches `image` for `needle`, then plants a copy in the heap and checks a
 // new image of the same kind finds it (the control).
@@ -78,7 +80,9 @@ void ExpectAbsentWithControl(ImageKind kind, const MemoryImage &image, const uin
   const Found found = FindWindows(control, needle, len);
   EXPECT_GE(found.windows, len - 15)
       << "positive control: " << ImageName(kind) << " misses bytes planted in the heap";
-  if (!kSanitized) EXPECT_EQ(control.skipped_bytes(), 0u) << "a mapping over 64 GiB was left out";
+  if (!kSanitized) {
+    EXPECT_EQ(control.skipped_bytes(), 0u) << "a mapping over 64 GiB was left out";
+  }
 }
 
 // ---- NextOutput -------------------------------------------------------------
