@@ -45,7 +45,7 @@
 #include <vector>
 
 #include "grndpool/grndpool.h"
-#include "lib/generation.h"
+#include "lib/freshness.h"
 #include "lib/keystream.h"
 #include "lib/refill.h"
 #include "lib/runtime.h"
@@ -123,26 +123,25 @@ grndpool::SliceHeader *Slice(uint8_t *at) {
 
 // Each part: one call, returning something so it is not dropped.
 [[gnu::noinline]] uint32_t PartRefillSmall() {
-  grndpool::RefillSlice(Slice(g_small), 1024 - 64, grndpool::RefillReason{});
+  grndpool::RefillSlice(Slice(g_small), 1024 - 64, grndpool::Stamp{});
   return g_small[100];
 }
 [[gnu::noinline]] uint32_t PartRefillHot() {
-  grndpool::RefillSlice(Slice(g_hot), 16384 - 64, grndpool::RefillReason{});
+  grndpool::RefillSlice(Slice(g_hot), 16384 - 64, grndpool::Stamp{});
   return g_hot[100];
 }
 template <size_t kLen>
 [[gnu::noinline]] uint32_t PartKeystream() {
-  grndpool::g_ops->fill(g_key, sizeof g_key);
+  grndpool::CurrentProcess().kernel->fill(g_key, sizeof g_key);
   if (!grndpool::Keystream(g_key, g_out, kLen)) Die("Keystream");
   return g_out[kLen - 1];
 }
 [[gnu::noinline]] uint32_t PartKernelKey() {
-  grndpool::g_ops->fill(g_key, sizeof g_key);
+  grndpool::CurrentProcess().kernel->fill(g_key, sizeof g_key);
   return g_key[0];
 }
 [[gnu::noinline]] uint32_t PartGenerationLabel() {
-  bool moved = false;
-  return static_cast<uint32_t>(grndpool::LabelForFill(*grndpool::g_ops, 1, &moved));
+  return static_cast<uint32_t>(grndpool::StampForFill(grndpool::Stamp{}).label);
 }
 [[gnu::noinline]] uint32_t PartCipherInit() {
   return static_cast<uint32_t>(Chacha().init(Chacha().ctx, g_key, 32, kIv, 16, nullptr));
@@ -228,8 +227,8 @@ void RunParts(int rounds, double block_us) {
       {"key + Keystream 960 B", PartKeystream<960>},
       {"key + Keystream 16320 B", PartKeystream<16320>},
       {"key + Keystream 4032 B", PartKeystream<4032>},
-      {"kernel key, 32 B (g_ops->fill)", PartKernelKey},
-      {"generation label (LabelForFill)", PartGenerationLabel},
+      {"kernel key, 32 B (kernel->fill)", PartKernelKey},
+      {"generation label (StampForFill)", PartGenerationLabel},
       {"cipher keying (provider einit)", PartCipherInit},
       {"cipher update 64 B", PartCipherUpdate<64>},
       {"cipher update 960 B", PartCipherUpdate<960>},
@@ -317,7 +316,7 @@ struct Touch {
       int32_t a = avail[i];
       for (size_t d = 0; d < per_visit; ++d) {
         if (a < 4) {
-          grndpool::g_ops->fill(key, sizeof key);
+          grndpool::CurrentProcess().kernel->fill(key, sizeof key);
           grndpool::Keystream(key, data, cap);
           a = static_cast<int32_t>(cap);
         }
@@ -447,6 +446,9 @@ void RunStack() {
 
 int main(int argc, char **argv) {
   int rounds = 31;
+  // Steady state: the keystream from the first refill (it would start after
+  // 256 KiB anyway), unless the caller chose otherwise.
+  setenv("GRNDPOOL_CHACHA20_AFTER", "0", 0);
   double block_us = 400;
   std::string only;
   for (int i = 1; i < argc; ++i) {
@@ -462,7 +464,8 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
-  fprintf(stderr, "refill_parts: %s\n", grndpool_describe());  // start-up: g_ops, libcrypto
+  fprintf(stderr, "refill_parts: %s\n",
+          grndpool_describe());  // start-up: the kernel path, libcrypto
   double load = -1;
   if (FILE *f = fopen("/proc/loadavg", "r")) {
     if (fscanf(f, "%lf", &load) != 1) load = -1;

@@ -155,8 +155,9 @@ void Release(PcBuffer *b) {
 // Fills `b` from a fresh kernel key.
 void Fill(Pool &p, PcBuffer *b) {
   uint8_t *data = reinterpret_cast<uint8_t *>(b) + kHeaderBytes;
-  grndpool::g_ops->fill(b->key, sizeof b->key);
-  if (!grndpool::Keystream(b->key, data, p.capacity)) grndpool::g_ops->fill(data, p.capacity);
+  grndpool::CurrentProcess().kernel->fill(b->key, sizeof b->key);
+  if (!grndpool::Keystream(b->key, data, p.capacity))
+    grndpool::CurrentProcess().kernel->fill(data, p.capacity);
   explicit_bzero(b->key, sizeof b->key);
   b->seq += 1;
   b->dirty.store(0, std::memory_order_relaxed);
@@ -221,7 +222,7 @@ template <size_t kBufferBytes>
 
 template <size_t kBufferBytes>
 [[gnu::noinline]] void KernelDraw(void *out, size_t n) {
-  grndpool::g_ops->fill(out, n);
+  grndpool::CurrentProcess().kernel->fill(out, n);
 }
 
 // n bytes (16, 32, 48 or 64) from this CPU's buffer into out in one critical

@@ -40,6 +40,10 @@ bool StoreRekey(Options *o, uint64_t v) {
   o->rekey_bytes = v;
   return true;
 }
+bool StoreChacha20After(Options *o, uint64_t v) {
+  o->chacha20_after = v;
+  return true;
+}
 bool StoreStats(Options *o, uint64_t v) {
   o->print_stats = v != 0;
   return true;
@@ -70,6 +74,12 @@ const OptionSpec kOptionTable[] = {
      "Most chacha20 keystream bytes from one kernel key (every refill takes a new one; "
      "larger refills and draws are cut into pieces).",
      StoreRekey},
+    {"GRNDPOOL_CHACHA20_AFTER", OptionKind::kSize, "256K", "0..1024M (K and M suffixes)", 0,
+     1024 * MiB,
+     "chacha20 refill: bytes filled straight from the kernel before libcrypto is started "
+     "(its start-up costs about 0.2 ms of CPU and allocates, once); 0 starts it with the "
+     "first draw.",
+     StoreChacha20After},
     {"GRNDPOOL_STATS", OptionKind::kBool, "0", "0|1", 0, 1,
      "1 prints the counters to stderr at exit.", StoreStats},
 };

@@ -23,6 +23,7 @@ struct Options {
   size_t slice_bytes;
   size_t hot_slice_bytes;  // 0: no hot slices
   uint64_t rekey_bytes;
+  uint64_t chacha20_after;  // kernel bytes filled before libcrypto starts; 0: at start-up
   bool print_stats;
 
   friend bool operator==(const Options &, const Options &) = default;

@@ -15,7 +15,15 @@ namespace grndpool {
 namespace {
 
 const Process *g_process = nullptr;
-bool g_keystream = false;  // libcrypto's ChaCha20 is ready (chacha20 mode)
+
+// chacha20 mode: libcrypto is started by the refill that takes the kernel
+// bytes filled so far past options.chacha20_after (at start-up when 0), so a
+// process that draws little never pays for it. Until then, and for good if
+// it cannot start (or a fork cut its start-up short), refills take kernel
+// bytes, which is what a keystream refill is keyed from anyway.
+enum KeystreamState : uint8_t { kCold, kStarting, kReady, kUnavailable };
+std::atomic<uint8_t> g_keystream{kCold};
+std::atomic<uint64_t> g_kernel_filled{0};  // bytes filled from the kernel while cold
 
 const kernel::KernelOps &Kernel() {
   return *g_process->kernel;
@@ -44,7 +52,7 @@ size_t CipherContexts(const SlabGeometry &geometry) {
 // cannot fail, and no output is derived from a key a child may hold.
 void KeyedOutput(SliceHeader *slice, uint8_t *out, size_t len) {
   const uint32_t forks = fork::ForkCount();
-  const bool ok = g_keystream && Keystream(slice->refill_key, out, len);
+  const bool ok = Keystream(slice->refill_key, out, len);
   explicit_bzero(slice->refill_key, sizeof slice->refill_key);
   // An odd count: a fork was being prepared when this began. ForkedSince also
   // reads the canary: a raw clone's child (no atfork handler) continues this
@@ -70,12 +78,44 @@ void InPieces(SliceHeader *slice, uint8_t *out, size_t len) {
   }
 }
 
+// Starts libcrypto (once, on the calling thread; never waited for).
+bool StartKeystream() {
+  uint8_t cold = kCold;
+  if (!g_keystream.compare_exchange_strong(cold, kStarting, std::memory_order_acq_rel))
+    return cold == kReady;
+  const bool ok = InitKeystream(CipherContexts(g_process->geometry));
+  g_keystream.store(ok ? kReady : kUnavailable, std::memory_order_release);
+  return ok;
+}
+
+// True when `len` bytes are to come from the keystream; false: from the kernel.
+bool UseKeystream(size_t len) {
+  const uint8_t state = g_keystream.load(std::memory_order_acquire);
+  if (__builtin_expect(state == kReady, 1)) return true;
+  if (state != kCold) return false;  // starting on another thread, or unavailable
+  const uint64_t after = g_process->options.chacha20_after;
+  if (g_kernel_filled.fetch_add(len, std::memory_order_relaxed) + len <= after) return false;
+  return StartKeystream();
+}
+
+// Fills out from the kernel or the keystream, whichever is in force.
+void Fill(SliceHeader *slice, uint8_t *out, size_t len) {
+  if (g_process->options.refill == RefillMode::kChacha20 && UseKeystream(len))
+    InPieces(slice, out, len);
+  else
+    Kernel().fill(out, len);
+}
+
 }  // namespace
 
 void InitRefill(const Process &process) {
   g_process = &process;
-  if (process.options.refill == RefillMode::kChacha20)
-    g_keystream = InitKeystream(CipherContexts(process.geometry));
+  if (process.options.refill == RefillMode::kChacha20 && process.options.chacha20_after == 0)
+    StartKeystream();
+}
+
+bool KeystreamStarted() {
+  return g_keystream.load(std::memory_order_acquire) == kReady;
 }
 
 void RefillSlice(SliceHeader *slice, uint32_t capacity, const Stamp &stamp) {
@@ -87,11 +127,7 @@ void RefillSlice(SliceHeader *slice, uint32_t capacity, const Stamp &stamp) {
   Count(g_counters.bytes_served, filled > left ? filled - left : 0);
   Count(g_counters.bytes_discarded, left);
   Count(g_counters.refills);
-  if (g_process->options.refill == RefillMode::kDirect) {
-    Kernel().fill(data, capacity);
-  } else {
-    InPieces(slice, data, capacity);
-  }
+  Fill(slice, data, capacity);
   slice->stamp = stamp;
   slice->filled.store(capacity, std::memory_order_relaxed);
   std::atomic_ref<int32_t>(slice->avail)
@@ -100,13 +136,9 @@ void RefillSlice(SliceHeader *slice, uint32_t capacity, const Stamp &stamp) {
 
 void GenerateInto(SliceHeader *slice, void *out, size_t len) {
   Count(g_counters.bytes_served, len);
-  if (g_process->options.refill == RefillMode::kDirect) {
-    Count(g_counters.kernel_draws);
-    Kernel().fill(out, len);
-    return;
-  }
-  // No stamp: each piece takes a fresh kernel key.
-  InPieces(slice, static_cast<uint8_t *>(out), len);
+  if (g_process->options.refill == RefillMode::kDirect) Count(g_counters.kernel_draws);
+  // No stamp: each keystream piece takes a fresh kernel key.
+  Fill(slice, static_cast<uint8_t *>(out), len);
 }
 
 }  // namespace grndpool

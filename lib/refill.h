@@ -13,11 +13,16 @@
 
 namespace grndpool {
 
-// Start-up: keeps `process` (refill mode, rekey budget, kernel path); for
-// chacha20, sets up libcrypto and makes the cipher contexts (InitKeystream:
-// the only place libcrypto allocates; refills never do). Without libcrypto's
-// ChaCha20 every refill takes kernel bytes.
+// Start-up: keeps `process` (refill mode, rekey budget, kernel path). In
+// chacha20 mode libcrypto is set up and the cipher contexts made
+// (InitKeystream: the only place libcrypto allocates) by the one refill that
+// takes the kernel bytes filled so far past options.chacha20_after, or here
+// when that is 0; refills before it, and all of them if libcrypto cannot
+// provide ChaCha20, take kernel bytes.
 void InitRefill(const Process &process);
+
+// True once the chacha20 keystream is in use.
+bool KeystreamStarted();
 
 // Discards what is left in `slice`, then fills it with fresh bytes from a new
 // kernel key (or straight from the kernel), in pieces of at most the rekey

@@ -2,7 +2,10 @@
 // lib/refill: every refill, and every piece of a large draw, is made from a
 // fresh kernel key (RFC 8439 ChaCha20 from libcrypto, lib/keystream.h), the
 // key slot is wiped once used, and kernel bytes stand in when libcrypto
-// cannot serve. No draw runs in this process: the refill is driven directly.
+// cannot serve; libcrypto starts only once the kernel bytes filled pass
+// GRNDPOOL_CHACHA20_AFTER. No draw runs in this process: the refill is driven
+// directly. The RefillStart cases run in a process of their own (CTest runs
+// the two suites apart): libcrypto starts once per process.
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 
@@ -66,26 +69,34 @@ void KernelFill(void *buf, size_t len) {
   g_emu->fill(buf, len);
 }
 
+// Starts the refill module on the model kernel, libcrypto after `after` bytes.
+void InitWithModelKernel(uint64_t after) {
+  emu::EmuConfig config;
+  config.mode = kernel::GenerationMode::kPerDraw;  // the draw path asks, not the refill
+  g_emu = emu::Ops(config);
+  g_kernel_ops = *g_emu;
+  g_kernel_ops.fill = KernelFill;
+  static Process process;
+  process.options = DefaultOptions();
+  process.options.refill = RefillMode::kChacha20;
+  process.options.rekey_bytes = 1 << 20;
+  process.options.chacha20_after = after;
+  process.geometry = ComputeGeometry(process.options);
+  process.kernel = &g_kernel_ops;
+  InitRefill(process);
+}
+
+// The kernel hands out `key` as the next refill's key.
+void Key(SliceHeader *, const uint8_t *key) {
+  memcpy(g_kernel_key, key, kRefillKeyBytes);
+  g_kernel_key_set = true;
+}
+
 class Refill : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    emu::EmuConfig config;
-    config.mode = kernel::GenerationMode::kPerDraw;  // the draw path asks, not the refill
-    g_emu = emu::Ops(config);
-    g_kernel_ops = *g_emu;
-    g_kernel_ops.fill = KernelFill;
-    static Process process;
-    process.options = DefaultOptions();
-    process.options.refill = RefillMode::kChacha20;
-    process.options.rekey_bytes = 1 << 20;
-    process.geometry = ComputeGeometry(process.options);
-    process.kernel = &g_kernel_ops;
-    InitRefill(process);
-  }
-  // The kernel hands out `key` as the next refill's key.
-  static void Key(SliceHeader *, const uint8_t *key) {
-    memcpy(g_kernel_key, key, kRefillKeyBytes);
-    g_kernel_key_set = true;
+    InitWithModelKernel(0);
+    ASSERT_TRUE(KeystreamStarted()) << "GRNDPOOL_CHACHA20_AFTER=0 starts libcrypto at once";
   }
 };
 
@@ -168,6 +179,33 @@ TEST_F(Refill, LargeRequestsAreCutAtTheRekeyBudget) {
   EXPECT_NE(memcmp(big.data() + (1u << 20), want.data(), 64), 0);
   EXPECT_NE(memcmp(big.data() + (2u << 20), want.data(), 64), 0);
   EXPECT_EQ(g_counters.rekeys.load() - rekeys, 3u);
+}
+
+// Until the kernel bytes filled pass the threshold, refills are kernel bytes
+// (no key taken, libcrypto not started); the refill that passes it starts
+// libcrypto and is itself a keystream refill, as is every one after it.
+TEST(RefillStart, KernelBytesUntilTheThresholdThenTheKeystream) {
+  constexpr uint64_t kAfter = 8 * 960;
+  InitWithModelKernel(kAfter);
+  const std::vector<uint8_t> want = Hex(kBlocks01);
+  const uint8_t zero_key[kRefillKeyBytes] = {};
+  Slice slice;
+  const uint64_t rekeys = g_counters.rekeys.load();
+  for (uint64_t filled = kCapacity; filled <= kAfter; filled += kCapacity) {
+    ASSERT_FALSE(KeystreamStarted()) << "started after " << filled - kCapacity << " bytes";
+    Key(slice.header, zero_key);  // a keystream refill would take it as its key
+    RefillSlice(slice.header, kCapacity, Stamp{});
+    EXPECT_NE(memcmp(slice.header->data(), want.data(), 64), 0) << "keystream before the threshold";
+    g_kernel_key_set = false;
+  }
+  EXPECT_EQ(g_counters.rekeys.load(), rekeys) << "no kernel key is taken for a kernel-byte refill";
+  EXPECT_FALSE(KeystreamStarted());
+  Key(slice.header, zero_key);
+  RefillSlice(slice.header, kCapacity, Stamp{});
+  EXPECT_TRUE(KeystreamStarted()) << "the refill past the threshold starts libcrypto";
+  EXPECT_EQ(memcmp(slice.header->data(), want.data(), want.size()), 0)
+      << "the refill that started libcrypto is a keystream refill";
+  EXPECT_EQ(g_counters.rekeys.load(), rekeys + 1);
 }
 
 }  // namespace

@@ -9,13 +9,25 @@
 //                                             fork() (or raw SYS_fork) while other
 //                                             threads make their first draws: the
 //                                             child draws, distinct nonzero words
+//   start_up_probe fork-during-keystream-start [raw]
+//                                             the same while other threads' draws
+//                                             start libcrypto (GRNDPOOL_CHACHA20_AFTER
+//                                             passed): the child draws past the
+//                                             threshold too, no hang, no crash
+//   start_up_probe first-draw-cpu [LIMIT_US]
+//                                             the CPU time (CLOCK_PROCESS_CPUTIME_ID)
+//                                             of the first grndpool_u32() in 20 fresh
+//                                             processes: median at most LIMIT_US
+//                                             (default 200)
 //
 // Exit status 0: the guarantee held; 1: it broke (a line on stderr says how).
 #include <pthread.h>
 #include <signal.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
@@ -84,25 +96,46 @@ int ChildDraws(bool raw) {
   return UniqueNonzero(g_child_words, kWords) ? 0 : 3;
 }
 
-int ForkOnce(uint64_t delay_ns, bool raw) {
-  for (int i = 0; i < 3; ++i) std::thread([] { (void)grndpool_u64(); }).detach();
+// The child's draws past the keystream threshold (set by the parent's run).
+uint8_t g_child_bulk[32 * 1024];
+
+int ForkOnce(uint64_t delay_ns, bool raw, bool keystream) {
+  if (keystream) {
+    (void)grndpool_u64();  // start-up done: the threads below start libcrypto
+    for (int i = 0; i < 3; ++i)
+      std::thread([] {
+        static thread_local uint8_t chunk[16 * 1024];
+        for (;;) grndpool_buf(chunk, sizeof chunk);
+      }).detach();
+  } else {
+    for (int i = 0; i < 3; ++i) std::thread([] { (void)grndpool_u64(); }).detach();
+  }
   SpinFor(delay_ns);
   const pid_t pid = raw ? static_cast<pid_t>(syscall(SYS_fork)) : fork();
   if (pid < 0) return 2;
-  if (pid == 0) _exit(ChildDraws(raw));
+  if (pid == 0) {
+    if (keystream)  // kernel bytes past the threshold: the child's own start, or none
+      for (int i = 0; i < 12; ++i) grndpool_buf(g_child_bulk, sizeof g_child_bulk);
+    _exit(ChildDraws(raw));
+  }
   const int status = WaitAtMost(pid, 10);
   if (status == 0) return 0;
   fprintf(stderr, "child %s\n", DescribeStatus(status).c_str());
   return status == -1 ? 4 : 5;
 }
 
-int ForkDuringFirstDraw(bool raw) {
+// keystream: the fork races libcrypto's start (after 64 KiB of kernel bytes)
+// instead of the library's.
+int ForkDuringFirstDraw(bool raw, bool keystream) {
   constexpr int kRuns = 200;
+  if (keystream) setenv("GRNDPOOL_CHACHA20_AFTER", "64K", 1);
   int bad = 0;
   std::string first;
   for (int i = 0; i < kRuns; ++i) {
-    const uint64_t delay = static_cast<uint64_t>(i) * 1500000u / kRuns;
-    const int status = RunSelf({"fork-once", std::to_string(delay), raw ? "raw" : "glibc"}, 30);
+    const uint64_t delay = static_cast<uint64_t>(i) * (keystream ? 1000000u : 1500000u) / kRuns;
+    const int status = RunSelf({keystream ? "fork-once-keystream" : "fork-once",
+                                std::to_string(delay), raw ? "raw" : "glibc"},
+                               30);
     if (status == 0) continue;
     if (bad++ == 0)
       first = "with the fork " + std::to_string(delay) + " ns in: " +
@@ -112,7 +145,50 @@ int ForkDuringFirstDraw(bool raw) {
   }
   fprintf(stderr, "start_up_probe: %d of %d processes failed (%s fork)\n", bad, kRuns,
           raw ? "raw" : "glibc");
-  return bad == 0 ? 0 : Fail("fork during the first draws: " + first);
+  return bad == 0 ? 0
+                  : Fail(std::string(keystream ? "fork during libcrypto's start: "
+                                               : "fork during the first draws: ") +
+                         first);
+}
+
+// ---- the first draw's CPU time --------------------------------------------
+
+double CpuMicros() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e6 + static_cast<double>(ts.tv_nsec) / 1e3;
+}
+
+int FirstDrawCpuOnce() {
+  const double before = CpuMicros();
+  const uint32_t word = grndpool_u32();
+  const double after = CpuMicros();
+  explicit_bzero(const_cast<uint32_t *>(&word), sizeof word);
+  printf("%.1f\n", after - before);
+  return 0;
+}
+
+int FirstDrawCpu(double limit_us) {
+  char self[4096];
+  const ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (len <= 0) return Fail("readlink /proc/self/exe");
+  self[len] = '\0';
+  constexpr int kRuns = 20;
+  std::vector<double> us;
+  for (int i = 0; i < kRuns; ++i) {
+    FILE *p = popen((std::string("'") + self + "' first-draw-cpu-once").c_str(), "r");
+    double v = 0;
+    const bool read = p != nullptr && fscanf(p, "%lf", &v) == 1;
+    if (p == nullptr || pclose(p) != 0 || !read) return Fail("a first-draw-cpu-once run failed");
+    us.push_back(v);
+  }
+  std::sort(us.begin(), us.end());
+  const double median = (us[kRuns / 2 - 1] + us[kRuns / 2]) / 2;
+  printf(
+      "start_up_probe: first grndpool_u32(): median %.1f us of CPU (min %.1f, max %.1f) over "
+      "%d fresh processes; limit %.0f us\n",
+      median, us.front(), us.back(), kRuns, limit_us);
+  return median <= limit_us ? 0 : Fail("the first draw costs more CPU than the limit");
 }
 
 }  // namespace
@@ -123,11 +199,17 @@ int main(int argc, char **argv) {
   g_probe_name = "start_up_probe";
   const std::string cmd = argc > 1 ? argv[1] : "";
   if (cmd == "exit-once" && argc == 3) return ExitOnce(strtoull(argv[2], nullptr, 10));
-  if (cmd == "fork-once" && argc == 4)
-    return ForkOnce(strtoull(argv[2], nullptr, 10), strcmp(argv[3], "raw") == 0);
+  if ((cmd == "fork-once" || cmd == "fork-once-keystream") && argc == 4)
+    return ForkOnce(strtoull(argv[2], nullptr, 10), strcmp(argv[3], "raw") == 0,
+                    cmd == "fork-once-keystream");
   if (cmd == "exit-during-first-draw") return ExitDuringFirstDraw();
-  if (cmd == "fork-during-first-draw")
-    return ForkDuringFirstDraw(argc > 2 && strcmp(argv[2], "raw") == 0);
-  fprintf(stderr, "usage: start_up_probe exit-during-first-draw | fork-during-first-draw [raw]\n");
+  if (cmd == "first-draw-cpu-once") return FirstDrawCpuOnce();
+  if (cmd == "first-draw-cpu") return FirstDrawCpu(argc > 2 ? strtod(argv[2], nullptr) : 200);
+  const bool raw = argc > 2 && strcmp(argv[2], "raw") == 0;
+  if (cmd == "fork-during-first-draw") return ForkDuringFirstDraw(raw, false);
+  if (cmd == "fork-during-keystream-start") return ForkDuringFirstDraw(raw, true);
+  fprintf(stderr,
+          "usage: start_up_probe exit-during-first-draw | fork-during-first-draw [raw] | "
+          "fork-during-keystream-start [raw] | first-draw-cpu [LIMIT_US]\n");
   return 2;
 }

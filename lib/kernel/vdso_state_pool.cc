@@ -32,11 +32,13 @@ void *VdsoStatePool::Acquire() {
   void *states = mmap(nullptr, page, static_cast<int>(params_.mmap_prot),
                       static_cast<int>(params_.mmap_flags), -1, 0);
   if (states == MAP_FAILED) return nullptr;
-  void *meta =
-      mmap(nullptr, sizeof(Chunk), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (meta == MAP_FAILED) {
-    munmap(states, page);
-    return nullptr;
+  void *meta = &first_;
+  if (first_taken_.exchange(true, std::memory_order_relaxed)) {
+    meta = mmap(nullptr, sizeof(Chunk), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (meta == MAP_FAILED) {
+      munmap(states, page);
+      return nullptr;
+    }
   }
   auto *chunk = static_cast<Chunk *>(meta);
   chunk->page = static_cast<char *>(states);

@@ -34,7 +34,11 @@ class VdsoStatePool {
     char *page;                  // the droppable page the states are cut from
     std::atomic<uint64_t> used;  // bit i: state i is held (bits past the page's states set)
   };
-  std::atomic<Chunk *> chunks_{nullptr};  // each mapped with mmap, never freed
+  std::atomic<Chunk *> chunks_{nullptr};  // never freed
+  // The first chunk's bookkeeping is here (a process with a few threads maps
+  // no page for it); later ones are mapped with mmap.
+  Chunk first_{};
+  std::atomic<bool> first_taken_{false};
 };
 
 }  // namespace grndpool::kernel
