@@ -91,9 +91,9 @@ int main(int argc, char **argv) {
     const uint32_t warm = e.draw();
     const uint64_t calls = (n + e.u32_per_call - 1) / e.u32_per_call;
     struct grndpool_stats before = {}, after = {};  // zeroed: a size field of 0 asks for all
-    grndpool_stats(&before);
+    grndpool_get_stats(&before);
     const uint32_t acc = e.loop(calls);
-    grndpool_stats(&after);
+    grndpool_get_stats(&after);
     // grndpool's refills and rekeys inside the loop (zero for the other sources).
     printf("%s: calls=%llu u32=%llu grndpool_refills=%llu grndpool_rekeys=%llu (%08x)\n", e.name,
            static_cast<unsigned long long>(calls),
