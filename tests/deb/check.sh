@@ -23,6 +23,12 @@ libdir=$root/usr/lib/$multiarch
 [[ -L $libdir/libgrndpool.so ]] || { echo "libgrndpool.so symlink missing" >&2; exit 1; }
 soname=$(objdump -p "$libdir/libgrndpool.so" | awk '$1 == "SONAME" { print $2 }')
 [[ $soname == libgrndpool.so.0 ]] || { echo "SONAME is '$soname'" >&2; exit 1; }
+# The packaged libraries export what the version scripts say, no more.
+src=$(cd "$here/../.." && pwd)
+bash "$src/tests/abi/check-symbols.sh" "$libdir/libgrndpool.so.0" "$src/lib/grndpool.map" \
+  "$root/usr/include/grndpool/grndpool.h"
+bash "$src/tests/abi/check-symbols.sh" "$libdir/grndpool/libgrndpool-arc4random.so" \
+  "$src/compat/arc4random.map"
 
 # Each consumer must load the extracted library, not one installed on the system.
 check_loads_extracted() {
