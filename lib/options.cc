@@ -74,7 +74,7 @@ const OptionSpec kOptionTable[] = {
      "larger refills and draws are cut into pieces).",
      StoreRekey},
     {"GRNDPOOL_STATS", OptionKind::kBool, "0", "0|1", 0, 1,
-     "1 prints the counters to stderr at exit.", StoreStats},
+     "Prints the counters to stderr at exit.", StoreStats},
 };
 const size_t kOptionCount = sizeof(kOptionTable) / sizeof(kOptionTable[0]);
 
