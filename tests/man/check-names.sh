@@ -46,7 +46,9 @@ echo "check-names: man finds all of: $(printf '%s\n' "${names[@]}" | sort -u | t
 
 # SEE ALSO, by page name and section: grndpool(3) <-> every other page.
 ref() { local base; base=$(basename "$1" .gz); echo "${base%.*}(${base##*.})"; }
-see_also() { section "$1" "SEE" | sed -n 's/^\.BR \([^ ]*\) (\([0-9a-z]*\)).*/\1(\2)/p' | sed 's/\\-/-/g'; }
+see_also() {
+  section "$1" "SEE" | sed -n 's/^\.BR \([^ ]*\) (\([0-9a-z]*\)).*/\1(\2)/p' | sed 's/\\-/-/g; s/\\%//g'
+}
 main=$mandir/man3/grndpool.3
 [[ -f $main ]] || main=$main.gz
 main_refs=$(see_also "$main")
