@@ -136,10 +136,10 @@ int main(int argc, char **argv) {
     const uint64_t per_thread = (n + e.u32_per_call * threads - 1) / (e.u32_per_call * threads);
     const uint64_t calls = per_thread * threads;
     struct grndpool_stats before = {}, after = {};  // zeroed: a size field of 0 asks for all
-    grndpool_stats(&before);
+    grndpool_get_stats(&before);
     const uint32_t acc =
         threads == 1 ? e.loop(calls) : grndpool_bench::RunThreads(e, per_thread, threads, &before);
-    grndpool_stats(&after);
+    grndpool_get_stats(&after);
     // grndpool's refills and rekeys inside the loop (zero for the other sources).
     printf("%s: calls=%llu u32=%llu grndpool_refills=%llu grndpool_rekeys=%llu (%08x)\n", e.name,
            static_cast<unsigned long long>(calls),

@@ -135,7 +135,7 @@ int Child(const std::string &strategy, int threads, bool keep_ipc_lock) {
   }
   const long vmlck = VmLckKib();
   struct grndpool_stats st = {};  // zeroed: a size field of 0 asks for all
-  grndpool_stats(&st);
+  grndpool_get_stats(&st);
   {
     std::lock_guard<std::mutex> lock(gate.mu);
     gate.release = true;

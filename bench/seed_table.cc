@@ -124,20 +124,20 @@ int Run(uint64_t n) {
 
   // grndpool: the slab strategy, and the public API as an application calls it.
   struct grndpool_stats before = {}, after = {};  // zeroed: a size field of 0 asks for all
-  grndpool_stats(&before);
+  grndpool_get_stats(&before);
   const grndpool::StrategyOps &slab = grndpool::StrategyFor(grndpool::Strategy::kSlab);
   rows.push_back(Measure("grndpool slab", n, [&] {
     uint32_t v;
     slab.draw(&v, sizeof v);
     return v;
   }));
-  grndpool_stats(&after);
+  grndpool_get_stats(&after);
   printf("   (grndpool: %llu bytes discarded, %llu generation changes)\n",
          static_cast<unsigned long long>(after.bytes_discarded - before.bytes_discarded),
          static_cast<unsigned long long>(after.generation_changes - before.generation_changes));
-  grndpool_stats(&before);
+  grndpool_get_stats(&before);
   rows.push_back(Measure("grndpool_u32() public API", n, [] { return grndpool_u32(); }));
-  grndpool_stats(&after);
+  grndpool_get_stats(&after);
   printf("   (grndpool: %llu bytes discarded, %llu generation changes)\n",
          static_cast<unsigned long long>(after.bytes_discarded - before.bytes_discarded),
          static_cast<unsigned long long>(after.generation_changes - before.generation_changes));

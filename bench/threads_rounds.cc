@@ -163,7 +163,7 @@ struct Stats {
   struct grndpool_stats s {};
   Stats() {
     s.size = sizeof s;
-    grndpool_stats(&s);
+    grndpool_get_stats(&s);
   }
 };
 

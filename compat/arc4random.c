@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* arc4random(3) drop-in backed by grndpool.
  *
- * Built as libgrndpool-arc4random.so. Either link it, or interpose it on an existing
- * binary (including glibc >= 2.36's own arc4random) with
- *   LD_PRELOAD=libgrndpool-arc4random.so ./program
+ * Built as libgrndpool-arc4random.so, installed in LIBDIR/grndpool, and
+ * interposed on an existing binary (over glibc >= 2.36's or libbsd's
+ * arc4random) with
+ *   LD_PRELOAD=LIBDIR/grndpool/libgrndpool-arc4random.so ./program
+ * (libgrndpool-arc4random(3); arc4random.map keeps the names unversioned).
  * Semantics match glibc/BSD: never fails, arc4random_uniform(n) is unbiased and
  * returns 0 for n < 2. */
 #include <grndpool/grndpool.h>

@@ -23,7 +23,7 @@ int main(void) {
 
   /* What the pool is doing, and how much it has served. */
   struct grndpool_stats st;
-  grndpool_stats(&st);
+  grndpool_get_stats(&st);
   printf("describe: %s\n", grndpool_describe());
   printf("stats: bytes_served=%" PRIu64 " refills=%" PRIu64 " locked_bytes=%" PRIu64 "\n",
          st.bytes_served, st.refills, st.locked_bytes);

@@ -37,7 +37,7 @@ std::string NewSessionToken() {
 
 void PrintStats(const char *when) {
   struct grndpool_stats st;  // "struct": the function has the same name
-  grndpool_stats(&st);
+  grndpool_get_stats(&st);
   std::printf("%s: slices_in_use=%llu threads_seen=%llu locked_bytes=%llu bytes_served=%llu\n",
               when, static_cast<unsigned long long>(st.slices_in_use),
               static_cast<unsigned long long>(st.threads_seen),

@@ -58,9 +58,13 @@ uint32_t grndpool_uniform(uint32_t upper_bound) {
   return static_cast<uint32_t>(m >> 32);
 }
 
-void grndpool_stats(struct grndpool_stats *out) {
+void grndpool_get_stats(struct grndpool_stats *out) {
   grndpool::SnapshotCounters(out, grndpool::ServedFromLiveSlices());
 }
+
+// The name before 0.3, for C programs (the header declares it for C only).
+GRNDPOOL_API void grndpool_stats(struct grndpool_stats *out)
+    __attribute__((alias("grndpool_get_stats")));
 
 const char *grndpool_describe(void) {
   // Start-up may be running in another thread: this waits for it (not

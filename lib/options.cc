@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "lib/options.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 namespace grndpool {
 namespace {
@@ -81,7 +84,7 @@ const OptionSpec kOptionTable[] = {
      "first draw.",
      StoreChacha20After},
     {"GRNDPOOL_STATS", OptionKind::kBool, "0", "0|1", 0, 1,
-     "1 prints the counters to stderr at exit.", StoreStats},
+     "Prints the counters to stderr at exit.", StoreStats},
 };
 const size_t kOptionCount = sizeof(kOptionTable) / sizeof(kOptionTable[0]);
 
@@ -186,6 +189,24 @@ const char *ChoiceName(const OptionSpec &spec, int index) {
   return name;
 }
 
+// Levenshtein distance: the fewest one-character insertions, deletions and
+// substitutions that turn a into b.
+size_t EditDistance(const std::string &a, const std::string &b) {
+  std::string::size_type n = b.size();
+  std::vector<size_t> row(n + 1);
+  for (size_t j = 0; j <= n; ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= n; ++j) {
+      const size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
+      diagonal = above;
+    }
+  }
+  return row[n];
+}
+
 void Complain(OptionErrorSink sink, const OptionSpec &spec, const char *value, const char *why) {
   char line[512];
   snprintf(line, sizeof line, "grndpool: ignoring %s=\"%s\": %saccepted %s; using default %s",
@@ -236,6 +257,49 @@ Options ParseOptions(const char *(*getenv_fn)(const char *), OptionErrorSink sin
     opts.hot_slice_bytes = 0;
   }
   return opts;
+}
+
+const OptionSpec *FindOption(const char *name) {
+  for (const OptionSpec &spec : kOptionTable)
+    if (strcmp(spec.env_name, name) == 0) return &spec;
+  return nullptr;
+}
+
+const OptionSpec &NearestOption(const char *name) {
+  const size_t len = strlen(name);
+  const OptionSpec *best = &kOptionTable[0];
+  size_t best_distance = SIZE_MAX;
+  for (const OptionSpec &spec : kOptionTable) {
+    // A name the row begins with, up to a '_', is what the user meant.
+    if (strncmp(spec.env_name, name, len) == 0 && spec.env_name[len] == '_') return spec;
+    const size_t distance = EditDistance(name, spec.env_name);
+    if (distance < best_distance) {
+      best = &spec;
+      best_distance = distance;
+    }
+  }
+  return *best;
+}
+
+size_t ReportUnknownVariables(char *const *envp, OptionErrorSink sink) {
+  static const char kPrefix[] = "GRNDPOOL_";
+  size_t unknown = 0;
+  for (char *const *entry = envp; entry != nullptr && *entry != nullptr; ++entry) {
+    if (strncmp(*entry, kPrefix, sizeof kPrefix - 1) != 0) continue;
+    const char *eq = strchr(*entry, '=');
+    const std::string name(*entry,
+                           eq != nullptr ? static_cast<size_t>(eq - *entry) : strlen(*entry));
+    if (FindOption(name.c_str()) != nullptr) continue;
+    char line[512];
+    snprintf(line, sizeof line,
+             "grndpool: unknown variable %s=\"%s\": grndpool does not read it; "
+             "nearest known name: %s (grndpool-env --help lists them all)",
+             Printable(name.c_str()).c_str(), Printable(eq != nullptr ? eq + 1 : "").c_str(),
+             NearestOption(name.c_str()).env_name);
+    sink(line);
+    ++unknown;
+  }
+  return unknown;
 }
 
 std::string OptionsHelpText() {

@@ -64,6 +64,19 @@ Options DefaultOptions();
 // Never aborts.
 Options ParseOptions(const char *(*getenv_fn)(const char *), OptionErrorSink sink);
 
+// The row of variable `name`, or nullptr when the table has none.
+const OptionSpec *FindOption(const char *name);
+
+// The row whose name is nearest to `name`, to suggest instead: a row that
+// `name` begins, at a '_' (GRNDPOOL_SLAB -> GRNDPOOL_SLAB_BYTES), else the
+// fewest one-character edits.
+const OptionSpec &NearestOption(const char *name);
+
+// Reports, through `sink`, one line for each GRNDPOOL_* variable of `envp`
+// (NAME=VALUE strings, NULL-terminated) that no row of the table reads,
+// naming the nearest row. Returns how many it reported.
+size_t ReportUnknownVariables(char *const *envp, OptionErrorSink sink);
+
 // Parses a size with optional K or M suffix (binary units). Returns false if malformed.
 bool ParseSize(const char *text, uint64_t *out);
 

@@ -3,8 +3,9 @@
 # Builds the Debian packages (libgrndpool0, libgrndpool-dev, grndpool-tools,
 # grndpool-openssl-provider)
 # with `dpkg-buildpackage -us -uc -b` from a copy of the working tree, runs
-# lintian on them (any error fails), then installs them into a temporary root
-# and builds and runs a consumer against them (tests/deb/check.sh).
+# lintian on them (any error fails), checks Build-Depends against what the
+# package build found (tests/deb/build-depends.sh), then installs them into a
+# temporary root and builds and runs a consumer against them (tests/deb/check.sh).
 # Installs its own Debian 12 build dependencies.
 #
 #   bash scripts/build-deb.sh [OUT_DIR]     default OUT_DIR: build-deb/
@@ -40,6 +41,9 @@ echo "== dpkg-buildpackage -us -uc -b ($src)"
 (cd "$src" && DEB_BUILD_OPTIONS="parallel=2 ${DEB_BUILD_OPTIONS:-}" nice \
   dpkg-buildpackage -us -uc -b) >"$tmp/build.log" 2>&1 || {
   tail -n 60 "$tmp/build.log"; echo "build-deb: dpkg-buildpackage failed" >&2; exit 1; }
+
+echo "== Build-Depends against what the package build found"
+bash "$root/tests/deb/build-depends.sh" "$(ls "$src"/obj-*/CMakeCache.txt)" "$src/debian/control"
 
 mkdir -p "$out"
 rm -f "$out"/*.deb "$out"/*.changes "$out"/*.buildinfo

@@ -86,7 +86,7 @@ int TsdDestructor() {
   }
   struct grndpool_stats s;
   memset(&s, 0, sizeof s);
-  grndpool_stats(&s);
+  grndpool_get_stats(&s);
   fprintf(stderr, "edge_probe: slices in use after %d exits: %llu\n", kThreads,
           static_cast<unsigned long long>(s.slices_in_use));
   return s.slices_in_use <= 2 ? 0 : Fail("slices claimed in destructors were never released");

@@ -88,7 +88,7 @@ TEST(Faults, FaultIsCountedAndDescribed) {
   struct grndpool_stats s;
   memset(&s, 0, sizeof s);
   s.size = sizeof s;
-  grndpool_stats(&s);
+  grndpool_get_stats(&s);
   const std::string describe = grndpool_describe();
   g_fault->check(s, describe);
   if (HasFailure()) {

@@ -54,7 +54,7 @@ int ForkNewThread(bool raw) {
       // own, not serve from the one the new thread just claimed and filled.
       struct grndpool_stats s;
       memset(&s, 0, sizeof s);
-      grndpool_stats(&s);
+      grndpool_get_stats(&s);
       if (s.slices_in_use < 2) _exit(2);
       go = true;
       for (int i = 1; i < kWords; ++i) mine[i] = grndpool_u64();

@@ -40,14 +40,14 @@ namespace {
 uint64_t Refills() {
   struct grndpool_stats s = {};
   s.size = sizeof s;
-  grndpool_stats(&s);
+  grndpool_get_stats(&s);
   return s.refills;
 }
 
 struct grndpool_stats Snapshot() {
   struct grndpool_stats s = {};
   s.size = sizeof s;
-  grndpool_stats(&s);
+  grndpool_get_stats(&s);
   return s;
 }
 

@@ -72,7 +72,7 @@ int Quiet() {
   grndpool_buf(big, sizeof big);
   (void)grndpool_uniform(7);
   struct grndpool_stats s = {};
-  grndpool_stats(&s);
+  grndpool_get_stats(&s);
   (void)grndpool_describe();
   std::thread([] { (void)grndpool_u64(); }).join();
   const int threads_after = ThreadCount();
@@ -125,7 +125,7 @@ int Memlock(rlim_t limit, int threads, bool drop_ipc_lock) {
   for (auto &th : pool) th.join();
   for (char c : results) ok = ok && c;
   struct grndpool_stats s = {};
-  grndpool_stats(&s);
+  grndpool_get_stats(&s);
   printf("ok=%d mlock_failures=%llu locked_bytes=%llu slab_bytes=%llu\n%s\n", ok,
          (unsigned long long)s.mlock_failures, (unsigned long long)s.locked_bytes,
          (unsigned long long)s.slab_bytes, grndpool_describe());

@@ -55,7 +55,7 @@ struct grndpool_stats Stats() {
 #ifdef GRNDPOOL_STATS_VERSION
   s.size = sizeof s;
 #endif
-  grndpool_stats(&s);
+  grndpool_get_stats(&s);
   return s;
 }
 

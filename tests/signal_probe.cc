@@ -108,7 +108,7 @@ int StatsLoopWithSignals() {
     const uint64_t end = NowNs() + 20000000u;
     while (NowNs() < end || g_handler_draws < 5) {
       memset(&s, 0, sizeof s);
-      grndpool_stats(&s);
+      grndpool_get_stats(&s);
     }
     timer_delete(timer);
   });

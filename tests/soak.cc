@@ -136,7 +136,7 @@ int main(int argc, char **argv) {
     struct grndpool_stats s;
     memset(&s, 0, sizeof s);
     s.size = sizeof s;
-    grndpool_stats(&s);
+    grndpool_get_stats(&s);
     if (s.locked_bytes > max_locked) max_locked = s.locked_bytes;
     g_soak.DrainHandlerWords();
   }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// lib/stats: grndpool_stats() honours the caller's size, so a program built
+// lib/stats: grndpool_get_stats() honours the caller's size, so a program built
 // against an older, shorter struct grndpool_stats keeps working.
 #include <gtest/gtest.h>
 
@@ -25,7 +25,7 @@ TEST(Stats, AnOlderCallersStructIsNotOverrun) {
   } buf;
   memset(&buf, 0xcc, sizeof buf);
   buf.stats.size = sizeof(OldStats);
-  grndpool_stats(reinterpret_cast<struct grndpool_stats *>(&buf.stats));
+  grndpool_get_stats(reinterpret_cast<struct grndpool_stats *>(&buf.stats));
   EXPECT_EQ(buf.stats.size, sizeof(OldStats));
   EXPECT_EQ(buf.stats.version, static_cast<uint32_t>(GRNDPOOL_STATS_VERSION));
   EXPECT_GE(buf.stats.bytes_served, 8u);
@@ -37,7 +37,7 @@ TEST(Stats, FullStructAndZeroSize) {
   (void)grndpool_u32();
   struct grndpool_stats s;
   memset(&s, 0, sizeof s);  // size 0: the whole struct
-  grndpool_stats(&s);
+  grndpool_get_stats(&s);
   EXPECT_EQ(s.size, sizeof s);
   EXPECT_GE(s.threads_seen, 1u);
   EXPECT_GE(s.slices_in_use, 1u);
@@ -47,7 +47,7 @@ TEST(Stats, TooSmallForAnyCounterWritesNothing) {
   struct grndpool_stats s;
   memset(&s, 0xcc, sizeof s);
   s.size = 4;
-  grndpool_stats(&s);
+  grndpool_get_stats(&s);
   EXPECT_EQ(s.version, 0xccccccccu);
 }
 

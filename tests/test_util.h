@@ -21,7 +21,7 @@ namespace grndpool::test {
 
 inline struct grndpool_stats Stats() {
   struct grndpool_stats s = {};
-  grndpool_stats(&s);
+  grndpool_get_stats(&s);
   return s;
 }
 

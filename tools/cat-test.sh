@@ -37,6 +37,39 @@ case $2 in
     expect_count 3145728 -n 3m --threads 3
     expect_count 1000003 -n 1000003 --threads 4 --refill direct
     expect_count 2048 -n 2K --threads 7 --strategy mutex
+    # getopt_long forms: attached values, long forms, unambiguous prefixes.
+    expect_count 8 -n8
+    expect_count 8 --bytes=8
+    expect_count 8 --bytes 8
+    expect_count 8 --by=8
+    expect_count 4096 -n4K -t2
+    expect_count 4096 -n 4K --threads=2 --refill=direct
+    ;;
+  repeats)
+    # A repeated option is refused, whichever form each time, naming both values.
+    expect_usage_error -n 1M -n 2M
+    grep -q '"1M", then "2M"' "$tmp/err" || fail "the repeat does not name both values"
+    expect_usage_error -n 1M --bytes=2M
+    expect_usage_error --threads 2 -t 3
+    expect_usage_error --strategy mutex --strategy slab
+    expect_usage_error --stats --stats
+    expect_usage_error --describe --describe
+    ;;
+  tty)
+    # Endless output to a terminal is refused; a count, or a pipe, is served.
+    # script(1) gives the program a pseudo-terminal as stdout.
+    out=$(timeout 10 script -qec "$cat_bin" /dev/null)
+    rc=$?
+    [[ $rc == 2 ]] || fail "no -n on a terminal: status $rc, wanted 2 (124: it wrote until killed)"
+    grep -q 'refusing to write endless random bytes to a terminal' <<<"$out" ||
+      fail "no -n on a terminal: $out"
+    echo "ok: no -n on a terminal -> status 2, $(tr -d '\r' <<<"$out")"
+    timeout 10 script -qec "$cat_bin -n 16" /dev/null >"$tmp/out" || fail "-n 16 on a terminal failed"
+    echo "ok: -n 16 on a terminal is written"
+    timeout 10 script -qec "$cat_bin --describe" /dev/null >"$tmp/out" ||
+      fail "--describe on a terminal failed"
+    "$cat_bin" 2>"$tmp/err" | head -c 1000 | wc -c | grep -qx 1000 || fail "no -n into a pipe"
+    echo "ok: no -n into a pipe is written"
     ;;
   threads-distinct)
     # 64 chunks of 64 KiB from 4 threads: a chunk written twice or left unfilled
@@ -66,6 +99,11 @@ case $2 in
     expect_usage_error --slice-bytes 1000
     expect_usage_error --stats=2
     expect_usage_error --bogus
+    expect_usage_error --sl=4K  # ambiguous: --slab-bytes or --slice-bytes
+    expect_usage_error -x
+    expect_usage_error -t
+    expect_usage_error -n 8 leftover
+    expect_usage_error --help=1
     ;;
   options)
     "$cat_bin" --strategy mutex --refill direct --slice-bytes 512 --describe >"$tmp/out" ||
@@ -81,9 +119,14 @@ case $2 in
     "$cat_bin" --help >"$tmp/out" || fail "--help exited nonzero"
     # Every row of the options table is a flag, with the variable it sets.
     for flag in --strategy --source --refill --slab-bytes --slice-bytes --rekey-bytes --stats \
-                GRNDPOOL_REKEY_BYTES -n --threads --describe; do
+                GRNDPOOL_REKEY_BYTES -n --bytes -t --threads --describe 'given once'; do
       grep -q -- "$flag" "$tmp/out" || fail "--help does not mention $flag"
     done
+    # A flag's own words: --stats takes no value, unlike its variable's 0|1.
+    grep -A1 -- '^  --stats ' "$tmp/out" | grep -q 'takes no value; sets GRNDPOOL_STATS=1' ||
+      fail "--stats help: $(grep -A1 -- '--stats' "$tmp/out")"
+    ! grep -A1 -- '^  --stats ' "$tmp/out" | grep -q '^  --stats *1 ' ||
+      fail "--stats help still describes the variable's value"
     echo "ok: --help lists every option"
     ;;
   *) echo "unknown case $2" >&2; exit 2 ;;

@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
-# Keeps docs/ENVIRONMENT.md in sync with `grndpool-env --markdown`.
+# Keeps a document's options table (docs/ENVIRONMENT.md, README.md) in sync
+# with `grndpool-env --markdown`.
 #   cmake -DTOOL=path/to/grndpool-env -DDOC=docs/ENVIRONMENT.md -DMODE=check  -P env_docs.cmake
 #   cmake -DTOOL=path/to/grndpool-env -DDOC=docs/ENVIRONMENT.md -DMODE=update -P env_docs.cmake
-# The document is a hand-written intro followed by exactly the generated table,
-# which starts at the line "| variable |". check fails if the table is stale;
-# update rewrites the table and keeps the intro.
+# The table is the run of lines starting with '|' from the line "| variable |";
+# the hand-written text before and after it is kept. check fails if the table
+# is stale; update rewrites it.
 foreach(var TOOL DOC MODE)
   if(NOT DEFINED ${var})
     message(FATAL_ERROR "env_docs.cmake: -D${var}=... is required")
@@ -23,10 +24,13 @@ if(table_start EQUAL -1)
   message(FATAL_ERROR "${DOC}: no table (a line starting with '| variable |')")
 endif()
 string(SUBSTRING "${doc}" 0 ${table_start} intro)
-string(SUBSTRING "${doc}" ${table_start} -1 table)
+string(SUBSTRING "${doc}" ${table_start} -1 rest)
+string(REGEX MATCH "^(\\|[^\n]*\n)+" table "${rest}")
+string(LENGTH "${table}" table_length)
+string(SUBSTRING "${rest}" ${table_length} -1 outro)
 
 if(MODE STREQUAL "update")
-  file(WRITE ${DOC} "${intro}${generated}")
+  file(WRITE ${DOC} "${intro}${generated}${outro}")
   message(STATUS "Wrote ${DOC}")
 elseif(NOT table STREQUAL generated)
   message(FATAL_ERROR "${DOC} is stale: its table differs from `grndpool-env --markdown`.\n"

@@ -5,6 +5,7 @@
 // stream whatever N is. The library options (--strategy, --refill, ...) are
 // generated from the one table in lib/options.cc: each row GRNDPOOL_FOO_BAR is
 // the flag --foo-bar, validated by the same parser as the environment variable.
+#include <getopt.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -30,15 +32,20 @@ constexpr unsigned kMaxThreads = 256;
 constexpr int kUsageError = 2;
 
 const char kUsage[] =
-    "usage: grndpool-cat [-n BYTES] [--threads N] [LIBRARY OPTIONS] [--describe] [--help]\n"
+    "usage: grndpool-cat [-n BYTES] [-t N] [LIBRARY OPTIONS] [--describe] [--help]\n"
     "Writes cryptographically secure random bytes from grndpool to stdout.\n\n"
-    "  -n BYTES       write BYTES bytes (suffix K, M or G: units of 1024, 1024^2, 1024^3);\n"
-    "                 without -n, write until stdout is closed\n"
-    "  --threads N    N threads (1..256) draw; the output is written in order (default 1)\n"
-    "  --describe     print the pool's one-line description and exit\n"
-    "  --help, -h     this text\n\n"
-    "A closed stdout (EPIPE) ends the program quietly with status 0; a bad argument\n"
-    "prints one line and exits with status 2.\n\n";
+    "  -n, --bytes=BYTES  write BYTES bytes (a decimal number; suffix K, M or G:\n"
+    "                     units of 1024, 1024^2, 1024^3); without it, write until\n"
+    "                     stdout is closed, which is refused when stdout is a terminal\n"
+    "  -t, --threads=N    draw from N threads (1..256, default 1); the output is\n"
+    "                     written in order, one stream whatever N is\n"
+    "      --describe     print the pool's one-line description and exit\n"
+    "  -h, --help         this text\n\n"
+    "A value follows its option as the next argument, or attached: -n8, --bytes=8.\n"
+    "A long option may be shortened to any unambiguous prefix. Each option may be\n"
+    "given once: a repeat is an error, not a silent override. A closed stdout (EPIPE)\n"
+    "ends the program quietly with status 0; a bad argument prints one line and exits\n"
+    "with status 2.\n\n";
 
 // The library flag of a table row: GRNDPOOL_SLICE_BYTES -> --slice-bytes.
 std::string FlagName(const grndpool::OptionSpec &spec) {
@@ -48,17 +55,23 @@ std::string FlagName(const grndpool::OptionSpec &spec) {
   return flag;
 }
 
+// One entry per row: the flag, the row's help (what the setting does), then
+// what the flag takes. A flag of a 0|1 variable takes no value and sets it to 1.
 std::string LibraryOptionsHelp() {
-  std::string text = "Library options (each sets the environment variable it names):\n";
+  std::string text =
+      "Library options (each overrides the environment variable it names; see\n"
+      "grndpool-env --help):\n";
   char line[512];
   for (size_t i = 0; i < grndpool::kOptionCount; ++i) {
     const grndpool::OptionSpec &s = grndpool::kOptionTable[i];
-    std::string flag = FlagName(s);
-    if (s.kind != grndpool::OptionKind::kBool) flag += " VALUE";
-    snprintf(line, sizeof line, "  %-22s %s\n  %-22s accepted: %s; default: %s; sets %s\n",
-             flag.c_str(), s.help, "",
-             s.kind == grndpool::OptionKind::kBool ? "a flag" : s.accepted, s.default_text,
-             s.env_name);
+    const bool is_flag = s.kind == grndpool::OptionKind::kBool;
+    const std::string flag = FlagName(s) + (is_flag ? "" : "=VALUE");
+    if (is_flag)
+      snprintf(line, sizeof line, "  %-26s %s\n  %-26s takes no value; sets %s=1\n", flag.c_str(),
+               s.help, "", s.env_name);
+    else
+      snprintf(line, sizeof line, "  %-26s %s\n  %-26s accepted: %s; default: %s; sets %s\n",
+               flag.c_str(), s.help, "", s.accepted, s.default_text, s.env_name);
     text += line;
   }
   return text;
@@ -115,53 +128,107 @@ struct Args {
   bool describe = false;
 };
 
+// getopt_long's values for the options without a short form; a table row i
+// is kLibraryOption + i.
+constexpr int kDescribe = 256;
+constexpr int kLibraryOption = 512;
+
+// The option as named in messages: its short form when it has one.
+std::string OptionName(int value) {
+  switch (value) {
+    case 'n':
+      return "-n/--bytes";
+    case 't':
+      return "-t/--threads";
+    case 'h':
+      return "--help";
+    case kDescribe:
+      return "--describe";
+    default:
+      return FlagName(grndpool::kOptionTable[value - kLibraryOption]);
+  }
+}
+
 Args ParseArgs(int argc, char **argv) {
+  // The long options: ours, then one per table row (the names must outlive
+  // getopt_long, hence the vector reserved up front).
+  std::vector<std::string> library_names;
+  library_names.reserve(grndpool::kOptionCount);
+  std::vector<option> longopts = {{"bytes", required_argument, nullptr, 'n'},
+                                  {"threads", required_argument, nullptr, 't'},
+                                  {"describe", no_argument, nullptr, kDescribe},
+                                  {"help", no_argument, nullptr, 'h'}};
+  for (size_t i = 0; i < grndpool::kOptionCount; ++i) {
+    const grndpool::OptionSpec &spec = grndpool::kOptionTable[i];
+    library_names.push_back(FlagName(spec).substr(2));
+    longopts.push_back({library_names.back().c_str(),
+                        spec.kind == grndpool::OptionKind::kBool ? no_argument : required_argument,
+                        nullptr, kLibraryOption + static_cast<int>(i)});
+  }
+  longopts.push_back({nullptr, 0, nullptr, 0});
+
   Args args;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    std::string value;
-    bool has_value = false;
-    if (size_t eq = arg.find('='); arg.rfind("--", 0) == 0 && eq != std::string::npos) {
-      value = arg.substr(eq + 1);
-      arg.resize(eq);
-      has_value = true;
+  std::map<int, std::string> given;  // option -> its value, to refuse a repeat
+  opterr = 0;                        // every message is ours, one line each
+  for (;;) {
+    const int c = getopt_long(argc, argv, ":n:t:h", longopts.data(), nullptr);
+    if (c == -1) break;
+    if (c == '?') {
+      // optopt: a long option given a value it does not take (its value, or
+      // 'h' for --help=...), an unknown short option, or 0 for an unknown or
+      // ambiguous long one (then the element is argv[optind - 1]).
+      if (optopt >= 256 || optopt == 'h')
+        UsageError(OptionName(optopt) + " takes no value; see grndpool-cat --help");
+      const std::string arg = optopt != 0 ? std::string("-") + static_cast<char>(optopt)
+                                          : std::string(argv[optind - 1]);
+      UsageError("unknown or ambiguous option \"" + arg + "\"; see grndpool-cat --help");
     }
-    auto take_value = [&]() -> std::string {
-      if (has_value) return value;
-      if (i + 1 >= argc) UsageError(arg + " needs a value; see grndpool-cat --help");
-      return argv[++i];
-    };
-    if (arg == "--help" || arg == "-h") {
-      std::fputs(kUsage, stdout);
-      std::fputs(LibraryOptionsHelp().c_str(), stdout);
-      std::exit(0);
-    } else if (arg == "-n" || arg == "--bytes") {
-      std::string v = take_value();
-      if (!ParseByteCount(v.c_str(), &args.bytes))
-        UsageError("-n: bad byte count \"" + v +
-                   "\"; accepted: a decimal number with an optional K, M or G suffix");
-      args.bounded = true;
-    } else if (arg == "--threads") {
-      std::string v = take_value();
-      char *end = nullptr;
-      unsigned long n = std::strtoul(v.c_str(), &end, 10);
-      if (v.empty() || v[0] < '0' || v[0] > '9' || *end != '\0' || n < 1 || n > kMaxThreads)
-        UsageError("--threads: bad thread count \"" + v + "\"; accepted: 1.." +
-                   std::to_string(kMaxThreads));
-      args.threads = static_cast<unsigned>(n);
-    } else if (arg == "--describe") {
-      args.describe = true;
-    } else {
-      const grndpool::OptionSpec *spec = nullptr;
-      for (size_t k = 0; k < grndpool::kOptionCount; ++k)
-        if (arg == FlagName(grndpool::kOptionTable[k])) spec = &grndpool::kOptionTable[k];
-      if (spec == nullptr) UsageError("unknown argument \"" + arg + "\"; see grndpool-cat --help");
-      if (spec->kind == grndpool::OptionKind::kBool && !has_value)
-        SetLibraryOption(*spec, "1");
-      else
-        SetLibraryOption(*spec, take_value().c_str());
+    if (c == ':') UsageError(OptionName(optopt) + " needs a value; see grndpool-cat --help");
+    const std::string value = optarg != nullptr ? optarg : "";
+    if (const auto first = given.find(c); first != given.end())
+      UsageError(OptionName(c) + " given twice" +
+                 (value.empty() ? "" : " (\"" + first->second + "\", then \"" + value + "\")") +
+                 "; give each option once");
+    given.emplace(c, value);
+    switch (c) {
+      case 'h':
+        std::fputs(kUsage, stdout);
+        std::fputs(LibraryOptionsHelp().c_str(), stdout);
+        std::exit(0);
+      case 'n':
+        if (!ParseByteCount(value.c_str(), &args.bytes))
+          UsageError("-n/--bytes: bad byte count \"" + value +
+                     "\"; accepted: a decimal number with an optional K, M or G suffix");
+        args.bounded = true;
+        break;
+      case 't': {
+        char *end = nullptr;
+        const unsigned long n = std::strtoul(value.c_str(), &end, 10);
+        if (value.empty() || value[0] < '0' || value[0] > '9' || *end != '\0' || n < 1 ||
+            n > kMaxThreads)
+          UsageError("-t/--threads: bad thread count \"" + value + "\"; accepted: 1.." +
+                     std::to_string(kMaxThreads));
+        args.threads = static_cast<unsigned>(n);
+        break;
+      }
+      case kDescribe:
+        args.describe = true;
+        break;
+      default: {
+        const grndpool::OptionSpec &spec = grndpool::kOptionTable[c - kLibraryOption];
+        SetLibraryOption(spec, spec.kind == grndpool::OptionKind::kBool ? "1" : value.c_str());
+      }
     }
   }
+  if (optind < argc)
+    UsageError(std::string("unexpected argument \"") + argv[optind] +
+               "\"; grndpool-cat takes options only (see grndpool-cat --help)");
+  // Endless binary on a terminal is never what was meant (openssl rand
+  // insists on a count); a pipe or a file gets the stream.
+  if (!args.bounded && !args.describe && isatty(STDOUT_FILENO))
+    UsageError(
+        "refusing to write endless random bytes to a terminal; give -n BYTES, or redirect "
+        "stdout");
   return args;
 }
 

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // grndpool-env: documents and checks grndpool's environment variables.
 // Everything it prints about options comes from the one table in lib/options.cc.
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -16,12 +18,14 @@ const char kUsage[] =
     "  --help      this text and the environment variables grndpool reads\n"
     "  --markdown  the variables as a markdown table (docs/ENVIRONMENT.md)\n"
     "  --roff      the variables as man page paragraphs (ENVIRONMENT of grndpool(3))\n"
-    "  --check     validate GRNDPOOL_* in the current environment; exit 1 if any is bad\n"
+    "  --check     validate GRNDPOOL_* in the current environment: a bad value or a name\n"
+    "              grndpool does not read is one line each, and the exit status 1\n"
     "  --describe  print the pool's one-line description (options in effect, kernel path)\n\n";
 
 int bad_values = 0;
 
-// ParseOptions wants a plain function pointer, so the count lives in a global.
+// ParseOptions and ReportUnknownVariables want a plain function pointer, so
+// the count lives in a global.
 void PrintBadValue(const char *line) {
   std::printf("%s\n", line);
   ++bad_values;
@@ -74,6 +78,7 @@ int main(int argc, char **argv) {
   }
   if (std::strcmp(cmd, "--check") == 0) {
     grndpool::ParseOptions(Getenv, PrintBadValue);
+    grndpool::ReportUnknownVariables(environ, PrintBadValue);
     return bad_values == 0 ? 0 : 1;
   }
   if (std::strcmp(cmd, "--describe") == 0) {

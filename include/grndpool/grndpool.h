@@ -72,7 +72,13 @@ struct grndpool_stats {
 };
 /* Fills *out up to out->size bytes (0 is taken as the full struct). Never fails;
  * async-signal-safe. */
+GRNDPOOL_API void grndpool_get_stats(struct grndpool_stats * /* out */);
+#ifndef __cplusplus
+/* grndpool_get_stats() under its name before 0.3, kept for C programs. C++
+ * does not see it: a function of the struct's name hides the struct there,
+ * and `grndpool_stats st{};` would not compile. */
 GRNDPOOL_API void grndpool_stats(struct grndpool_stats * /* out */);
+#endif
 
 /* One line: strategy, source, refill mode, slab and slice sizes, locked or not.
  * The string is owned by the library and stays valid until the next call on

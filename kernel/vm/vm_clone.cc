@@ -98,7 +98,7 @@ uint64_t Fingerprint(const uint8_t *p, size_t n) {
 
 uint64_t GenerationChanges() {
   struct grndpool_stats stats {};
-  grndpool_stats(&stats);
+  grndpool_get_stats(&stats);
   return stats.generation_changes;
 }
 

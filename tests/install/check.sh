@@ -49,4 +49,19 @@ ${CC:-cc} $cflags $ldflags -o "$tmp/consumer-pc" "$here/main.c" \
   $(PKG_CONFIG_PATH=$pcdir pkg-config --cflags --libs grndpool)
 LD_LIBRARY_PATH=$libdir "$tmp/consumer-pc"
 
+echo "== arc4random drop-in in LIBDIR/grndpool, as in the .deb"
+dropin=$libdir/grndpool/libgrndpool-arc4random.so
+[ -e "$dropin" ] || { echo "libgrndpool-arc4random.so not in $libdir/grndpool" >&2; exit 1; }
+# Preloaded into a program that never linked grndpool, with no LD_LIBRARY_PATH:
+# its run path ($ORIGIN/..) finds libgrndpool.so.0.
+${CC:-cc} $cflags $ldflags -o "$tmp/dropin" "$here/../../examples/arc4random_dropin.c" -ldl
+# (In an ASan build the preload precedes libasan, which ASan refuses by default.)
+out=$(env -u LD_LIBRARY_PATH LD_PRELOAD="$dropin" \
+  ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" "$tmp/dropin")
+echo "$out"
+case $out in
+  *"arc4random from $dropin"*) ;;
+  *) echo "the drop-in did not serve arc4random" >&2; exit 1 ;;
+esac
+
 echo "== install check passed"

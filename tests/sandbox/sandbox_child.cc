@@ -44,7 +44,7 @@ struct grndpool_stats Stats() {
   struct grndpool_stats s;
   memset(&s, 0, sizeof s);
   s.size = sizeof s;
-  grndpool_stats(&s);
+  grndpool_get_stats(&s);
   return s;
 }
 

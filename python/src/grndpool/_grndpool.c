@@ -168,7 +168,7 @@ static PyObject *Stats(PyObject *self, PyObject *unused) {
   struct grndpool_stats s;
   memset(&s, 0, sizeof s);
   s.size = sizeof s;
-  grndpool_stats(&s);
+  grndpool_get_stats(&s);
   PyObject *d = PyDict_New();
   if (d == NULL) return NULL;
 #define GRNDPOOL_PY_FIELD(name, help)                          \
