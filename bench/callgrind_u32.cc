@@ -108,7 +108,7 @@ uint32_t RunThreads(const Entry &e, uint64_t calls, int threads, struct grndpool
     });
   }
   while (warm.load() != threads) std::this_thread::yield();
-  grndpool_stats(before);
+  grndpool_get_stats(before);
   go.store(true);
   for (std::thread &t : pool) t.join();
   return acc.load();
