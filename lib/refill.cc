@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "lib/refill.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -78,13 +80,21 @@ void InPieces(SliceHeader *slice, uint8_t *out, size_t len) {
   }
 }
 
-// Starts libcrypto (once, on the calling thread; never waited for).
+// Starts libcrypto (once, on the calling thread; never waited for), with
+// every signal blocked on this thread: OpenSSL's initialisation takes locks,
+// and a handler that forked in there left a child resuming it with a lock
+// held (it hung); a handler that drew would start it again. A fork from
+// another thread meanwhile leaves a child in kStarting, on kernel bytes.
 bool StartKeystream() {
   uint8_t cold = kCold;
   if (!g_keystream.compare_exchange_strong(cold, kStarting, std::memory_order_acq_rel))
     return cold == kReady;
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
   const bool ok = InitKeystream(CipherContexts(g_process->geometry));
   g_keystream.store(ok ? kReady : kUnavailable, std::memory_order_release);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
   return ok;
 }
 

@@ -99,6 +99,7 @@ void ForkingHandler(int) {
     const pid_t pid = Fork(g_raw);
     if (pid == 0) {
       g_in_child = 1;
+      alarm(20);  // a child that hangs dies, and its parent counts it
     } else {
       g_children[i] = pid;
       g_forks.store(i + 1, std::memory_order_relaxed);

@@ -14,6 +14,14 @@
 //                                             start libcrypto (GRNDPOOL_CHACHA20_AFTER
 //                                             passed): the child draws past the
 //                                             threshold too, no hang, no crash
+//   start_up_probe handler-during-keystream-start
+//                                             a signal raised from inside libcrypto's
+//                                             start (GRNDPOOL_CHACHA20_AFTER passed
+//                                             mid-run): its handler, which could fork
+//                                             or draw, must not run until the start
+//                                             is over (a child forked there resumed
+//                                             OpenSSL's initialisation with a lock
+//                                             held, and hung)
 //   start_up_probe first-draw-cpu [LIMIT_US]
 //                                             the CPU time (CLOCK_PROCESS_CPUTIME_ID)
 //                                             of the first grndpool_u32() in 20 fresh
@@ -21,6 +29,7 @@
 //                                             (default 200)
 //
 // Exit status 0: the guarantee held; 1: it broke (a line on stderr says how).
+#include <dlfcn.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -194,6 +203,41 @@ int FirstDrawCpu(double limit_us) {
 }  // namespace
 }  // namespace grndpool::test
 
+namespace grndpool::test {
+namespace {
+
+// ---- a handler during libcrypto's start ----------------------------------
+
+volatile sig_atomic_t g_in_openssl_init = 0;  // depth of OPENSSL_init_crypto calls
+volatile sig_atomic_t g_raise_in_init = 0;
+volatile sig_atomic_t g_handler_ran = 0, g_handler_ran_in_init = 0;
+
+void NotingHandler(int) {
+  g_handler_ran = 1;
+  if (g_in_openssl_init > 0) g_handler_ran_in_init = 1;
+}
+
+int HandlerDuringKeystreamStart() {
+  struct sigaction sa {};
+  sa.sa_handler = NotingHandler;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGUSR1, &sa, nullptr);
+  (void)grndpool_u64();  // start-up, on kernel bytes (the threshold is not reached yet)
+  if (g_in_openssl_init != 0 || g_handler_ran != 0) return Fail("libcrypto started too early");
+  g_raise_in_init = 1;
+  uint64_t acc = 0;
+  for (int i = 0; i < (1 << 16) && g_handler_ran == 0; ++i) acc ^= grndpool_u64();
+  explicit_bzero(&acc, sizeof acc);
+  // Positive control: the signal was raised from inside the start and ran.
+  if (g_handler_ran == 0) return Fail("libcrypto never started (is GRNDPOOL_CHACHA20_AFTER set?)");
+  if (g_handler_ran_in_init != 0)
+    return Fail("a signal handler ran on the thread starting libcrypto, inside its start");
+  return 0;
+}
+
+}  // namespace
+}  // namespace grndpool::test
+
 int main(int argc, char **argv) {
   using namespace grndpool::test;
   g_probe_name = "start_up_probe";
@@ -203,6 +247,7 @@ int main(int argc, char **argv) {
     return ForkOnce(strtoull(argv[2], nullptr, 10), strcmp(argv[3], "raw") == 0,
                     cmd == "fork-once-keystream");
   if (cmd == "exit-during-first-draw") return ExitDuringFirstDraw();
+  if (cmd == "handler-during-keystream-start") return HandlerDuringKeystreamStart();
   if (cmd == "first-draw-cpu-once") return FirstDrawCpuOnce();
   if (cmd == "first-draw-cpu") return FirstDrawCpu(argc > 2 ? strtod(argv[2], nullptr) : 200);
   const bool raw = argc > 2 && strcmp(argv[2], "raw") == 0;
@@ -210,6 +255,24 @@ int main(int argc, char **argv) {
   if (cmd == "fork-during-keystream-start") return ForkDuringFirstDraw(raw, true);
   fprintf(stderr,
           "usage: start_up_probe exit-during-first-draw | fork-during-first-draw [raw] | "
-          "fork-during-keystream-start [raw] | first-draw-cpu [LIMIT_US]\n");
+          "fork-during-keystream-start [raw] | handler-during-keystream-start | "
+          "first-draw-cpu [LIMIT_US]\n");
   return 2;
+}
+
+// Stands in for libcrypto's OPENSSL_init_crypto (the executable's definition
+// wins over the library's, as for any symbol the library imports): raises
+// SIGUSR1 once from inside it, when the case asks.
+extern "C" int OPENSSL_init_crypto(uint64_t opts, const void *settings) {
+  using namespace grndpool::test;
+  using Real = int (*)(uint64_t, const void *);
+  static Real real = reinterpret_cast<Real>(dlsym(RTLD_NEXT, "OPENSSL_init_crypto"));
+  g_in_openssl_init = g_in_openssl_init + 1;
+  if (g_raise_in_init != 0) {
+    g_raise_in_init = 0;
+    raise(SIGUSR1);
+  }
+  const int ok = real != nullptr ? real(opts, settings) : 0;
+  g_in_openssl_init = g_in_openssl_init - 1;
+  return ok;
 }
