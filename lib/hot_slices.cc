@@ -64,13 +64,15 @@ Claim MapOne(uint32_t tag) {
   if (const Claim claim = TryClaim(tag)) return claim;
   const size_t count = g_count.load(std::memory_order_relaxed);
   if (count >= MaxSlices() || g_no_more.load(std::memory_order_relaxed)) return Claim{};
-  if (g_slices == nullptr) {
+  // Each array on its own: a raw clone's child (its copy of the mutex reset)
+  // can find the first mapped and the second not yet.
+  if (g_slices == nullptr)
     g_slices = static_cast<SliceHeader **>(MapPlain(MaxSlices() * sizeof(SliceHeader *)));
+  if (g_claims == nullptr)
     g_claims = static_cast<std::atomic<uint32_t> *>(MapWipedPlain(MaxSlices() * sizeof(uint32_t)));
-    if (g_slices == nullptr || g_claims == nullptr) {
-      g_no_more.store(true, std::memory_order_relaxed);
-      return Claim{};
-    }
+  if (g_slices == nullptr || g_claims == nullptr) {
+    g_no_more.store(true, std::memory_order_relaxed);
+    return Claim{};
   }
   if (!TakeSlabBudget(SliceBytes())) return Claim{};
   // A hot slice spans pages, so MAP_DROPPABLE is not an option (the stamp
