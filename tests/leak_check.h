@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "grndpool/grndpool.h"
 #include "tests/memory_oracle.h"
@@ -40,6 +41,23 @@ bool OverflowProcess();
 // new image of the same kind finds it (the control). Reports through gtest.
 void ExpectAbsentWithControl(ImageKind kind, const MemoryImage &image, const uint8_t *needle,
                              size_t len, const std::string &what);
+
+// A case of a leak suite: a row of the suite's own table (a kind of thread, a
+// size of secret) and a kind of image.
+template <class Row>
+struct LeakCase {
+  Row row;
+  ImageKind image;
+};
+
+// Every row of a table of `rows` rows (Row 0, 1, ...) with every image kind.
+template <class Row>
+std::vector<LeakCase<Row>> EveryImageKind(size_t rows) {
+  std::vector<LeakCase<Row>> cases;
+  for (size_t r = 0; r < rows; ++r)
+    for (ImageKind i : kAllImageKinds) cases.push_back({static_cast<Row>(r), i});
+  return cases;
+}
 
 // The name of a case: `what` and the image kind's short name.
 std::string CaseName(const char *what, ImageKind image);

@@ -21,11 +21,6 @@ namespace {
 
 enum class Kind { kSmallSlice, kHotSlice, kOverflowSlice, kPerThread, kShared, kMutex, kVdso };
 
-struct KindCase {
-  Kind kind;
-  ImageKind image;
-};
-
 // In the order of enum Kind: the name of each and the strategy its thread draws from.
 constexpr struct {
   const char *name;
@@ -50,10 +45,10 @@ uint64_t Refills() {
   return Snapshot().refills;
 }
 
-class NextOutput : public ::testing::TestWithParam<KindCase> {};
+class NextOutput : public ::testing::TestWithParam<LeakCase<Kind>> {};
 
 TEST_P(NextOutput, IsNowhereInAnImage) {
-  const Kind kind = GetParam().kind;
+  const Kind kind = GetParam().row;
   const ImageKind image_kind = GetParam().image;
   SKIP_CORE_DUMPS_UNDER_SANITIZERS(image_kind);
   if ((kind == Kind::kOverflowSlice) != OverflowProcess())
@@ -108,16 +103,10 @@ TEST_P(NextOutput, IsNowhereInAnImage) {
                           std::string("the next output of a ") + KindName(kind) + " thread");
 }
 
-std::vector<KindCase> AllKindCases() {
-  std::vector<KindCase> cases;
-  for (size_t k = 0; k < std::size(kKinds); ++k)
-    for (ImageKind i : kAllImageKinds) cases.push_back({static_cast<Kind>(k), i});
-  return cases;
-}
-
-INSTANTIATE_TEST_SUITE_P(Kinds, NextOutput, ::testing::ValuesIn(AllKindCases()),
+INSTANTIATE_TEST_SUITE_P(Kinds, NextOutput,
+                         ::testing::ValuesIn(EveryImageKind<Kind>(std::size(kKinds))),
                          [](const auto &info) {
-                           return CaseName(KindName(info.param.kind), info.param.image);
+                           return CaseName(KindName(info.param.row), info.param.image);
                          });
 
 }  // namespace

@@ -40,11 +40,6 @@ namespace {
 
 enum class Secret { kInline16, kCall16, k1000, k100000 };
 
-struct SecretCase {
-  Secret secret;
-  ImageKind image;
-};
-
 // In the order of enum Secret: the name of each and its size.
 constexpr struct {
   const char *name;
@@ -57,11 +52,11 @@ size_t Opaque(size_t n) {
   return n;
 }
 
-class LastSecret : public ::testing::TestWithParam<SecretCase> {};
+class LastSecret : public ::testing::TestWithParam<LeakCase<Secret>> {};
 
 TEST_P(LastSecret, IsNowhereInAnImage) {
   if (OverflowProcess()) GTEST_SKIP() << "runs in the other process configuration";
-  const Secret secret = GetParam().secret;
+  const Secret secret = GetParam().row;
   const ImageKind image_kind = GetParam().image;
   SKIP_CORE_DUMPS_UNDER_SANITIZERS(image_kind);
   Vault vault(kSecrets[static_cast<int>(secret)].bytes);
@@ -91,16 +86,10 @@ TEST_P(LastSecret, IsNowhereInAnImage) {
                           std::string("a ") + std::to_string(vault.size()) + "-byte secret");
 }
 
-std::vector<SecretCase> AllSecretCases() {
-  std::vector<SecretCase> cases;
-  for (size_t s = 0; s < std::size(kSecrets); ++s)
-    for (ImageKind i : kAllImageKinds) cases.push_back({static_cast<Secret>(s), i});
-  return cases;
-}
-
-INSTANTIATE_TEST_SUITE_P(Sizes, LastSecret, ::testing::ValuesIn(AllSecretCases()),
+INSTANTIATE_TEST_SUITE_P(Sizes, LastSecret,
+                         ::testing::ValuesIn(EveryImageKind<Secret>(std::size(kSecrets))),
                          [](const auto &info) {
-                           return CaseName(kSecrets[static_cast<int>(info.param.secret)].name,
+                           return CaseName(kSecrets[static_cast<int>(info.param.row)].name,
                                            info.param.image);
                          });
 
