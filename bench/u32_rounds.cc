@@ -24,7 +24,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "grndpool/grndpool.h"
@@ -163,33 +165,43 @@ int Run(const RoundsOptions &o) {
   return o.json.empty() || WriteJson(o.json, sources, o, facts) ? 0 : 1;
 }
 
-}  // namespace
-}  // namespace grndpool_bench
-
-int main(int argc, char **argv) {
-  grndpool_bench::RoundsOptions o;
+// The flags, each with one value; false (after printing the usage) on an
+// unknown flag or a missing value.
+bool ParseArgs(int argc, char **argv, RoundsOptions *o) {
+  using Set = void (*)(RoundsOptions *, const char *);
+  const std::pair<const char *, Set> kFlags[] = {
+      {"--rounds", [](RoundsOptions *o, const char *v) { o->rounds = std::max(1, atoi(v)); }},
+      {"--block-ms", [](RoundsOptions *o, const char *v) { o->block_ms = std::max(0.1, atof(v)); }},
+      {"--scaling-rounds",
+       [](RoundsOptions *o, const char *v) { o->scaling_rounds = std::max(0, atoi(v)); }},
+      {"--scaling-block-ms",
+       [](RoundsOptions *o, const char *v) { o->scaling_block_ms = std::max(0.1, atof(v)); }},
+      {"--tail-samples",
+       [](RoundsOptions *o, const char *v) {
+         o->tail_samples = std::max<uint64_t>(1, strtoull(v, nullptr, 0));
+       }},
+      {"--json", [](RoundsOptions *o, const char *v) { o->json = v; }},
+  };
   for (int i = 1; i < argc; ++i) {
-    const bool has_value = i + 1 < argc;
-    if (strcmp(argv[i], "--rounds") == 0 && has_value) {
-      o.rounds = std::max(1, atoi(argv[++i]));
-    } else if (strcmp(argv[i], "--block-ms") == 0 && has_value) {
-      o.block_ms = std::max(0.1, atof(argv[++i]));
-    } else if (strcmp(argv[i], "--scaling-rounds") == 0 && has_value) {
-      o.scaling_rounds = std::max(0, atoi(argv[++i]));
-    } else if (strcmp(argv[i], "--scaling-block-ms") == 0 && has_value) {
-      o.scaling_block_ms = std::max(0.1, atof(argv[++i]));
-    } else if (strcmp(argv[i], "--tail-samples") == 0 && has_value) {
-      o.tail_samples = std::max<uint64_t>(1, strtoull(argv[++i], nullptr, 0));
-    } else if (strcmp(argv[i], "--json") == 0 && has_value) {
-      o.json = argv[++i];
-    } else {
+    const auto *flag = std::find_if(std::begin(kFlags), std::end(kFlags),
+                                    [&](const auto &f) { return strcmp(argv[i], f.first) == 0; });
+    if (flag == std::end(kFlags) || i + 1 >= argc) {
       fprintf(
           stderr,
           "usage: %s [--rounds R] [--block-ms MS] [--scaling-rounds R] [--scaling-block-ms MS]\n"
           "          [--tail-samples N] [--json PATH]\n",
           argv[0]);
-      return 2;
+      return false;
     }
+    flag->second(o, argv[++i]);
   }
-  return grndpool_bench::Run(o);
+  return true;
+}
+
+}  // namespace
+}  // namespace grndpool_bench
+
+int main(int argc, char **argv) {
+  grndpool_bench::RoundsOptions o;
+  return grndpool_bench::ParseArgs(argc, argv, &o) ? grndpool_bench::Run(o) : 2;
 }
