@@ -1,15 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 // callgrind_u32: draws N u32 from one source in a loop of its own, for
-// valgrind --tool=callgrind (bench/where_time_goes.sh). The loop function is
+// valgrind --tool=callgrind (bench/where_time_goes.py). The loop function is
 // named DriveLoop<...> so --toggle-collect='*DriveLoop*' counts exactly the N
 // draws (refills included) and not the set-up: one warm-up draw before it
 // takes the thread's first-draw work out of the count.
 //
-//   callgrind_u32 SOURCE [N [THREADS]]   SOURCE: grndpool_u32 grndpool_u32-emu
-//   grndpool_u32-inline-emu
-//                              grndpool_buf-16B-emu grndpool_buf-4KiB-emu rust-threadrng
-//                              rust-threadrng-held keystream-limit proto-1k-call
-//                              proto-16k-call proto-16k-inline   (N default 1048576)
+//   callgrind_u32 SOURCE [N [THREADS]]   (N default 1048576)
+//   callgrind_u32 --list
+// SOURCE: a row of the u32 table (u32_sources.h) marked kCallgrind, by its
+// name, or marked kCallgrindEmu, by its name and "-emu". --list prints them,
+// one a line: SOURCE, the refill function's name ("-" for none) and u32 per
+// refill (0: the program counts grndpool's refills), tab-separated, for
+// where_time_goes.py.
 // N counts u32 worth of output (4 bytes); a 16 B draw is 4 of them.
 // THREADS (default 1): N is shared out over that many threads, started
 // together; each makes kWarmUpU32 draws before its DriveLoop (so its first
@@ -18,8 +20,8 @@
 // time, switching between them, so a refill can be cut by another thread
 // (as on 2 cores with 1024 threads). No thread exits before all have
 // finished their loops, so no slice is handed on meanwhile.
-// grndpool_u32 and grndpool_u32-emu call the exported function;
-// grndpool_u32-inline-emu is the public header's inline draw in the loop.
+// grndpool_u32-call and grndpool_u32-call-emu call the exported function;
+// grndpool_u32-emu is the public header's inline draw in the loop.
 //
 // Valgrind does not offer the vDSO getrandom, so under it grndpool falls back to
 // the syscall source, whose generation is unknown: every refill rekeys from the
@@ -36,71 +38,51 @@
 #include <vector>
 
 #include "grndpool/grndpool.h"
-#include "peers.h"
-#include "proto_tls_buffer.h"
 #include "lib/runtime.h"
+#include "u32_sources.h"
 
 #include "tests/emu/emu.h"
 
 namespace grndpool_bench {
 namespace {
 
-uint32_t KeystreamLimit() {
-  KeystreamLimitCall(nullptr, 0);
-  return 0;
-}
-
-template <uint32_t (*kDraw)()>
-[[gnu::noinline]] uint32_t DriveLoop(uint64_t n) {
-  uint32_t acc = 0;
-  for (uint64_t i = 0; i < n; ++i) acc ^= kDraw();
-  return acc;
-}
-
+// A source callgrind_u32 runs: a row of the u32 table, natively or behind the
+// userspace kernel model.
 struct Entry {
-  const char *name;
-  uint32_t (*draw)();
-  uint32_t (*loop)(uint64_t);
-  uint64_t u32_per_call;
+  std::string name;
+  const U32Source *row;
+  bool emu;
 };
 
-template <uint32_t (*kDraw)()>
-constexpr Entry E(const char *name, uint64_t u32_per_call = 1) {
-  return {name, kDraw, DriveLoop<kDraw>, u32_per_call};
+std::vector<Entry> Entries() {
+  std::vector<Entry> out;
+  for (const U32Source &row : U32Sources()) {
+    if (row.in & kCallgrind) out.push_back({row.name, &row, false});
+    if (row.in & kCallgrindEmu) out.push_back({std::string(row.name) + "-emu", &row, true});
+  }
+  return out;
 }
-
-const Entry kEntries[] = {
-    E<grndpool_u32_outline>("grndpool_u32"),
-    E<grndpool_u32_outline>("grndpool_u32-emu"),
-    E<GrndpoolU32Inline>("grndpool_u32-inline-emu"),
-    E<Grndpool16B>("grndpool_buf-16B-emu", 4),
-    E<Grndpool4KiB>("grndpool_buf-4KiB-emu", 1024),
-    E<RustThreadRngU32>("rust-threadrng"),
-    E<RustThreadRngHeldU32>("rust-threadrng-held"),
-    E<KeystreamLimit>("keystream-limit", kKeystreamLimitCallBytes / sizeof(uint32_t)),
-    E<ProtoU32Call1k>("proto-1k-call"),
-    E<ProtoU32Call16k>("proto-16k-call"),
-    E<ProtoU32Inline16k>("proto-16k-inline"),
-};
 
 // Enough refills of a 1 KiB slice for a thread to ask for a hot slice.
 constexpr uint64_t kWarmUpU32 = 16 * 256;
 
-// THREADS threads, each warm, then each runs e.loop(calls) at once; *before is
-// read once all are warm.
-uint32_t RunThreads(const Entry &e, uint64_t calls, int threads, struct grndpool_stats *before) {
+// THREADS threads, each warm, then each runs row.loop(calls) at once; *before
+// is read once all are warm.
+uint32_t RunThreads(const U32Source &row, uint64_t calls, int threads,
+                    struct grndpool_stats *before) {
   std::atomic<int> warm{0};
   std::atomic<bool> go{false};
   std::atomic<int> finished{0};
   std::atomic<uint32_t> acc{0};
+  const uint64_t warm_up = static_cast<uint64_t>(kWarmUpU32 / row.u32_per_call()) + 1;
   std::vector<std::thread> pool;
   for (int i = 0; i < threads; ++i) {
     pool.emplace_back([&] {
       uint32_t a = 0;
-      for (uint64_t k = 0; k < kWarmUpU32 / e.u32_per_call + 1; ++k) a ^= e.draw();
+      for (uint64_t k = 0; k < warm_up; ++k) a ^= row.draw();
       warm.fetch_add(1);
       while (!go.load()) std::this_thread::yield();
-      acc.fetch_xor(a ^ e.loop(calls));
+      acc.fetch_xor(a ^ row.loop(calls));
       // No thread exits (and gives its slice back) before all are done: the
       // steady state of N live threads, not N threads finishing one by one.
       finished.fetch_add(1);
@@ -114,42 +96,52 @@ uint32_t RunThreads(const Entry &e, uint64_t calls, int threads, struct grndpool
   return acc.load();
 }
 
+int Run(const Entry &e, uint64_t n, int threads) {
+  const U32Source &row = *e.row;
+  std::string why;
+  if (row.available != nullptr && !row.available(&why)) {
+    fprintf(stderr, "callgrind_u32: %s: %s\n", e.name.c_str(), why.c_str());
+    return 1;
+  }
+  if (e.emu)
+    grndpool::SetKernelOpsForTesting(grndpool::emu::Ops(
+        {.tagged = false, .mode = grndpool::kernel::GenerationMode::kPerRefill}));
+  printf("%s\n", grndpool_describe());  // the library's start-up, outside the loop
+  const uint32_t warm = threads == 1 ? row.draw() : 0;
+  const auto u32_per_call = static_cast<uint64_t>(row.u32_per_call());
+  const uint64_t per_thread = (n + u32_per_call * threads - 1) / (u32_per_call * threads);
+  const uint64_t calls = per_thread * threads;
+  struct grndpool_stats before = {}, after = {};  // zeroed: a size field of 0 asks for all
+  grndpool_get_stats(&before);
+  const uint32_t acc =
+      threads == 1 ? row.loop(calls) : RunThreads(row, per_thread, threads, &before);
+  grndpool_get_stats(&after);
+  // grndpool's refills and rekeys inside the loop (zero for the other sources).
+  printf("%s: calls=%llu u32=%llu grndpool_refills=%llu grndpool_rekeys=%llu (%08x)\n",
+         e.name.c_str(), static_cast<unsigned long long>(calls),
+         static_cast<unsigned long long>(calls * u32_per_call),
+         static_cast<unsigned long long>(after.refills - before.refills),
+         static_cast<unsigned long long>(after.rekeys - before.rekeys), acc ^ warm);
+  return 0;
+}
+
 }  // namespace
 }  // namespace grndpool_bench
 
 int main(int argc, char **argv) {
-  using grndpool_bench::kEntries;
-  const uint64_t n = argc > 2 ? strtoull(argv[2], nullptr, 0) : 1048576;
-  const int threads = argc > 3 ? std::max(1, atoi(argv[3])) : 1;
-  for (const auto &e : kEntries) {
-    if (argc < 2 || strcmp(argv[1], e.name) != 0) continue;
-    std::string why;
-    if (strncmp(e.name, "rust", 4) == 0 && !grndpool_bench::RustPeersBuilt(&why)) {
-      fprintf(stderr, "callgrind_u32: %s: %s\n", e.name, why.c_str());
-      return 1;
-    }
-    if (strstr(e.name, "-emu") != nullptr)
-      grndpool::SetKernelOpsForTesting(grndpool::emu::Ops(
-          {.tagged = false, .mode = grndpool::kernel::GenerationMode::kPerRefill}));
-    printf("%s\n", grndpool_describe());  // the library's start-up, outside the loop
-    const uint32_t warm = threads == 1 ? e.draw() : 0;
-    const uint64_t per_thread = (n + e.u32_per_call * threads - 1) / (e.u32_per_call * threads);
-    const uint64_t calls = per_thread * threads;
-    struct grndpool_stats before = {}, after = {};  // zeroed: a size field of 0 asks for all
-    grndpool_get_stats(&before);
-    const uint32_t acc =
-        threads == 1 ? e.loop(calls) : grndpool_bench::RunThreads(e, per_thread, threads, &before);
-    grndpool_get_stats(&after);
-    // grndpool's refills and rekeys inside the loop (zero for the other sources).
-    printf("%s: calls=%llu u32=%llu grndpool_refills=%llu grndpool_rekeys=%llu (%08x)\n", e.name,
-           static_cast<unsigned long long>(calls),
-           static_cast<unsigned long long>(calls * e.u32_per_call),
-           static_cast<unsigned long long>(after.refills - before.refills),
-           static_cast<unsigned long long>(after.rekeys - before.rekeys), acc ^ warm);
+  const std::vector<grndpool_bench::Entry> entries = grndpool_bench::Entries();
+  if (argc == 2 && strcmp(argv[1], "--list") == 0) {
+    for (const auto &e : entries)
+      printf("%s\t%s\t%u\n", e.name.c_str(), e.row->refill_fn ? e.row->refill_fn : "-",
+             e.row->u32_per_refill);
     return 0;
   }
-  fprintf(stderr, "usage: %s SOURCE [N [THREADS]]; SOURCE one of:", argv[0]);
-  for (const auto &e : kEntries) fprintf(stderr, " %s", e.name);
+  const uint64_t n = argc > 2 ? strtoull(argv[2], nullptr, 0) : 1048576;
+  const int threads = argc > 3 ? std::max(1, atoi(argv[3])) : 1;
+  for (const auto &e : entries)
+    if (argc >= 2 && e.name == argv[1]) return grndpool_bench::Run(e, n, threads);
+  fprintf(stderr, "usage: %s SOURCE [N [THREADS]] | --list; SOURCE one of:", argv[0]);
+  for (const auto &e : entries) fprintf(stderr, " %s", e.name.c_str());
   fprintf(stderr, "\n");
   return 2;
 }

@@ -8,7 +8,7 @@ callgrind_u32 with N threads (issue 20).
 
 For each thread count T it runs
   valgrind --tool=callgrind --max-threads=T+64 --toggle-collect='*DriveLoop*' \\
-      BIN_DIR/callgrind_u32 grndpool_u32-inline-emu N T
+      BIN_DIR/callgrind_u32 grndpool_u32-emu N T
 (N u32 shared out over T threads, each warmed up first, none exiting before
 all are done: the steady state of T live threads), then two single-thread
 runs for one refill's parts: hot slices off (every refill a 1 KiB slice) and
@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 
-SOURCE = "grndpool_u32-inline-emu"
+SOURCE = "grndpool_u32-emu"
 ROW = re.compile(r"^\s*([\d,]+) \([\s\d.]+%\)\s+(\*|>|<)?\s*(.*?):(.*?)(?: \((\d[\d,]*)x\))? \[(.*)\]$")
 
 

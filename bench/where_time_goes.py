@@ -21,24 +21,25 @@ import subprocess
 import sys
 import tempfile
 
-# source -> (refill function, by name without its arguments so a changed signature still
-# matches; u32 per refill, or None when the program reports refills)
-SOURCES = [
-    ("grndpool_u32-inline-emu", "grndpool::SlowDraw", None),
-    ("grndpool_u32-emu", "grndpool::SlowDraw", None),
-    ("grndpool_u32", "grndpool::SlowDraw", None),
-    ("grndpool_buf-16B-emu", "grndpool::SlowDraw", None),
-    ("grndpool_buf-4KiB-emu", "grndpool::SlowDraw", None),
-    ("rust-threadrng", "rand_chacha::guts::refill_wide", 64),
-    ("rust-threadrng-held", "rand_chacha::guts::refill_wide", 64),
-    ("keystream-limit", None, 4096),
-    ("proto-1k-call", "grndpool_bench::ProtoRefillDraw1k()", 256),
-    ("proto-16k-call", "grndpool_bench::ProtoRefillDraw16k()", 4096),
-    ("proto-16k-inline", "grndpool_bench::ProtoRefillDraw16k()", 4096),
-]
+# The sources, their refill functions and u32 per refill come from the u32 table
+# (bench/u32_sources.h) through `callgrind_u32 --list`; see sources().
+SLOW_DRAW = "grndpool::SlowDraw"
 KEYSTREAM = "EVP_EncryptUpdate"
 REKEY = "EVP_EncryptInit_ex"
 ROW = re.compile(r"^\s*([\d,]+) \([\s\d.]+%\)\s+(.*?):(.*?)(?: \[(.*)\])?$")
+
+
+def sources(bindir):
+    """[(source, refill function or None, u32 per refill or None)] from `callgrind_u32 --list`:
+    the refill function by name without its arguments, so a changed signature still matches;
+    u32 per refill None when the program reports refills."""
+    res = subprocess.run([os.path.join(bindir, "callgrind_u32"), "--list"], capture_output=True,
+                         text=True, check=True)
+    out = []
+    for line in res.stdout.splitlines():
+        name, refill_fn, per_refill = line.split("\t")
+        out.append((name, None if refill_fn == "-" else refill_fn, int(per_refill) or None))
+    return out
 
 
 def annotate(outfile, inclusive):
@@ -84,9 +85,9 @@ def measure(bindir, source, n, keepdir):
             "incl": annotate(outfile, True), "self": annotate(outfile, False)}, None
 
 
-def section(results, n):
+def section(table, results, n):
     rows, notes = [], []
-    for source, refill_fn, u32_per_refill in SOURCES:
+    for source, refill_fn, u32_per_refill in table:
         r = results.get(source)
         if r is None:
             continue
@@ -104,18 +105,19 @@ def section(results, n):
         rows.append([source, f"{all_ir:.1f}", f"{(r['total'] - refill) / u32:.1f}",
                      f"{refill / u32:.1f}", f"{refills:.0f}", per_refill(refill), per_refill(ks),
                      per_refill(rk)])
-    g = results.get("grndpool_u32-emu")
+    g = results.get("grndpool_u32-call-emu")
     if g:
         fast = max(find(g["self"], "grndpool_u32"), find(g["self"], "grndpool_u32_outline"))
         loop = find(g["self"], "unsigned int grndpool_bench::(anonymous namespace)::DriveLoop<&grndpool_u32_outline>")
-        u = results.get("grndpool_u32")
-        slow = find(g["incl"], SOURCES[0][1])
+        u = results.get("grndpool_u32-call")
+        slow = find(g["incl"], SLOW_DRAW)
         refill = find(g["incl"], "grndpool::RefillSlice")
         chain = find(g["incl"], "grndpool::(anonymous namespace)::ChainInPieces")
         ks, rk = find(g["incl"], KEYSTREAM), find(g["incl"], REKEY)
         per = lambda x: x / g["refills"]
         notes += [
-            f"grndpool_u32-emu (the kernel model, generation read at each refill, as the vDSO "
+            f"grndpool_u32-call-emu (the exported function; the kernel model, generation read "
+            f"at each refill, as the vDSO "
             f"source natively), {g['u32']} draws, {g['refills']} refills "
             f"({g['u32'] / g['refills']:.0f} u32 each), {g['rekeys']} rekeys from the kernel:",
             "",
@@ -129,7 +131,7 @@ def section(results, n):
             f"{rk / g['u32']:.1f} and keystream {ks / g['u32']:.1f}",
             ""]
         if u:
-            notes += [f"grndpool_u32 as valgrind runs it (no vDSO getrandom under valgrind, so the "
+            notes += [f"grndpool_u32-call as valgrind runs it (no vDSO getrandom under valgrind, so the "
                       f"syscall source: generation unknown, {u['rekeys']} rekeys from the kernel in "
                       f"{u['refills']} refills) costs {u['total'] / u['u32']:.1f} Ir per u32; natively "
                       f"each of those rekeys is also a getrandom syscall, which callgrind "
@@ -173,13 +175,14 @@ def main():
     keep = args.keep or tempfile.mkdtemp(prefix="grndpool-callgrind-")
     os.makedirs(keep, exist_ok=True)
     results = {}
-    for source, _, _ in SOURCES:
+    table = sources(args.bindir)
+    for source, _, _ in table:
         r, err = measure(args.bindir, source, args.n, keep)
         if r is None:
             print(f"where_time_goes.py: skipped {source}: {err}", file=sys.stderr)
         else:
             results[source] = r
-    md = section(results, args.n)
+    md = section(table, results, args.n)
     if args.out:
         with open(args.out, "w") as f:
             f.write(md + "\n")

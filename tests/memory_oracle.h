@@ -5,9 +5,8 @@
 // kernel does) — searched for bytes that must not be there: output the
 // library served or will serve, and anything it was made from.
 //
-// Every search that can pass by finding nothing has a positive control: the
-// same bytes planted in ordinary heap memory must be found in an image taken
-// the same way (PlantedCopy).
+// Searching an image, and the memory a test keeps its needles in, are
+// tests/memory_search.h.
 #pragma once
 
 #include <cstddef>
@@ -18,7 +17,12 @@
 namespace grndpool::test {
 
 enum class ImageKind { kForkChild, kRawForkChild, kCoreDump };
+inline constexpr ImageKind kAllImageKinds[] = {ImageKind::kForkChild, ImageKind::kRawForkChild,
+                                               ImageKind::kCoreDump};
+// "fork() child", "raw clone child", "core dump": for messages.
 const char *ImageName(ImageKind kind);
+// "fork", "raw_clone", "core": for test names.
+const char *ImageShortName(ImageKind kind);
 
 // A copy of the memory another process got of this one. Only pages that were
 // ever written (resident) are kept: a secret has been written somewhere.
@@ -69,43 +73,5 @@ void ParseRecords(MemoryImage *image, const uint8_t *file, size_t bytes,
 // (raw syscalls only: it may be the child of SYS_fork in a threaded process);
 // a core dump is written by gcore into a temporary file and read back.
 MemoryImage TakeImage(ImageKind kind);
-
-// Where the 16-byte windows of `needle` (at every offset) occur in `image`:
-// the number of distinct windows found, and the first place, for messages.
-struct Found {
-  size_t windows = 0;
-  std::string first_place;
-};
-Found FindWindows(const MemoryImage &image, const uint8_t *needle, size_t len);
-
-// Memory a child and a core dump never see (MADV_WIPEONFORK, MADV_DONTDUMP):
-// where a test keeps the bytes it searches for, drawn straight into it.
-class Vault {
- public:
-  explicit Vault(size_t bytes);
-  ~Vault();
-  Vault(const Vault &) = delete;
-  Vault &operator=(const Vault &) = delete;
-  uint8_t *bytes() { return bytes_; }
-  size_t size() const { return size_; }
-
- private:
-  uint8_t *bytes_;
-  size_t size_;
-  size_t mapped_;
-};
-
-// A copy of `len` bytes in ordinary heap memory, for a positive control; the
-// copy is wiped and freed by the destructor.
-class PlantedCopy {
- public:
-  PlantedCopy(const uint8_t *bytes, size_t len);
-  ~PlantedCopy();
-  PlantedCopy(const PlantedCopy &) = delete;
-  PlantedCopy &operator=(const PlantedCopy &) = delete;
-
- private:
-  std::vector<uint8_t> *copy_;
-};
 
 }  // namespace grndpool::test
