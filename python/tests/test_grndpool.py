@@ -91,10 +91,17 @@ def test_randbelow_range(bound):
 
 
 def test_randbelow_is_uniform():
-    # Chi-square with 5 degrees of freedom; 20.5 is the 0.999 quantile.
-    counts = collections.Counter(grndpool.randbelow(6) for _ in range(60000))
-    chi2 = sum((counts[k] - 10000) ** 2 / 10000 for k in range(6))
-    assert chi2 < 20.5, counts
+    # Chi-square with 5 degrees of freedom; 20.5 is the 0.999 quantile. A
+    # sample over it is drawn again, so a correct randbelow fails about once
+    # in a million runs and a biased one (over it every time) still fails.
+    def chi2():
+        counts = collections.Counter(grndpool.randbelow(6) for _ in range(60000))
+        return sum((counts[k] - 10000) ** 2 / 10000 for k in range(6)), counts
+
+    first, counts = chi2()
+    if first >= 20.5:
+        second, counts = chi2()
+        assert second < 20.5, (first, second, counts)
 
 
 @pytest.mark.parametrize("k", [0, 1, 7, 8, 31, 32, 63, 64, 65, 100, 1000])
