@@ -9,7 +9,11 @@
 //   grndpool_u32-inline-emu
 //                              grndpool_buf-16B-emu grndpool_buf-4KiB-emu rust-threadrng
 //                              rust-threadrng-held keystream-limit proto-1k-call
-//                              proto-16k-call proto-16k-inline   (N default 1048576)
+//                              proto-16k-call proto-16k-inline
+//                              grndpool_u32-inline-perdraw-emu grndpool_u32-perdraw-emu
+//                              grndpool_u32-inline-perdraw-nolane-emu
+//                              vdso-branch-perdraw-emu seed-pool-perdraw-emu
+//                                                                (N default 1048576)
 // N counts u32 worth of output (4 bytes); a 16 B draw is 4 of them.
 // THREADS (default 1): N is shared out over that many threads, started
 // together; each makes kWarmUpU32 draws before its DriveLoop (so its first
@@ -26,6 +30,11 @@
 // kernel. The -emu sources install the userspace kernel model (tests/emu/) with
 // the generation read at every refill instead, which is what the vDSO source
 // does natively (a load from the vDSO state), so their profile is the native one.
+// The -perdraw-emu sources install it in per-draw mode instead (GRND_TIMESTAMP
+// in the vDSO, as on a patched kernel; bench/emu_paths.h): grndpool_u32 through
+// the inline lane (issue 17), the exported function, the lane left unpublished
+// (-nolane: every draw out of line), the model's vDSO branch called directly,
+// and the seed's pool checking that branch before every draw.
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -35,6 +44,7 @@
 #include <thread>
 #include <vector>
 
+#include "emu_paths.h"
 #include "grndpool/grndpool.h"
 #include "peers.h"
 #include "proto_tls_buffer.h"
@@ -81,6 +91,11 @@ const Entry kEntries[] = {
     E<ProtoU32Call1k>("proto-1k-call"),
     E<ProtoU32Call16k>("proto-16k-call"),
     E<ProtoU32Inline16k>("proto-16k-inline"),
+    E<GrndpoolU32Inline>("grndpool_u32-inline-perdraw-emu"),
+    E<grndpool_u32_outline>("grndpool_u32-perdraw-emu"),
+    E<GrndpoolU32Inline>("grndpool_u32-inline-perdraw-nolane-emu"),
+    E<EmuVdsoBranchCall>("vdso-branch-perdraw-emu"),
+    E<SeedPoolEmuU32>("seed-pool-perdraw-emu"),
 };
 
 // Enough refills of a 1 KiB slice for a thread to ask for a hot slice.
@@ -128,7 +143,9 @@ int main(int argc, char **argv) {
       fprintf(stderr, "callgrind_u32: %s: %s\n", e.name, why.c_str());
       return 1;
     }
-    if (strstr(e.name, "-emu") != nullptr)
+    if (strstr(e.name, "-perdraw") != nullptr)
+      grndpool_bench::InstallPerDrawEmu(strstr(e.name, "-nolane") == nullptr);
+    else if (strstr(e.name, "-emu") != nullptr)
       grndpool::SetKernelOpsForTesting(grndpool::emu::Ops(
           {.tagged = false, .mode = grndpool::kernel::GenerationMode::kPerRefill}));
     printf("%s\n", grndpool_describe());  // the library's start-up, outside the loop

@@ -24,10 +24,7 @@ void Fill(void *buf, size_t len) {
 }
 
 long Timestamp(uint64_t *cookie) {
-  const uint64_t current = ~g_generation.load(std::memory_order_acquire);
-  if (*cookie == current) return 0;
-  *cookie = current;
-  return 8;
+  return VdsoGetrandom(cookie, sizeof *cookie, kernel::kGrndTimestamp, nullptr, 0);
 }
 
 bool ReadGeneration(uint64_t *generation) {
@@ -44,6 +41,19 @@ bool UnknownGeneration(uint64_t *) {
 void NoThreadState() {}
 
 }  // namespace
+
+long VdsoGetrandom(void *buf, size_t len, unsigned flags, void *, size_t) {
+  uint64_t cookie;
+  if (flags != kernel::kGrndTimestamp || len != sizeof cookie) return -22; /* EINVAL */
+  // The complement, so that a zeroed cookie is never current. Acquire: the
+  // kernel's READ_ONCE() then smp_rmb(), pairing with crng_reseed()'s release.
+  cookie = ~g_generation.load(std::memory_order_acquire);
+  uint64_t held;
+  memcpy(&held, buf, sizeof held);  // __get_unaligned_t
+  if (__builtin_expect(cookie != 0 && held == cookie, 1)) return 0;
+  memcpy(buf, &cookie, sizeof cookie);
+  return sizeof cookie;
+}
 
 const kernel::KernelOps *Ops(const EmuConfig &config) {
   g_tagged = config.tagged;
