@@ -24,7 +24,7 @@ long EmuTimestampThunk(void *, uint64_t *cookie) {
 void InstallPerDrawEmu(bool lane) {
   grndpool::emu::EmuConfig config;
   config.mode = grndpool::kernel::GenerationMode::kPerDraw;
-  (void)lane;
+  config.vdso_entry = lane;
   grndpool::SetKernelOpsForTesting(grndpool::emu::Ops(config));
   g_seed_pool_emu = new SeedPool(SyscallFillThunk, EmuTimestampThunk, nullptr);
 }

@@ -63,6 +63,7 @@ const kernel::KernelOps *Ops(const EmuConfig &config) {
   const bool per_draw = config.mode == kernel::GenerationMode::kPerDraw;
   const bool known = config.mode != kernel::GenerationMode::kUnknown;
   g_emu_ops.timestamp = per_draw ? Timestamp : NoTimestamp;
+  g_emu_ops.vgetrandom = per_draw && config.vdso_entry ? VdsoGetrandom : nullptr;
   g_emu_ops.generation = known && !per_draw ? ReadGeneration : UnknownGeneration;
   g_emu_ops.thread_exit = NoThreadState;
   return &g_emu_ops;

@@ -17,6 +17,10 @@ namespace grndpool::emu {
 struct EmuConfig {
   bool tagged = false;  // bytes are Tag(generation) instead of real kernel bytes
   kernel::GenerationMode mode = kernel::GenerationMode::kPerDraw;
+  // Per-draw mode: VdsoGetrandom below is the ops' vDSO entry (vgetrandom),
+  // as on a patched kernel. False: no entry, every check goes through
+  // timestamp() (the library's draws then all take its slow path).
+  bool vdso_entry = true;
 };
 
 // The ops to install with grndpool::SetKernelOpsForTesting() before the first draw.
