@@ -194,8 +194,9 @@ TEST(Lane, OffWithoutTheEntry) {
 }
 
 // Tagged bytes of an older generation served after each of 50 bumps, over
-// the 32 inline draws (u32, u64 and a 16-byte token in turn) that follow it.
-// Between bumps the thread draws enough for its lane to serve most draws.
+// the 32 draws that follow it: inline u32, u64 and 16-byte token, and the
+// exported u32 (the library's own copy of the lane), in turn. Between bumps
+// the thread draws enough for its lane to serve most draws.
 uint64_t StaleBytesAfterBumps() {
   uint64_t stale = 0;
   for (int round = 0; round < 50; ++round) {
@@ -205,14 +206,17 @@ uint64_t StaleBytesAfterBumps() {
     for (int i = 0; i < 32; ++i) {
       uint8_t bytes[16];
       size_t n = 0;
-      if (i % 3 == 0) {
+      if (i % 4 == 0) {
         const uint32_t v = grndpool_u32();
         memcpy(bytes, &v, n = sizeof v);
-      } else if (i % 3 == 1) {
+      } else if (i % 4 == 1) {
         const uint64_t v = grndpool_u64();
         memcpy(bytes, &v, n = sizeof v);
-      } else {
+      } else if (i % 4 == 2) {
         grndpool_buf(bytes, n = sizeof bytes);
+      } else {
+        const uint32_t v = grndpool_u32_outline();
+        memcpy(bytes, &v, n = sizeof v);
       }
       for (size_t k = 0; k < n; ++k) stale += bytes[k] != tag;
     }
