@@ -21,9 +21,10 @@ long EmuTimestampThunk(void *, uint64_t *cookie) {
 
 }  // namespace
 
-void InstallPerDrawEmu(bool lane) {
+void InstallPerDrawEmu(bool lane, bool per_refill) {
   grndpool::emu::EmuConfig config;
-  config.mode = grndpool::kernel::GenerationMode::kPerDraw;
+  config.mode = per_refill ? grndpool::kernel::GenerationMode::kPerRefill
+                           : grndpool::kernel::GenerationMode::kPerDraw;
   config.vdso_entry = lane;
   grndpool::SetKernelOpsForTesting(grndpool::emu::Ops(config));
   g_seed_pool_emu = new SeedPool(SyscallFillThunk, EmuTimestampThunk, nullptr);

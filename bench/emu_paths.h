@@ -17,9 +17,10 @@ namespace grndpool_bench {
 
 // grndpool::SetKernelOpsForTesting(emu::Ops(per-draw)), with the lane unless
 // `lane` is false (the vDSO entry then stays unpublished and every draw takes
-// the library's out-of-line path, as before issue 17); and makes the calling
+// the library's out-of-line path, as before issue 17), or in per-refill mode
+// (a stock kernel: no check per draw) when `per_refill`; and makes the calling
 // thread's seed pool for SeedPoolEmuU32().
-void InstallPerDrawEmu(bool lane = true);
+void InstallPerDrawEmu(bool lane = true, bool per_refill = false);
 
 using EmuVdsoFn = long (*)(void *, size_t, unsigned, void *, size_t);
 // The emu's entry; volatile: loaded at every call, as a vDSO entry found at run time.

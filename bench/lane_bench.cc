@@ -8,9 +8,12 @@
 //   seed-pool-emu           the seed's 4 KiB pool checking the same branch per draw
 // Each loop is the draw inline in Google Benchmark's loop, its result kept.
 //
-//   lane_bench [--no-lane] [benchmark flags]
+//   lane_bench [--no-lane | --per-refill] [benchmark flags]
 // --no-lane publishes no vDSO entry (every per-draw draw then goes out of
-// line, as before the lane). Ratios are only meaningful within one run:
+// line, as before the lane); --per-refill installs the model as a stock
+// kernel instead (no check per draw: grndpool_u32-emu is then the plain fast
+// path, for what the check itself costs). Ratios are only meaningful within
+// one run:
 //   lane_bench --benchmark_repetitions=15 --benchmark_enable_random_interleaving=true
 #include <benchmark/benchmark.h>
 
@@ -42,16 +45,18 @@ BENCHMARK_TEMPLATE(BM_U32, SeedPoolEmuU32)->Name("u32/seed-pool-emu");
 }  // namespace grndpool_bench
 
 int main(int argc, char **argv) {
-  bool lane = true;
+  bool lane = true, per_refill = false;
   int kept = 1;
   for (int i = 1; i < argc; ++i) {
     if (strcmp(argv[i], "--no-lane") == 0)
       lane = false;
+    else if (strcmp(argv[i], "--per-refill") == 0)
+      per_refill = true;
     else
       argv[kept++] = argv[i];
   }
   argc = kept;
-  grndpool_bench::InstallPerDrawEmu(lane);
+  grndpool_bench::InstallPerDrawEmu(lane, per_refill);
   fprintf(stderr, "lane_bench: %s\n", grndpool_describe());  // start-up outside the loops
   (void)grndpool_u32();
   benchmark::Initialize(&argc, argv);

@@ -166,12 +166,13 @@ bool DrawOnce(ThreadState &t, void *out, size_t n, bool slab_only) {
 // SlowDraw without the register wipe.
 void SlowDrawOnce(void *out, size_t n, bool slab_only) {
   ThreadState &t = ThisThread();
-  // GRND_TIMESTAMP per draw, the common case: the thread still owns its slice
-  // (a fork or thread exit clears t.checked, a raw clone's child has no claim
-  // words), and Serve asks the kernel's cookie before it serves.
-  // Refills take DrawOnce, which may move the thread to a hot slice first.
+  // GRND_TIMESTAMP per draw, when the lane did not serve (a moved cookie, a
+  // cut copy, no vDSO entry): the thread still owns its slice (a fork or
+  // thread exit clears t.checked, a raw clone's child has no claim words),
+  // and Serve asks the kernel's cookie before it serves. The lane opens
+  // again after a cut (RedoCutDraw closed it). Refills take DrawOnce, which
+  // may move the thread to a hot slice first.
   const uint32_t tag = FastBlock().grndpool_tag;
-  // Opens the lane again after a cut (RedoCutDraw closed it).
   if (t.checked && t.owned.HeldBy(tag) && t.owned.slice->avail >= static_cast<int64_t>(n)) {
     SliceBuffer buffer{t.owned.slice, t.owned.capacity, tag};
     if (Serve(buffer, static_cast<uint8_t *>(out), n) == Served::kServed) {

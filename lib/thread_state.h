@@ -20,7 +20,8 @@ namespace grndpool {
 
 // Stand-in for "serve nothing here": shared by every thread whose draws must
 // take the slow path (before the first draw, other strategies, GRND_TIMESTAMP
-// per draw, overflow, after thread exit), so the fast path needs no flag. Its
+// per draw, which the lane serves instead, overflow, after thread exit), so
+// the fast path needs no flag. Its
 // avail stays 0; nothing ever writes it and it never holds data.
 // Aligned like a SliceHeader, which the library reads it as.
 alignas(SliceHeader) inline constinit grndpool_slice_v1 g_no_slice{};
