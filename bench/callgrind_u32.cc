@@ -8,7 +8,10 @@
 //   callgrind_u32 SOURCE [N [THREADS]]   (N default 1048576)
 //   callgrind_u32 --list
 // SOURCE: a row of the u32 table (u32_sources.h) marked kCallgrind, by its
-// name, or marked kCallgrindEmu, by its name and "-emu". --list prints them,
+// name; marked kCallgrindEmu, by its name and "-emu" (the kernel model,
+// per-refill); marked kCallgrindPerDraw, by its name and "-perdraw-emu" (the
+// model's GRND_TIMESTAMP vDSO branch, checked per draw: issue 17's lane) or
+// "-perdraw-nolane-emu" (the same with the lane's vDSO entry unpublished). --list prints them,
 // one a line: SOURCE, the refill function's name ("-" for none) and u32 per
 // refill (0: the program counts grndpool's refills), tab-separated, for
 // where_time_goes.py.
@@ -38,6 +41,7 @@
 #include <vector>
 
 #include "grndpool/grndpool.h"
+#include "emu_paths.h"
 #include "lib/runtime.h"
 #include "u32_sources.h"
 
@@ -48,17 +52,24 @@ namespace {
 
 // A source callgrind_u32 runs: a row of the u32 table, natively or behind the
 // userspace kernel model.
+enum class Kernel { kNative, kEmu, kPerDraw, kPerDrawNoLane };
 struct Entry {
   std::string name;
   const U32Source *row;
-  bool emu;
+  Kernel kernel;
 };
 
 std::vector<Entry> Entries() {
   std::vector<Entry> out;
   for (const U32Source &row : U32Sources()) {
-    if (row.in & kCallgrind) out.push_back({row.name, &row, false});
-    if (row.in & kCallgrindEmu) out.push_back({std::string(row.name) + "-emu", &row, true});
+    const std::string name = row.name;
+    if (row.in & kCallgrind) out.push_back({name, &row, Kernel::kNative});
+    if (row.in & kCallgrindEmu) out.push_back({name + "-emu", &row, Kernel::kEmu});
+    if (row.in & kCallgrindPerDraw) {
+      out.push_back({name + "-perdraw-emu", &row, Kernel::kPerDraw});
+      if (strcmp(row.kind, "grndpool") == 0)
+        out.push_back({name + "-perdraw-nolane-emu", &row, Kernel::kPerDrawNoLane});
+    }
   }
   return out;
 }
@@ -103,9 +114,11 @@ int Run(const Entry &e, uint64_t n, int threads) {
     fprintf(stderr, "callgrind_u32: %s: %s\n", e.name.c_str(), why.c_str());
     return 1;
   }
-  if (e.emu)
+  if (e.kernel == Kernel::kEmu)
     grndpool::SetKernelOpsForTesting(grndpool::emu::Ops(
         {.tagged = false, .mode = grndpool::kernel::GenerationMode::kPerRefill}));
+  else if (e.kernel != Kernel::kNative)
+    InstallPerDrawEmu(e.kernel == Kernel::kPerDraw);
   printf("%s\n", grndpool_describe());  // the library's start-up, outside the loop
   const uint32_t warm = threads == 1 ? row.draw() : 0;
   const auto u32_per_call = static_cast<uint64_t>(row.u32_per_call());

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "emu_paths.h"
 #include "grndpool/grndpool.h"
 #include "kernel_paths.h"
 #include "peers.h"
@@ -113,10 +114,16 @@ const std::vector<U32Source> &U32Sources() {
   static const std::vector<U32Source> rows = {
       // grndpool_u32() as a C or C++ caller gets it (the header's inline draw),
       // and the exported function through the PLT (what FFI and dlsym callers pay).
-      Row<GrndpoolU32Inline>("grndpool_u32", "grndpool", kMeasured | kScaling | kCallgrindEmu,
+      Row<GrndpoolU32Inline>("grndpool_u32", "grndpool",
+                             kMeasured | kScaling | kCallgrindEmu | kCallgrindPerDraw,
                              {.refill_fn = kSlowDraw}),
       Row<grndpool_u32_outline>("grndpool_u32-call", "grndpool",
-                                kMeasured | kCallgrind | kCallgrindEmu, {.refill_fn = kSlowDraw}),
+                                kMeasured | kCallgrind | kCallgrindEmu | kCallgrindPerDraw,
+                                {.refill_fn = kSlowDraw}),
+      // The per-draw lane's baselines (issue 17): the model's GRND_TIMESTAMP vDSO
+      // branch called directly, and the seed's 4 KiB pool checking it per draw.
+      Row<EmuVdsoBranchCall>("vdso-branch", "limit", kCallgrindPerDraw),
+      Row<SeedPoolEmuU32>("seed-pool", "peer", kCallgrindPerDraw),
       Row<RustThreadRngU32>(
           "rust-threadrng", "peer", kMeasured | kCallgrind,
           {.refill_fn = kRustRefill, .u32_per_refill = 64, .available = RustPeersBuilt}),

@@ -21,6 +21,9 @@ enum U32Use : unsigned {
   kScaling = 4,        // u32_rounds: 1 -> 2 threads
   kCallgrind = 8,      // callgrind_u32 NAME: natively (under valgrind: the syscall source)
   kCallgrindEmu = 16,  // callgrind_u32 NAME-emu: behind the userspace kernel model
+  // callgrind_u32 NAME-perdraw-emu: the model in per-draw mode (GRND_TIMESTAMP in
+  // its vDSO branch); grndpool rows also NAME-perdraw-nolane-emu (lane closed).
+  kCallgrindPerDraw = 32,
 };
 
 // Histogram buckets of the tail: cycles past 1<<20 (~0.4 ms here) land in the

@@ -25,6 +25,9 @@
 extern "C" {
 thread_local constinit grndpool::FastThreadBlock grndpool_thread_v1
     [[gnu::tls_model("initial-exec"), gnu::visibility("default")]] = {&grndpool::g_no_slice, 0, 0};
+thread_local constinit grndpool::LaneBlock grndpool_lane_v1
+    [[gnu::tls_model("initial-exec"), gnu::visibility("default")]] = {nullptr,
+                                                                      &grndpool::g_no_slice};
 }
 
 namespace grndpool {
@@ -64,6 +67,14 @@ void KernelPathDraw(void *out, size_t n) {
   g_process->kernel->fill(out, n);
   Count(g_counters.kernel_draws);
   Count(g_counters.bytes_served, n);
+}
+
+// GRND_TIMESTAMP per draw: the thread's draws from its owned `slice` stay
+// inline (the lane) where the kernel path has a vDSO entry that answers it.
+// The entry is what start-up published: g_process is set only by then.
+void OpenLane(SliceHeader *slice) {
+  const kernel::VdsoGetrandomFn vgetrandom = g_process->kernel->vgetrandom;
+  if (vgetrandom != nullptr) ServeFromLane(slice, vgetrandom);
 }
 
 // The thread's owned slice, as Serve() reaches it. Only its owner writes it.
@@ -134,12 +145,15 @@ bool DrawOnce(ThreadState &t, void *out, size_t n, bool slab_only) {
   if (n > t.owned.capacity) {
     served = LargeDraw(slice, out, n);
   } else {
-    // GRND_TIMESTAMP in the vDSO: the cookie is asked on every draw, so this
-    // thread's draws all come here and the fast path never serves its slice.
-    if (g_process->kernel->mode == kernel::GenerationMode::kPerDraw)
+    // GRND_TIMESTAMP: the cookie is asked on every draw, so the fast path
+    // never serves this slice; the lane does, after its vDSO call, or this
+    // thread's draws all come here.
+    if (g_process->kernel->mode == kernel::GenerationMode::kPerDraw) {
       t.checked = true;
-    else
+      OpenLane(slice);
+    } else {
       ServeFrom(slice);
+    }
     SliceBuffer buffer{slice, t.owned.capacity, tag};
     served = Serve(buffer, static_cast<uint8_t *>(out), n) == Served::kServed;
   }
@@ -152,14 +166,19 @@ bool DrawOnce(ThreadState &t, void *out, size_t n, bool slab_only) {
 // SlowDraw without the register wipe.
 void SlowDrawOnce(void *out, size_t n, bool slab_only) {
   ThreadState &t = ThisThread();
-  // GRND_TIMESTAMP per draw, the common case: the thread still owns its slice
-  // (a fork or thread exit clears t.checked, a raw clone's child has no claim
-  // words), and Serve asks the kernel's cookie before it serves.
-  // Refills take DrawOnce, which may move the thread to a hot slice first.
+  // GRND_TIMESTAMP per draw, when the lane did not serve (a moved cookie, a
+  // cut copy, no vDSO entry): the thread still owns its slice (a fork or
+  // thread exit clears t.checked, a raw clone's child has no claim words),
+  // and Serve asks the kernel's cookie before it serves. The lane opens
+  // again after a cut (RedoCutDraw closed it). Refills take DrawOnce, which
+  // may move the thread to a hot slice first.
   const uint32_t tag = FastBlock().grndpool_tag;
   if (t.checked && t.owned.HeldBy(tag) && t.owned.slice->avail >= static_cast<int64_t>(n)) {
     SliceBuffer buffer{t.owned.slice, t.owned.capacity, tag};
-    if (Serve(buffer, static_cast<uint8_t *>(out), n) == Served::kServed) return;
+    if (Serve(buffer, static_cast<uint8_t *>(out), n) == Served::kServed) {
+      OpenLane(t.owned.slice);
+      return;
+    }
   }
   while (!DrawOnce(t, out, n, slab_only)) Count(g_counters.fork_redraws);
 }

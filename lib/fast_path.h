@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // The per-draw path: a thread-local load, a bounds check, a copy, a zeroing
-// store, the cursor store and an ownership check. Everything else (first draw,
-// other strategies, GRND_TIMESTAMP per draw, refill, fork, generation change,
-// overflow, thread exit) is in the out-of-line slow path, reached because the
-// thread's slice pointer is &g_no_slice or its slice is empty.
+// store, the cursor store and an ownership check; with GRND_TIMESTAMP in the
+// vDSO (the lane), one call of the vDSO before the copy. Everything else
+// (first draw, other strategies, refill, fork, generation change, overflow,
+// thread exit) is in the out-of-line slow path, reached because the thread's
+// slice pointers are &g_no_slice, its slice is empty or its cookie moved.
 #pragma once
 
 #include <atomic>
@@ -11,6 +12,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "lib/kernel/uapi.h"
 #include "lib/thread_state.h"
 
 namespace grndpool {
@@ -59,6 +61,24 @@ inline void ServeFromSlice(SliceHeader *slice, int32_t avail, void *out, size_t 
   std::atomic_ref<int32_t>(slice->avail).store(left, std::memory_order_relaxed);
 }
 
+// The per-draw lane (GRND_TIMESTAMP in the vDSO), tried when the fast path's
+// slice cannot serve n: the lane's slice and its avail when it has n bytes
+// and the vDSO says the cookie they were made under is still current (one
+// call, on a copy: the vDSO writes the new cookie over it when not);
+// nullptr otherwise, for the slow path. The public header's inline draws
+// do the same. Serving is then the fast path's, owner check included, which
+// also catches a fork or a new epoch during the vDSO call.
+inline SliceHeader *CheckedLaneSlice(size_t n, int32_t *avail) {
+  SliceHeader *slice = LaneSlice();
+  *avail = std::atomic_ref<int32_t>(slice->avail).load(std::memory_order_relaxed);
+  if (*avail < 0 || static_cast<size_t>(*avail) < n) return nullptr;
+  uint64_t cookie = slice->stamp.label;
+  if (grndpool_lane_v1.grndpool_vgetrandom(&cookie, sizeof cookie, kernel::kGrndTimestamp, nullptr,
+                                           0) != 0)
+    return nullptr;
+  return slice;
+}
+
 template <bool kSlabOnly>
 inline void Draw(void *out, size_t n) {
   FastThreadBlock &t = FastBlock();
@@ -66,8 +86,9 @@ inline void Draw(void *out, size_t n) {
   t.grndpool_in_draw = 1;
   std::atomic_signal_fence(std::memory_order_seq_cst);
   SliceHeader *slice = ServingSlice();
-  const int32_t avail = std::atomic_ref<int32_t>(slice->avail).load(std::memory_order_relaxed);
-  if (__builtin_expect(avail > 0 && static_cast<size_t>(avail) >= n, 1)) {
+  int32_t avail = std::atomic_ref<int32_t>(slice->avail).load(std::memory_order_relaxed);
+  if (__builtin_expect(avail > 0 && static_cast<size_t>(avail) >= n, 1) ||
+      (slice = CheckedLaneSlice(n, &avail)) != nullptr) {
     ServeFromSlice(slice, avail, out, n);
     std::atomic_signal_fence(std::memory_order_seq_cst);  // the check after the copy
     // The owner word shares the page (and cache line) of what was just copied.
@@ -111,9 +132,10 @@ inline T DrawWord() {
   t.grndpool_in_draw = 1;
   std::atomic_signal_fence(std::memory_order_seq_cst);
   SliceHeader *slice = ServingSlice();
-  const int32_t avail = std::atomic_ref<int32_t>(slice->avail).load(std::memory_order_relaxed);
+  int32_t avail = std::atomic_ref<int32_t>(slice->avail).load(std::memory_order_relaxed);
   T v;
-  if (__builtin_expect(avail >= static_cast<int32_t>(sizeof(T)), 1)) {
+  if (__builtin_expect(avail >= static_cast<int32_t>(sizeof(T)), 1) ||
+      (slice = CheckedLaneSlice(sizeof(T), &avail)) != nullptr) {
     const int32_t left = avail - static_cast<int32_t>(sizeof(T));
     uint8_t *p = slice->data() + left;
     memcpy(&v, p, sizeof v);

@@ -1,22 +1,27 @@
 // SPDX-License-Identifier: Apache-2.0
-// What each thread keeps in thread-local storage. Two blocks: the one the
+// What each thread keeps in thread-local storage. Three blocks: the one the
 // fast path reads (slice, tag, in-draw flag), which is exported as
 // grndpool_thread_v1 with the public header's type, so the header's inline
-// draws and the library read the same object under the same type; and the
-// library's own bookkeeping (ThreadState), which nothing outside reads.
+// draws and the library read the same object under the same type; the
+// per-draw lane's (vDSO entry, slice), exported as grndpool_lane_v1 the same
+// way; and the library's own bookkeeping (ThreadState), which nothing outside
+// reads.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "grndpool/grndpool.h"
+#include "lib/kernel/uapi.h"
 #include "lib/slice.h"
 
 namespace grndpool {
 
 // Stand-in for "serve nothing here": shared by every thread whose draws must
 // take the slow path (before the first draw, other strategies, GRND_TIMESTAMP
-// per draw, overflow, after thread exit), so the fast path needs no flag. Its
+// per draw, which the lane serves instead, overflow, after thread exit), so
+// the fast path needs no flag. Its
 // avail stays 0; nothing ever writes it and it never holds data.
 // Aligned like a SliceHeader, which the library reads it as.
 alignas(SliceHeader) inline constinit grndpool_slice_v1 g_no_slice{};
@@ -25,6 +30,8 @@ alignas(SliceHeader) inline constinit grndpool_slice_v1 g_no_slice{};
 static_assert(sizeof(grndpool_slice_v1) == sizeof(SliceHeader));
 static_assert(offsetof(grndpool_slice_v1, grndpool_avail) == offsetof(SliceHeader, avail));
 static_assert(offsetof(grndpool_slice_v1, grndpool_owner) == offsetof(SliceHeader, owner));
+static_assert(offsetof(grndpool_slice_v1, grndpool_cookie) ==
+              offsetof(SliceHeader, stamp) + offsetof(Stamp, label));
 
 enum class ThreadPhase : uint8_t {
   kFresh,   // has not drawn yet
@@ -39,7 +46,8 @@ struct ThreadState {
   bool hot = false;  // the owned slice is a hot slice (lib/hot_slices.h)
   Claim owned;       // the slice this thread owns, and its claim word, if any
   // GRND_TIMESTAMP per draw: set once the owned slice is set up; the slow
-  // path's first lines then serve it after one cookie check.
+  // path's first lines then serve it after one cookie check (draws that the
+  // lane, grndpool_lane_v1, did not serve inline).
   bool checked = false;
   // fork::ChildEpoch() when the thread last set up; 0 for a thread that has not.
   // Older than the current epoch: the thread came from the parent (it forked).
@@ -58,9 +66,11 @@ struct ThreadState {
 
 inline thread_local constinit ThreadState t_state [[gnu::tls_model("initial-exec")]];
 
-// The public header's type of the fast path's block (the variable below has
-// the same name as the struct, which hides the struct's name in C++).
+// The public header's types of the fast path's blocks (the variables below
+// have the same names as the structs, which hides the structs' names in C++).
 using FastThreadBlock = struct ::grndpool_thread_v1;
+using LaneBlock = struct ::grndpool_lane_v1;
+static_assert(std::is_same_v<decltype(LaneBlock::grndpool_vgetrandom), kernel::VdsoGetrandomFn>);
 
 inline ThreadState &ThisThread() {
   return t_state;
@@ -74,8 +84,18 @@ inline ThreadState &ThisThread() {
 // `in_draw` is set while the thread is inside a draw or releasing its slice: a
 // signal handler that interrupts it and draws goes to the kernel instead of
 // touching the slice, so the slice needs no atomic instructions.
+//
+// The per-draw lane (GRND_TIMESTAMP in the vDSO), exported for the same
+// draws: written only by its own thread's slow path, and only after start-up
+// finished, since it takes the vDSO entry from the kernel path start-up
+// published (Process::kernel). A child after fork inherits it with the
+// thread; the entry is valid there (the vDSO is mapped at the same address),
+// and its slice was wiped (avail 0): nothing is served until the slow path
+// has reset the child.
 extern "C" {
 extern thread_local constinit grndpool::FastThreadBlock grndpool_thread_v1
+    [[gnu::tls_model("initial-exec"), gnu::visibility("default")]];
+extern thread_local constinit grndpool::LaneBlock grndpool_lane_v1
     [[gnu::tls_model("initial-exec"), gnu::visibility("default")]];
 }
 
@@ -91,8 +111,22 @@ inline SliceHeader *ServingSlice() {
 inline void ServeFrom(SliceHeader *slice) {
   grndpool_thread_v1.grndpool_slice = reinterpret_cast<grndpool_slice_v1 *>(slice);
 }
+// The lane serves `slice` after a call of `vgetrandom` says its cookie is
+// current. The entry is stored first: the lane calls it only once the slice
+// has data. Called by the slow path (grndpool_in_draw set).
+inline void ServeFromLane(SliceHeader *slice, kernel::VdsoGetrandomFn vgetrandom) {
+  grndpool_lane_v1.grndpool_vgetrandom = vgetrandom;
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  grndpool_lane_v1.grndpool_slice = reinterpret_cast<grndpool_slice_v1 *>(slice);
+}
+// The lane's slice (&g_no_slice when off).
+inline SliceHeader *LaneSlice() {
+  return reinterpret_cast<SliceHeader *>(grndpool_lane_v1.grndpool_slice);
+}
+// Neither the fast path nor the lane serves anything.
 inline void ServeNothing() {
   grndpool_thread_v1.grndpool_slice = &g_no_slice;
+  grndpool_lane_v1.grndpool_slice = &g_no_slice;
 }
 
 }  // namespace grndpool

@@ -90,7 +90,8 @@ GRNDPOOL_API const char *grndpool_describe(void);
  * grndpool_buf() with a constant size of at most 64 bytes are also defined
  * here as extern inline (GNU) functions, always inlined: a copy of the
  * library's per-draw path (a thread-local load, a bounds check, the copy, a
- * zeroing store and an ownership check) that calls the exported function for
+ * zeroing store and an ownership check; with GRND_TIMESTAMP in the vDSO, one
+ * call of the vDSO before the copy) that calls the exported function for
  * everything else (first draw, refill, fork, reseed, other strategies, a
  * signal handler that interrupted a draw). Taking a function's address, dlsym()
  * and other languages reach the exported functions. Define GRNDPOOL_NO_INLINE
@@ -98,23 +99,37 @@ GRNDPOOL_API const char *grndpool_describe(void);
  * definitions of these functions (a test double), define it for every file
  * that includes the header, since inlined code calls the library directly.
  *
- * The two structures below are the library's, not an API: they describe the
- * exported thread-local block grndpool_thread_v1 and the start of a slice, and
- * their layout is versioned by that symbol's name. A library with another
- * layout does not export grndpool_thread_v1, so a program built against an
- * older header fails to load instead of misreading it. */
+ * The structures below are the library's, not an API: they describe the
+ * exported thread-local blocks grndpool_thread_v1 and grndpool_lane_v1 and
+ * the start of a slice, and their layout is versioned by those symbols'
+ * names. A library with another layout does not export them, so a program
+ * built against an older header fails to load instead of misreading them. */
 #if defined(__GNUC__) && defined(__ELF__)
 /* may_alias: the library reads the same memory through its own types. */
 struct __attribute__((__may_alias__)) grndpool_slice_v1 {
   int32_t grndpool_avail; /* bytes left; the next draw of n takes data[avail - n, avail) */
   uint32_t grndpool_private_0;
-  uint32_t grndpool_owner;         /* the owning thread's tag; 0 once fork or the kernel wiped it */
-  uint32_t grndpool_private_1[13]; /* the data follows this 64-byte header */
+  uint32_t grndpool_owner; /* the owning thread's tag; 0 once fork or the kernel wiped it */
+  uint32_t grndpool_private_1[3];
+  uint64_t grndpool_cookie;       /* GRND_TIMESTAMP's cookie when the data was made; 0: none */
+  uint32_t grndpool_private_2[8]; /* the data follows this 64-byte header */
 };
 struct grndpool_thread_v1 {
   struct grndpool_slice_v1 *grndpool_slice; /* never NULL: a shared empty slice when unset */
   uint32_t grndpool_tag;                    /* this thread's owner tag */
   uint8_t grndpool_in_draw;                 /* set while the thread is inside a draw */
+};
+/* The per-draw lane, on a kernel whose vDSO answers GRND_TIMESTAMP: the slice
+ * is served inline only after one call of the vDSO entry says the slice's
+ * cookie is current. grndpool_thread_v1's slice is then the empty one, so a
+ * program built against a header without the lane always calls the library. */
+struct grndpool_lane_v1 {
+  /* The vDSO getrandom the library found at start-up, as
+   * vgetrandom(&cookie, 8, GRND_TIMESTAMP, NULL, 0): 0 while cookie is current.
+   * Set by the thread's own first draw after start-up; called only while the
+   * slice below has data. */
+  long (*grndpool_vgetrandom)(void *, size_t, unsigned int, void *, size_t);
+  struct grndpool_slice_v1 *grndpool_slice; /* never NULL: the shared empty slice when off */
 };
 
 /* The exported functions under second names (aliases in the library), for
@@ -126,6 +141,8 @@ GRNDPOOL_API void grndpool_buf_outline(void *, size_t);
 
 #if !defined(GRNDPOOL_NO_INLINE) && !defined(GRNDPOOL_BUILDING_LIBRARY)
 extern __thread struct grndpool_thread_v1 grndpool_thread_v1
+    __attribute__((__tls_model__("initial-exec")));
+extern __thread struct grndpool_lane_v1 grndpool_lane_v1
     __attribute__((__tls_model__("initial-exec")));
 
 #define GRNDPOOL_INLINE_ \
@@ -156,27 +173,40 @@ GRNDPOOL_INLINE_ int grndpool_take_(void *grndpool_out_, size_t grndpool_n_, int
   struct grndpool_slice_v1 *grndpool_s_;
   unsigned char *grndpool_p_;
   int32_t grndpool_avail_;
+  uint64_t grndpool_cookie_;
   int grndpool_served_ = 0;
   if (__builtin_expect(grndpool_t_->grndpool_in_draw, 0)) return 0; /* a handler inside a draw */
   grndpool_t_->grndpool_in_draw = 1;
   __atomic_signal_fence(__ATOMIC_SEQ_CST);
   grndpool_s_ = grndpool_t_->grndpool_slice;
   grndpool_avail_ = __atomic_load_n(&grndpool_s_->grndpool_avail, __ATOMIC_RELAXED);
-  if (__builtin_expect(grndpool_avail_ >= (int32_t)grndpool_n_, 1)) {
-    grndpool_avail_ -= (int32_t)grndpool_n_;
-    grndpool_p_ = (unsigned char *)(grndpool_s_ + 1) + grndpool_avail_;
-    if (grndpool_bytes_)
-      grndpool_copy_out_(grndpool_out_, grndpool_p_, grndpool_n_);
-    else
-      __builtin_memcpy(grndpool_out_, grndpool_p_, grndpool_n_);
-    __builtin_memset(grndpool_p_, 0, grndpool_n_);
-    __atomic_store_n(&grndpool_s_->grndpool_avail, grndpool_avail_, __ATOMIC_RELAXED);
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    /* Not ours any more once a fork (also from a signal handler during the
-     * copy) or the kernel wiped the slice: the copy is then not trusted. */
-    grndpool_served_ = __atomic_load_n(&grndpool_s_->grndpool_owner, __ATOMIC_RELAXED) ==
-                       grndpool_t_->grndpool_tag;
+  if (__builtin_expect(grndpool_avail_ < (int32_t)grndpool_n_, 0)) {
+    /* The per-draw lane: its slice, if it has the bytes, and the vDSO's word
+     * that the cookie they were made under is still current (a copy: the
+     * vDSO writes the new cookie over it when not). */
+    grndpool_s_ = grndpool_lane_v1.grndpool_slice;
+    grndpool_avail_ = __atomic_load_n(&grndpool_s_->grndpool_avail, __ATOMIC_RELAXED);
+    if (grndpool_avail_ < (int32_t)grndpool_n_) goto grndpool_done_;
+    grndpool_cookie_ = grndpool_s_->grndpool_cookie;
+    if (grndpool_lane_v1.grndpool_vgetrandom(&grndpool_cookie_, sizeof grndpool_cookie_,
+                                             0x0008 /* GRND_TIMESTAMP */, (void *)0, 0) != 0)
+      goto grndpool_done_;
   }
+  grndpool_avail_ -= (int32_t)grndpool_n_;
+  grndpool_p_ = (unsigned char *)(grndpool_s_ + 1) + grndpool_avail_;
+  if (grndpool_bytes_)
+    grndpool_copy_out_(grndpool_out_, grndpool_p_, grndpool_n_);
+  else
+    __builtin_memcpy(grndpool_out_, grndpool_p_, grndpool_n_);
+  __builtin_memset(grndpool_p_, 0, grndpool_n_);
+  __atomic_store_n(&grndpool_s_->grndpool_avail, grndpool_avail_, __ATOMIC_RELAXED);
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  /* Not ours any more once a fork (also from a signal handler during the
+   * copy or the vDSO call), the kernel or a new process epoch wiped or
+   * staled the slice: the copy is then not trusted. */
+  grndpool_served_ =
+      __atomic_load_n(&grndpool_s_->grndpool_owner, __ATOMIC_RELAXED) == grndpool_t_->grndpool_tag;
+grndpool_done_:
   __atomic_signal_fence(__ATOMIC_SEQ_CST);
   grndpool_t_->grndpool_in_draw = 0;
   return grndpool_served_;

@@ -102,8 +102,12 @@ uint64_t GenerationChanges() {
   return stats.generation_changes;
 }
 
-// The unchecked mode's timestamp(): every cookie is "current".
+// The unchecked mode's timestamp() and vDSO entry (which the draws' inline
+// lane calls): every cookie is "current".
 long AlwaysCurrent(uint64_t *) {
+  return 0;
+}
+long AlwaysCurrentEntry(void *, size_t, unsigned, void *, size_t) {
   return 0;
 }
 grndpool::kernel::KernelOps g_unchecked_ops;
@@ -185,6 +189,7 @@ int Worker(const char *mode, int ready_fd, int go_fd) {
         grndpool::kernel::SelectSource(grndpool::kernel::SourceRequest::kGrndTimestamp);
     g_unchecked_ops = *real.ops;
     g_unchecked_ops.timestamp = AlwaysCurrent;
+    if (g_unchecked_ops.vgetrandom != nullptr) g_unchecked_ops.vgetrandom = AlwaysCurrentEntry;
     grndpool::SetKernelOpsForTesting(&g_unchecked_ops);
   }
   std::vector<Thread> threads(kThreads);

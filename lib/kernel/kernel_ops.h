@@ -27,6 +27,11 @@ struct KernelOps {
   // GRND_TIMESTAMP: 0 if *cookie is current, 8 after storing the current cookie,
   // a negative errno where unsupported. Used when mode == kPerDraw.
   long (*timestamp)(uint64_t *cookie);
+  // The vDSO getrandom entry when it answers GRND_TIMESTAMP without a system
+  // call (mode kPerDraw), called as vgetrandom(&cookie, 8, GRND_TIMESTAMP,
+  // NULL, 0) with timestamp()'s answers; nullptr otherwise. Async-signal-safe.
+  // The draws' inline lane calls it directly (lib/thread_state.h).
+  VdsoGetrandomFn vgetrandom;
   // Reads the generation through a minimal kernel call; false when unknown.
   bool (*generation)(uint64_t *generation);
   // Releases what the calling thread holds (its vDSO state); the thread is exiting.

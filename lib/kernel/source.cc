@@ -199,6 +199,8 @@ SelectedSource SelectSource(SourceRequest choice) {
   g_selected.mode = how.mode;
   g_selected.timestamp = how.timestamp;
   g_selected.generation = how.generation;
+  // Only where the vDSO itself answers GRND_TIMESTAMP (TimestampWorks above).
+  g_selected.vgetrandom = how.mode == GenerationMode::kPerDraw ? g_vdso : nullptr;
   const bool name_fill =
       how.mode == GenerationMode::kPerDraw || how.generation == SyscallTimestampGeneration;
   snprintf(out.description, sizeof out.description, "%s(%s%s%s)", how.name, how.what,

@@ -24,10 +24,7 @@ void Fill(void *buf, size_t len) {
 }
 
 long Timestamp(uint64_t *cookie) {
-  const uint64_t current = ~g_generation.load(std::memory_order_acquire);
-  if (*cookie == current) return 0;
-  *cookie = current;
-  return 8;
+  return VdsoGetrandom(cookie, sizeof *cookie, kernel::kGrndTimestamp, nullptr, 0);
 }
 
 bool ReadGeneration(uint64_t *generation) {
@@ -45,6 +42,19 @@ void NoThreadState() {}
 
 }  // namespace
 
+long VdsoGetrandom(void *buf, size_t len, unsigned flags, void *, size_t) {
+  uint64_t cookie;
+  if (flags != kernel::kGrndTimestamp || len != sizeof cookie) return -22; /* EINVAL */
+  // The complement, so that a zeroed cookie is never current. Acquire: the
+  // kernel's READ_ONCE() then smp_rmb(), pairing with crng_reseed()'s release.
+  cookie = ~g_generation.load(std::memory_order_acquire);
+  uint64_t held;
+  memcpy(&held, buf, sizeof held);  // __get_unaligned_t
+  if (__builtin_expect(cookie != 0 && held == cookie, 1)) return 0;
+  memcpy(buf, &cookie, sizeof cookie);
+  return sizeof cookie;
+}
+
 const kernel::KernelOps *Ops(const EmuConfig &config) {
   g_tagged = config.tagged;
   g_emu_ops.name = config.tagged ? "emu(tagged)" : "emu";
@@ -53,6 +63,7 @@ const kernel::KernelOps *Ops(const EmuConfig &config) {
   const bool per_draw = config.mode == kernel::GenerationMode::kPerDraw;
   const bool known = config.mode != kernel::GenerationMode::kUnknown;
   g_emu_ops.timestamp = per_draw ? Timestamp : NoTimestamp;
+  g_emu_ops.vgetrandom = per_draw && config.vdso_entry ? VdsoGetrandom : nullptr;
   g_emu_ops.generation = known && !per_draw ? ReadGeneration : UnknownGeneration;
   g_emu_ops.thread_exit = NoThreadState;
   return &g_emu_ops;
