@@ -14,6 +14,7 @@
 #include "lib/hot_slices.h"
 #include "lib/slice_directory.h"
 #include "lib/stats.h"
+#include "lib/stats_page.h"
 
 namespace grndpool {
 namespace {
@@ -87,6 +88,7 @@ Process &InitRuntime(void (*thread_exit)(void *)) {
     snprintf(g_source_description, sizeof g_source_description, "%s", source.description);
   }
   g_have_key = pthread_key_create(&g_thread_key, thread_exit) == 0;
+  InitStatsPage();
   if (g_process.options.print_stats) atexit(PrintStatsAtExit);
   return g_process;
 }
