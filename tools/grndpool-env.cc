@@ -15,14 +15,17 @@
 namespace {
 
 const char kUsage[] =
-    "usage: grndpool-env [--help | --markdown | --roff | --check | --describe |\n"
+    "usage: grndpool-env [--help | --markdown | --roff | --check | --describe[=json] |\n"
     "                     --stats PID]\n"
     "  --help      this text and the environment variables grndpool reads\n"
     "  --markdown  the variables as a markdown table (docs/ENVIRONMENT.md)\n"
     "  --roff      the variables as man page paragraphs (ENVIRONMENT of grndpool(3))\n"
     "  --check     validate GRNDPOOL_* in the current environment: a bad value or a name\n"
     "              grndpool does not read is one line each, and the exit status 1\n"
-    "  --describe  print the pool's one-line description (options in effect, kernel path)\n"
+    "  --describe  draw once, then print what is in force: options, the kernel path and\n"
+    "              the calls that filled, keystream, generation mode, locking, pid\n"
+    "  --describe=json\n"
+    "              the same fields as one JSON object\n"
     "  --stats PID the counters of running process PID, read from outside it (its\n"
     "              grndpool stats page, through /proc/PID/mem): same user with ptrace\n"
     "              rights, or root\n\n";
@@ -97,6 +100,10 @@ int main(int argc, char **argv) {
   }
   if (std::strcmp(cmd, "--describe") == 0) {
     std::printf("%s\n", grndpool_describe());
+    return 0;
+  }
+  if (std::strcmp(cmd, "--describe=json") == 0) {
+    std::printf("%s\n", grndpool_describe_json());
     return 0;
   }
   std::fputs(kUsage, stderr);

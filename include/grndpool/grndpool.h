@@ -84,11 +84,23 @@ GRNDPOOL_API void grndpool_get_stats(struct grndpool_stats * /* out */);
 GRNDPOOL_API void grndpool_stats(struct grndpool_stats * /* out */);
 #endif
 
-/* One line: strategy, source, refill mode, slab and slice sizes, locked or not.
- * The string is owned by the library and stays valid until the next call on
- * the same thread. Not async-signal-safe: it allocates, and it waits for
- * start-up running on another thread. */
+/* What is in force, as one line of key=value fields: strategy, kernel path
+ * (source=) and the kernel calls that actually filled (filled-by=vdso, syscall
+ * or urandom, with counts), refill mode and whether the chacha20 keystream has
+ * started, slab, slice and hot slice sizes, the generation mode and reseed
+ * window, whether the slab is locked (yes, MAP_DROPPABLE, unlocked) and the
+ * process id. It draws one byte first (and wipes it), so start-up, this
+ * thread's slice and a fill have happened and the answer is not a guess.
+ * The string is owned by the library and stays valid until the next call of
+ * the same function on the same thread. Not async-signal-safe: it allocates,
+ * and it waits for start-up running on another thread. */
 GRNDPOOL_API const char *grndpool_describe(void);
+
+/* The same fields as grndpool_describe(), rendered from the same table as one
+ * JSON object on one line: {"strategy": "slab", "slab": 2097152, ...}; a key
+ * is the line's with '_' for '-', sizes are numbers of bytes. Same ownership
+ * and restrictions as grndpool_describe(). Since 0.4. */
+GRNDPOOL_API const char *grndpool_describe_json(void);
 
 /* Inline draws. With GCC or Clang on ELF, grndpool_u32(), grndpool_u64() and
  * grndpool_buf() with a constant size of at most 64 bytes are also defined
