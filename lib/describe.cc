@@ -115,9 +115,15 @@ std::vector<DescribeField> DescribeFields(const char *not_started) {
   number("rekey", F::kBytes, o.rekey_bytes);
   text("keystream", o.refill == RefillMode::kDirect ? "off" : KeystreamStatus());
   number("chacha20-after", F::kBytes, o.chacha20_after);
-  // The test double's fills are not counted: it is named instead.
-  text("filled-by",
-       SourceIsTestDouble() ? std::string(p.kernel->name) : FilledBy(vdso, syscall, urandom));
+  // The test double's fills are not counted: it is named instead. Neither
+  // are the unbuffered strategies' (a shared counter per draw would be most
+  // of their cost): they say so.
+  const bool unbuffered = o.strategy == Strategy::kSyscall || o.strategy == Strategy::kVdso;
+  text("filled-by", SourceIsTestDouble() ? std::string(p.kernel->name)
+                    : unbuffered && vdso + syscall + urandom == 0
+                        ? std::string("not-counted (strategy ") + StrategyName(o.strategy) +
+                              " draws straight from the kernel)"
+                        : FilledBy(vdso, syscall, urandom));
   number("vdso-fills", F::kCount, vdso);
   number("syscall-fills", F::kCount, syscall);
   number("urandom-fills", F::kCount, urandom);
@@ -126,7 +132,10 @@ std::vector<DescribeField> DescribeFields(const char *not_started) {
   const uint64_t locked = Load(g_counters.locked_bytes);
   const uint64_t droppable = Load(g_counters.droppable_bytes);
   const uint64_t mapped = Load(g_counters.slab_bytes);
-  text("locked", Locked(locked, droppable, mapped));
+  // The other strategies keep their buffers outside the slab (not counted here).
+  text("locked", o.strategy != Strategy::kSlab && mapped == 0
+                     ? std::string("no-slab (strategy ") + StrategyName(o.strategy) + ")"
+                     : std::string(Locked(locked, droppable, mapped)));
   number("locked-bytes", F::kBytes, locked);
   number("mapped-bytes", F::kBytes, mapped);
   struct rlimit limit {};
