@@ -5,10 +5,34 @@
 #include <cstring>
 #include <string>
 
+#include "lib/describe.h"
 #include "lib/fast_path.h"
 #include "lib/runtime.h"
 #include "lib/slice_directory.h"
 #include "lib/stats.h"
+
+namespace {
+
+// Describe tells what is in force, so it draws first: start-up (which may be
+// running in another thread: this waits for it), this thread's slice, a fill
+// through the kernel path and the slab's locking have then all happened. The
+// byte is wiped. Returns nullptr, or why start-up did not finish (draws then
+// go to the kernel).
+const char *DrawForDescribe() {
+  if (!grndpool::EnsureInitialized()) {
+    return grndpool::StartUpCutByFork()
+               ? "(this process was forked while another thread ran start-up: every draw "
+                 "goes to the kernel)"
+               : "(start-up is running on this thread: a signal handler interrupted it; its "
+                 "draws go to the kernel)";
+  }
+  unsigned char byte;
+  grndpool::Draw<false>(&byte, 1);
+  explicit_bzero(&byte, 1);
+  return nullptr;
+}
+
+}  // namespace
 
 extern "C" {
 
@@ -67,18 +91,15 @@ GRNDPOOL_API void grndpool_stats(struct grndpool_stats *out)
     __attribute__((alias("grndpool_get_stats")));
 
 const char *grndpool_describe(void) {
-  // Start-up may be running in another thread: this waits for it (not
-  // async-signal-safe: it allocates).
-  if (!grndpool::EnsureInitialized()) {
-    return grndpool::StartUpCutByFork()
-               ? "grndpool kernel-only=(this process was forked while another thread ran "
-                 "start-up: every draw goes to the kernel)"
-               : "grndpool kernel-only=(start-up is running on this thread: a signal handler "
-                 "interrupted it; its draws go to the kernel)";
-  }
   static thread_local std::string line;
-  line = grndpool::Describe();
+  line = grndpool::DescribeLine(grndpool::DescribeFields(DrawForDescribe()));
   return line.c_str();
+}
+
+const char *grndpool_describe_json(void) {
+  static thread_local std::string json;
+  json = grndpool::DescribeJson(grndpool::DescribeFields(DrawForDescribe()));
+  return json.c_str();
 }
 
 }  // extern "C"

@@ -44,9 +44,9 @@ void RunChildHooks(bool via_atfork) {
     const uint32_t count = g_fork_count.load(std::memory_order_relaxed);
     g_fork_count.store((count | 1) + 1, std::memory_order_relaxed);
   }
-  // Locks are not inherited: each module's child hook locks its memory again
-  // and counts what it locked.
-  g_counters.locked_bytes.store(0, std::memory_order_relaxed);
+  // The child counts its own work from zero. Locks are not inherited: each
+  // module's child hook locks its memory again and counts what it locked.
+  ResetCountersInChild();
   for (int i = g_hook_count - 1; i >= 0; --i) g_hooks[i]->child(via_atfork);
   Count(g_counters.fork_resets);
   Canary().store(kLive, std::memory_order_release);

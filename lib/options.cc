@@ -84,7 +84,8 @@ const OptionSpec kOptionTable[] = {
      "first draw.",
      StoreChacha20After},
     {"GRNDPOOL_STATS", OptionKind::kBool, "0", "0|1", 0, 1,
-     "Prints the counters to stderr at exit.", StoreStats},
+     "Prints the counters to stderr at exit, one line: grndpool stats: pid=N name=value ...",
+     StoreStats},
 };
 const size_t kOptionCount = sizeof(kOptionTable) / sizeof(kOptionTable[0]);
 

@@ -33,7 +33,7 @@ const kernel::KernelOps &Kernel() {
 
 // A fresh kernel key in the slice's key slot.
 void Rekey(SliceHeader *slice) {
-  Kernel().fill(slice->refill_key, sizeof slice->refill_key);
+  CountFill(Kernel().fill(slice->refill_key, sizeof slice->refill_key));
   Count(g_counters.rekeys);
 }
 
@@ -60,7 +60,7 @@ void KeyedOutput(SliceHeader *slice, uint8_t *out, size_t len) {
   // reads the canary: a raw clone's child (no atfork handler) continues this
   // refill with its key slot wiped, and must not keep a zero key's output.
   if (ok && !fork::ForkedSince(forks) && (forks & 1) == 0) return;
-  Kernel().fill(out, len);
+  CountFill(Kernel().fill(out, len));
 }
 
 // Output of any length, in pieces of at most the rekey budget, each from a
@@ -113,7 +113,7 @@ void Fill(SliceHeader *slice, uint8_t *out, size_t len) {
   if (g_process->options.refill == RefillMode::kChacha20 && UseKeystream(len))
     InPieces(slice, out, len);
   else
-    Kernel().fill(out, len);
+    CountFill(Kernel().fill(out, len));
 }
 
 }  // namespace
@@ -126,6 +126,19 @@ void InitRefill(const Process &process) {
 
 bool KeystreamStarted() {
   return g_keystream.load(std::memory_order_acquire) == kReady;
+}
+
+const char *KeystreamStatus() {
+  switch (g_keystream.load(std::memory_order_acquire)) {
+    case kReady:
+      return "started";
+    case kStarting:
+      return "starting";
+    case kUnavailable:
+      return "unavailable";
+    default:
+      return "not-yet";
+  }
 }
 
 void RefillSlice(SliceHeader *slice, uint32_t capacity, const Stamp &stamp) {

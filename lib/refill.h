@@ -24,6 +24,11 @@ void InitRefill(const Process &process);
 // True once the chacha20 keystream is in use.
 bool KeystreamStarted();
 
+// For describe, in chacha20 mode: "started", "not-yet" (refills still take
+// kernel bytes), "starting" (on another thread), or "unavailable" (libcrypto
+// could not provide ChaCha20, or a fork cut its start: kernel bytes for good).
+const char *KeystreamStatus();
+
 // Discards what is left in `slice`, then fills it with fresh bytes from a new
 // kernel key (or straight from the kernel), in pieces of at most the rekey
 // budget, under `stamp` (read before: the bytes are never older than their

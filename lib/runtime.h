@@ -1,11 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-// Process-wide settings and introspection: the one Process (options, slab
-// geometry, kernel path), the thread-exit key, thread tags, and
-// grndpool_describe()'s line.
+// Process-wide settings: the one Process (options, slab geometry, kernel
+// path), the thread-exit key, thread tags, and the stats printed at exit.
 #pragma once
 
 #include <cstdint>
-#include <string>
 
 #include "lib/kernel/kernel_ops.h"
 #include "lib/process.h"
@@ -40,8 +38,12 @@ uint64_t ServedFromLiveSlices();
 // A fresh nonzero tag for a thread, and counts it.
 uint32_t NewThreadTag();
 
-// grndpool_describe()'s line. Start-up must have run.
-std::string Describe();
+// The kernel path chosen at start-up, in words:
+// "grnd_timestamp(vdso, checked every draw; fill vdso)". Start-up must have run.
+const char *SourceDescription();
+
+// True when a test installed its own kernel (SetKernelOpsForTesting).
+bool SourceIsTestDouble();
 
 // Tests only: use `ops` instead of probing the kernel. Must precede the first draw.
 void SetKernelOpsForTesting(const kernel::KernelOps *ops);

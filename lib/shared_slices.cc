@@ -59,7 +59,7 @@ void Consume(SharedSliceHeader *slice, Cursor at, uint32_t count) {
     return;
   // Stamp first, then fill: bytes are never older than their label.
   const Stamp stamp = StampForFill(StampOf(slice));
-  g_process->kernel->fill(slice->data(), Capacity());
+  CountFill(g_process->kernel->fill(slice->data(), Capacity()));
   Count(g_counters.refills);
   slice->label.store(stamp.label, std::memory_order_relaxed);
   slice->epoch.store(stamp.epoch, std::memory_order_release);
@@ -190,7 +190,7 @@ bool SharedDraw(void *out, size_t n, uint32_t tag) {
   }
   // Exhausted and being refilled, stale, cut by a fork, or no room in the
   // budget: the kernel.
-  g_process->kernel->fill(out, n);
+  CountFill(g_process->kernel->fill(out, n));
   Count(g_counters.kernel_draws);
   Count(g_counters.bytes_served, n);
   return false;

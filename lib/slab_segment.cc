@@ -123,6 +123,20 @@ bool LockSegment(void *base, size_t bytes) {
   return ok;
 }
 
+void *MapNamedPage(const char *name, int *error) {
+  const int saved_errno = errno;
+  void *page = nullptr;
+  const int fd = memfd_create(name, MFD_CLOEXEC);
+  if (fd >= 0 && ftruncate(fd, static_cast<off_t>(PageBytes())) == 0) {
+    page = mmap(nullptr, PageBytes(), PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    if (page == MAP_FAILED) page = nullptr;
+  }
+  *error = page != nullptr ? 0 : errno;
+  if (fd >= 0) close(fd);  // the mapping keeps the file
+  errno = saved_errno;
+  return page;
+}
+
 void *MapCanaryPage() {
   void *page = WipeOnForkWorks() ? MapWiped(PageBytes(), MAP_PRIVATE) : nullptr;
   if (page == nullptr) Count(g_counters.mmap_failures);

@@ -38,6 +38,13 @@ void UnmapPlain(void *p, size_t bytes);
 // mmap_failures, when it cannot be had.
 void *MapWipedPlain(size_t bytes);
 
+// One page backed by a memfd named `name` (/proc/PID/maps shows
+// "/memfd:NAME (deleted)"), mapped private: kept across fork, and a child's
+// writes are its own. Not locked, not wiped: for what holds no secret (the
+// stats page). nullptr, with *error the errno, when memfd_create, ftruncate or
+// mmap is refused; not counted in mmap_failures (no draw depends on it).
+void *MapNamedPage(const char *name, int *error);
+
 // Locks an existing segment again (locks are not inherited across fork).
 bool LockSegment(void *base, size_t bytes);
 

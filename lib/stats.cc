@@ -13,21 +13,70 @@ namespace grndpool {
 
 Counters g_counters;
 
+namespace {
+
+constexpr bool SameName(const char *a, const char *b) {
+  while (*a != '\0' && *a == *b) ++a, ++b;
+  return *a == *b;
+}
+
+// The counters the kernel layer keeps a share of.
+constexpr std::atomic<uint64_t> *ExtraWord(const char *name) {
+  return SameName(name, "kernel_faults")       ? &kernel::g_faults
+         : SameName(name, "urandom_fallbacks") ? &kernel::g_urandom_fills
+                                               : nullptr;
+}
+
+// Gauges of what a child still holds after fork (its mappings); the others
+// are recounted by the fork hooks or start from zero.
+constexpr bool KeptInChild(const char *name) {
+  return SameName(name, "slab_bytes") || SameName(name, "droppable_bytes");
+}
+
+uint64_t Value(const CounterWord &c) {
+  uint64_t v = c.word->load(std::memory_order_relaxed);
+  if (c.extra != nullptr) v += c.extra->load(std::memory_order_relaxed);
+  return v;
+}
+
+}  // namespace
+
+// Constant-initialised: readable before any constructor ran and from a signal handler.
+constinit const CounterWord kCounterWords[] = {
+#define GRNDPOOL_WORD(name, help) {#name, &g_counters.name, ExtraWord(#name)},
+    GRNDPOOL_COUNTERS(GRNDPOOL_WORD)
+#undef GRNDPOOL_WORD
+};
+constinit const size_t kCounterCount = sizeof kCounterWords / sizeof kCounterWords[0];
+
+// The struct's counters are consecutive uint64_t fields after the header.
+static_assert(sizeof(struct grndpool_stats) ==
+              offsetof(struct grndpool_stats, bytes_served) +
+                  sizeof kCounterWords / sizeof kCounterWords[0] * sizeof(uint64_t));
+
 void SnapshotCounters(struct grndpool_stats *out, uint64_t live_served_bytes) {
   struct grndpool_stats full;
   memset(&full, 0, sizeof full);
   full.size = sizeof full;
   full.version = GRNDPOOL_STATS_VERSION;
-#define GRNDPOOL_COPY(name, help) full.name = g_counters.name.load(std::memory_order_relaxed);
-  GRNDPOOL_COUNTERS(GRNDPOOL_COPY)
-#undef GRNDPOOL_COPY
+  char *fields = reinterpret_cast<char *>(&full) + offsetof(struct grndpool_stats, bytes_served);
+  for (size_t i = 0; i < kCounterCount; ++i) {
+    const uint64_t v = Value(kCounterWords[i]);
+    memcpy(fields + i * sizeof v, &v, sizeof v);
+  }
   full.bytes_served += live_served_bytes;
-  full.kernel_faults += kernel::g_faults.load(std::memory_order_relaxed);
-  full.urandom_fallbacks += kernel::g_urandom_fills.load(std::memory_order_relaxed);
   size_t want = out->size == 0 || out->size > sizeof full ? sizeof full : out->size;
   if (want < offsetof(struct grndpool_stats, bytes_served)) return;
   memcpy(out, &full, want);
   out->size = static_cast<uint32_t>(want);
+}
+
+size_t AppendCounter(char *line, size_t cap, size_t used, const char *name, uint64_t value) {
+  if (used + 1 >= cap) return used;
+  const int n =
+      snprintf(line + used, cap - used, " %s=%llu", name, static_cast<unsigned long long>(value));
+  used += n > 0 ? static_cast<size_t>(n) : 0;
+  return used < cap ? used : cap - 1;
 }
 
 void PrintCounters(int fd, uint64_t live_served_bytes) {
@@ -35,16 +84,23 @@ void PrintCounters(int fd, uint64_t live_served_bytes) {
   st.size = sizeof st;
   SnapshotCounters(&st, live_served_bytes);
   char line[1024];
-  size_t used = static_cast<size_t>(snprintf(line, sizeof line, "grndpool stats:"));
-#define GRNDPOOL_PRINT(name, help)                                                           \
-  if (used < sizeof line)                                                                    \
-    used += static_cast<size_t>(snprintf(line + used, sizeof line - used, " %s=%llu", #name, \
-                                         static_cast<unsigned long long>(st.name)));
+  size_t used = static_cast<size_t>(
+      snprintf(line, sizeof line, "grndpool stats: pid=%d", static_cast<int>(getpid())));
+#define GRNDPOOL_PRINT(name, help) \
+  used = AppendCounter(line, sizeof line - 1, used, #name, st.name);
   GRNDPOOL_COUNTERS(GRNDPOOL_PRINT)
 #undef GRNDPOOL_PRINT
-  if (used >= sizeof line - 1) used = sizeof line - 2;
   line[used++] = '\n';
   (void)!write(fd, line, used);
+}
+
+void ResetCountersInChild() {
+  for (size_t i = 0; i < kCounterCount; ++i) {
+    if (KeptInChild(kCounterWords[i].name)) continue;
+    kCounterWords[i].word->store(0, std::memory_order_relaxed);
+    if (kCounterWords[i].extra != nullptr)
+      kCounterWords[i].extra->store(0, std::memory_order_relaxed);
+  }
 }
 
 }  // namespace grndpool

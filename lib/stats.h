@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 // Process-wide counters, listed once in GRNDPOOL_COUNTERS: the public struct
-// grndpool_stats, Counters, grndpool_stats() and the exit print all expand it.
-// Updated on slow paths only; the fast path counts nothing.
+// grndpool_stats, Counters, grndpool_stats(), the exit print and the page
+// other processes read (lib/stats_page.h) all expand it. Updated on slow paths
+// only; the fast path counts nothing.
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 
 #include "grndpool/grndpool.h"
+#include "lib/kernel/kernel_ops.h"
 
 namespace grndpool {
 
@@ -31,13 +34,43 @@ inline void CountLock(bool locked, uint64_t bytes) {
     Count(g_counters.mlock_failures);
 }
 
+// Records which kernel call served a buffer fill or a key (KernelOps::fill's
+// answer). /dev/urandom is counted by the kernel layer itself
+// (urandom_fallbacks); the test double's fills are not counted.
+inline void CountFill(kernel::FillPath path) {
+  if (path == kernel::FillPath::kVdso)
+    Count(g_counters.vdso_fills);
+  else if (path == kernel::FillPath::kSyscall)
+    Count(g_counters.syscall_fills);
+}
+
+// Where a counter's value lives: `word`, plus `extra` when the kernel layer
+// (which cannot include this file) keeps part of it. In GRNDPOOL_COUNTERS order.
+struct CounterWord {
+  const char *name;
+  std::atomic<uint64_t> *word;
+  std::atomic<uint64_t> *extra;  // nullptr: none
+};
+extern const CounterWord kCounterWords[];
+extern const size_t kCounterCount;
+
 // Copies the counters into `out`, honouring out->size (bytes the caller's struct
 // has): fields past it are not written, so an older caller keeps working.
 // `live_served_bytes`: bytes taken from live slices since their last refill,
 // which the counters do not hold yet (the fast path counts nothing).
 void SnapshotCounters(struct grndpool_stats *out, uint64_t live_served_bytes);
 
-// One line, "grndpool stats: name=value ...", for GRNDPOOL_STATS=1 at exit.
+// Appends " name=value" to the line of `cap` bytes of which `used` are taken;
+// returns the new length, at most cap - 1 (the rest is cut).
+size_t AppendCounter(char *line, size_t cap, size_t used, const char *name, uint64_t value);
+
+// One line, "grndpool stats: pid=N name=value ...", for GRNDPOOL_STATS=1 at exit.
 void PrintCounters(int fd, uint64_t live_served_bytes);
+
+// In a child after fork, before the modules' fork hooks recount the gauges:
+// every counter but the mappings still held (slab_bytes, droppable_bytes)
+// starts again from zero, so a child counts its own work only. Called only by
+// lib/fork.cc.
+void ResetCountersInChild();
 
 }  // namespace grndpool

@@ -22,6 +22,100 @@ TEST(Api, DescribeNamesEverything) {
   EXPECT_EQ(line.find('\n'), std::string::npos);
 }
 
+// Describe draws first, so it reports what was in force, not defaults: the
+// slab is mapped and locked (or says why not), and a kernel call has filled.
+TEST(Api, DescribeTellsWhatHappened) {
+  const std::string line = grndpool_describe();
+  EXPECT_EQ(line.find("locked=not-yet"), std::string::npos) << line;
+  EXPECT_EQ(line.find("filled-by=none"), std::string::npos) << line;
+  for (const char *word : {" keystream=", " filled-by=", " generation=", " pid="})
+    EXPECT_NE(line.find(word), std::string::npos) << line;
+}
+
+// A flat JSON object's members: key -> the value as the line writes it (a
+// string unescaped, a number as its digits).
+std::vector<std::pair<std::string, std::string>> JsonMembers(const std::string &json,
+                                                             std::vector<bool> *is_number) {
+  std::vector<std::pair<std::string, std::string>> out;
+  size_t i = 1;
+  auto string_at = [&](size_t &at) {
+    std::string s;
+    for (++at; at < json.size() && json[at] != '"'; ++at) {
+      if (json[at] == '\\') ++at;
+      s += json[at];
+    }
+    ++at;
+    return s;
+  };
+  while (i < json.size() && json[i] == '"') {
+    const std::string key = string_at(i);
+    EXPECT_EQ(json.compare(i, 2, ": "), 0) << json.substr(i);
+    i += 2;
+    std::string value;
+    const bool number = json[i] != '"';
+    if (number) {
+      const size_t end = json.find_first_of(",}", i);
+      value = json.substr(i, end - i);
+      i = end;
+    } else {
+      value = string_at(i);
+    }
+    out.emplace_back(key, value);
+    is_number->push_back(number);
+    if (json.compare(i, 2, ", ") == 0) i += 2;
+  }
+  EXPECT_EQ(json.substr(i), "}") << "not a flat JSON object: " << json;
+  return out;
+}
+
+// The first member of `json` that `line` does not hold as a field, in the
+// same order and with the same value (a number of bytes written NB on the
+// line); "" when there is none.
+std::string FirstMismatch(const std::string &json, const std::string &line) {
+  std::vector<bool> is_number;
+  const auto members = JsonMembers(json, &is_number);
+  if (members.size() < 15) return "too few members";
+  size_t at = 0;
+  for (size_t m = 0; m < members.size(); ++m) {
+    std::string key = members[m].first;
+    std::replace(key.begin(), key.end(), '_', '-');
+    const std::string field = " " + key + "=" + members[m].second;
+    size_t found = std::string::npos;
+    for (const std::string &end : is_number[m] ? std::vector<std::string>{" ", "B ", "B", ""}
+                                               : std::vector<std::string>{" ", ""}) {
+      found = line.find(field + end, at);
+      if (found != std::string::npos && (!end.empty() || found + field.size() == line.size()))
+        break;
+      found = std::string::npos;
+    }
+    if (found == std::string::npos) return members[m].first + "=" + members[m].second;
+    at = found + 1;
+  }
+  return "";
+}
+
+// The JSON and the line are rendered from one table: every member of the
+// JSON is a field of the line, in the same order, with the same value.
+TEST(Api, DescribeJsonIsTheLine) {
+  std::string json, line, mismatch;
+  // A counter (vdso-fills) may move between the two calls when the second's
+  // draw refills: that round is taken again.
+  for (int round = 0; round < 3; ++round) {
+    json = grndpool_describe_json();
+    line = grndpool_describe();
+    mismatch = FirstMismatch(json, line);
+    if (mismatch.empty()) break;
+  }
+  EXPECT_EQ(mismatch, "") << "JSON member not in the line\n" << line << "\n" << json;
+  EXPECT_NE(json.find("\"pid\": " + std::to_string(getpid())), std::string::npos) << json;
+  EXPECT_NE(json.find("\"hot_slice\": "), std::string::npos) << "keys use '_' for '-'";
+  EXPECT_EQ(grndpool::describe_json().front(), '{');
+  // Positive control: a value changed on the line is found.
+  std::string changed = line;
+  changed.replace(changed.find(" slab=") + 6, 1, "9");
+  EXPECT_EQ(FirstMismatch(json, changed), "slab=2097152") << changed;
+}
+
 TEST(Api, WordsAreNotConstant) {
   std::set<uint64_t> seen;
   for (int i = 0; i < 1000; ++i) seen.insert(grndpool_u64());

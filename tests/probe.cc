@@ -10,9 +10,14 @@
 //                               print the stats; exit 0 when every draw worked
 //                               and, with --drop-ipc-lock (root ignores the
 //                               limit otherwise), something failed to lock
+//   probe hold [fork]           draw, print "pid=P refills=R ..." (its own
+//                               counters), then wait until stdin closes; with
+//                               fork, a child forked after that draws once and
+//                               prints its own line, and waits too
 #include <linux/capability.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <barrier>
@@ -139,6 +144,40 @@ int Memlock(rlim_t limit, int threads, bool drop_ipc_lock) {
   return ok ? 0 : 1;
 }
 
+void PrintOwnCounters() {
+  struct grndpool_stats s = {};
+  grndpool_get_stats(&s);
+  printf("pid=%d refills=%llu slab_bytes=%llu threads_seen=%llu fork_resets=%llu\n",
+         static_cast<int>(getpid()), (unsigned long long)s.refills,
+         (unsigned long long)s.slab_bytes, (unsigned long long)s.threads_seen,
+         (unsigned long long)s.fork_resets);
+  fflush(stdout);
+}
+
+void WaitForEndOfInput() {
+  char c;
+  while (read(0, &c, 1) > 0) {
+  }
+}
+
+int Hold(bool with_fork) {
+  unsigned char buf[100000];
+  grndpool_buf(buf, sizeof buf);
+  for (int i = 0; i < 20000; ++i) (void)grndpool_u32();
+  PrintOwnCounters();
+  pid_t child = with_fork ? fork() : -1;
+  if (child == 0) {
+    (void)grndpool_u32();
+    PrintOwnCounters();
+    WaitForEndOfInput();
+    _exit(0);
+  }
+  WaitForEndOfInput();
+  int status = 0;
+  if (child > 0 && (waitpid(child, &status, 0) != child || status != 0)) return 1;
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -147,6 +186,10 @@ int main(int argc, char **argv) {
   if (argc >= 4 && strcmp(argv[1], "memlock") == 0)
     return Memlock(strtoull(argv[2], nullptr, 10), atoi(argv[3]),
                    argc >= 5 && strcmp(argv[4], "--drop-ipc-lock") == 0);
-  fprintf(stderr, "usage: probe describe | probe memlock BYTES THREADS [--drop-ipc-lock]\n");
+  if (argc >= 2 && strcmp(argv[1], "hold") == 0)
+    return Hold(argc >= 3 && strcmp(argv[2], "fork") == 0);
+  fprintf(stderr,
+          "usage: probe describe | probe quiet | probe memlock BYTES THREADS [--drop-ipc-lock] | "
+          "probe hold [fork]\n");
   return 2;
 }

@@ -57,16 +57,16 @@ bool g_kernel_key_set = false;
 const kernel::KernelOps *g_emu = nullptr;
 kernel::KernelOps g_kernel_ops;
 
-void KernelFill(void *buf, size_t len) {
+kernel::FillPath KernelFill(void *buf, size_t len) {
   if (g_kernel_key_set && len == kRefillKeyBytes) {
     // Byte by byte: a sanitizer's memcpy may stage the bytes in its own stack.
     auto *out = static_cast<volatile uint8_t *>(buf);
     for (size_t i = 0; i < len; ++i) out[i] = g_kernel_key[i];
     explicit_bzero(g_kernel_key, sizeof g_kernel_key);
     g_kernel_key_set = false;
-    return;
+    return kernel::FillPath::kModel;
   }
-  g_emu->fill(buf, len);
+  return g_emu->fill(buf, len);
 }
 
 // Starts the refill module on the model kernel, libcrypto after `after` bytes.

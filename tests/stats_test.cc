@@ -1,11 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 // lib/stats: grndpool_get_stats() honours the caller's size, so a program built
-// against an older, shorter struct grndpool_stats keeps working.
+// against an older, shorter struct grndpool_stats keeps working; a child
+// after fork counts its own work.
 #include <gtest/gtest.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
+#include <vector>
 
 #include "grndpool/grndpool.h"
+#include "test_util.h"
 
 namespace grndpool::test {
 namespace {
@@ -49,6 +55,70 @@ TEST(Stats, TooSmallForAnyCounterWritesNothing) {
   s.size = 4;
   grndpool_get_stats(&s);
   EXPECT_EQ(s.version, 0xccccccccu);
+}
+
+// Parent's counters after a busy start, for the fork cases.
+struct grndpool_stats BusyParent() {
+  std::vector<unsigned char> big(100000);
+  grndpool_buf(big.data(), big.size());
+  for (int i = 0; i < 20000; ++i) (void)grndpool_u32();
+  return Stats();
+}
+
+// 0 when `child` (read in a child after its reset and one u32) counts only its
+// own work: monotonic counters from zero, the gauges of what it still maps
+// recounted; otherwise prints what is wrong and returns 1.
+int ChildCountsItsOwn(const struct grndpool_stats &parent, const struct grndpool_stats &child) {
+  int bad = 0;
+  auto check = [&](bool ok, const char *what, unsigned long long got, unsigned long long want) {
+    if (ok) return;
+    fprintf(stderr, "child: %s = %llu (parent %llu)\n", what, got, want);
+    bad = 1;
+  };
+  check(child.refills == 1, "refills", child.refills, parent.refills);
+  check(child.fork_resets == 1, "fork_resets", child.fork_resets, parent.fork_resets);
+  check(child.bytes_served < 1024, "bytes_served", child.bytes_served, parent.bytes_served);
+  check(child.vdso_fills + child.syscall_fills + child.urandom_fallbacks <= 2, "kernel fills",
+        child.vdso_fills + child.syscall_fills, parent.vdso_fills + parent.syscall_fills);
+  check(child.slab_bytes == parent.slab_bytes, "slab_bytes", child.slab_bytes, parent.slab_bytes);
+  check(child.locked_bytes == parent.locked_bytes, "locked_bytes", child.locked_bytes,
+        parent.locked_bytes);
+  check(child.slices_in_use == 1, "slices_in_use", child.slices_in_use, parent.slices_in_use);
+  return bad;
+}
+
+// Counters are per process (issue 19): glibc's fork() resets the child's in
+// its atfork handler, before it draws.
+TEST(Stats, AForkedChildCountsItsOwnWork) {
+  const struct grndpool_stats parent = BusyParent();
+  ASSERT_GT(parent.refills, 10u);
+  EXPECT_EQ(RunInChild([&] {
+              const struct grndpool_stats before = Stats();
+              if (before.refills != 0 || before.bytes_served != 0 || before.threads_seen != 0) {
+                fprintf(stderr, "child before any draw: refills=%llu bytes_served=%llu\n",
+                        (unsigned long long)before.refills,
+                        (unsigned long long)before.bytes_served);
+                return 1;
+              }
+              (void)grndpool_u32();
+              return ChildCountsItsOwn(parent, Stats());
+            }),
+            0);
+  EXPECT_GE(Stats().refills, parent.refills) << "the parent's counters are its own";
+}
+
+// A raw fork (no atfork handlers) resets at the child's first draw.
+TEST(Stats, ARawForkChildCountsItsOwnWorkFromItsFirstDraw) {
+  const struct grndpool_stats parent = BusyParent();
+  ASSERT_GT(parent.refills, 10u);
+  const pid_t pid = static_cast<pid_t>(syscall(SYS_fork));
+  if (pid == 0) {
+    (void)grndpool_u32();
+    _exit(ChildCountsItsOwn(parent, Stats()));
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
 }  // namespace

@@ -10,17 +10,25 @@
 
 #include "grndpool/grndpool.h"
 #include "options.h"
+#include "tools/remote_stats.h"
 
 namespace {
 
 const char kUsage[] =
-    "usage: grndpool-env [--help | --markdown | --roff | --check | --describe]\n"
+    "usage: grndpool-env [--help | --markdown | --roff | --check | --describe[=json] |\n"
+    "                     --stats PID]\n"
     "  --help      this text and the environment variables grndpool reads\n"
     "  --markdown  the variables as a markdown table (docs/ENVIRONMENT.md)\n"
     "  --roff      the variables as man page paragraphs (ENVIRONMENT of grndpool(3))\n"
     "  --check     validate GRNDPOOL_* in the current environment: a bad value or a name\n"
     "              grndpool does not read is one line each, and the exit status 1\n"
-    "  --describe  print the pool's one-line description (options in effect, kernel path)\n\n";
+    "  --describe  draw once, then print what is in force: options, the kernel path and\n"
+    "              the calls that filled, keystream, generation mode, locking, pid\n"
+    "  --describe=json\n"
+    "              the same fields as one JSON object\n"
+    "  --stats PID the counters of running process PID, read from outside it (its\n"
+    "              grndpool stats page, through /proc/PID/mem): same user with ptrace\n"
+    "              rights, or root\n\n";
 
 int bad_values = 0;
 
@@ -62,6 +70,15 @@ void PrintRoff() {
 }  // namespace
 
 int main(int argc, char **argv) {
+  if (argc == 3 && std::strcmp(argv[1], "--stats") == 0) {
+    std::string line, error;
+    if (!grndpool::tools::ReadRemoteStats(argv[2], &line, &error)) {
+      std::fprintf(stderr, "grndpool-env: --stats: %s\n", error.c_str());
+      return 1;
+    }
+    std::printf("%s\n", line.c_str());
+    return 0;
+  }
   const char *cmd = argc == 2 ? argv[1] : "";
   if (std::strcmp(cmd, "--help") == 0 || std::strcmp(cmd, "-h") == 0) {
     std::fputs(kUsage, stdout);
@@ -83,6 +100,10 @@ int main(int argc, char **argv) {
   }
   if (std::strcmp(cmd, "--describe") == 0) {
     std::printf("%s\n", grndpool_describe());
+    return 0;
+  }
+  if (std::strcmp(cmd, "--describe=json") == 0) {
+    std::printf("%s\n", grndpool_describe_json());
     return 0;
   }
   std::fputs(kUsage, stderr);

@@ -34,34 +34,38 @@ GRNDPOOL_API uint32_t grndpool_uniform(uint32_t /* upper_bound */);
 
 /* The counters, listed once: X(name, meaning). Each is a uint64_t field of
  * struct grndpool_stats, in this order; new counters are only ever appended. */
-#define GRNDPOOL_COUNTERS(X)                                                          \
-  X(bytes_served, "bytes handed to callers")                                          \
-  X(bytes_discarded, "buffered bytes thrown away (generation change, fork, exit)")    \
-  X(refills, "slice refills")                                                         \
-  X(rekeys, "chacha20 key chains keyed from the kernel")                              \
-  X(generation_changes, "kernel CRNG generations observed to change")                 \
-  X(generation_unknown, "refills where the generation could not be read (fresh key)") \
-  X(fork_resets, "times a child process rebuilt its state after fork")                \
-  X(fork_redraws, "draws redone because a fork or a dropped page cut them")           \
-  X(mlock_failures, "segments that could not be locked")                              \
-  X(locked_bytes, "bytes of slab currently mlock'd")                                  \
-  X(droppable_bytes, "bytes of slab in MAP_DROPPABLE memory (not locked)")            \
-  X(slab_bytes, "bytes of slab currently mapped")                                     \
-  X(mmap_failures, "buffer mappings the kernel refused")                              \
-  X(slices_in_use, "slices owned by live threads")                                    \
-  X(shared_draws, "draws served from shared overflow slices")                         \
-  X(kernel_draws, "draws served straight from the kernel path")                       \
-  X(kernel_faults, "getrandom/vDSO errors seen (retried or routed elsewhere)")        \
-  X(urandom_fallbacks, "fills served by /dev/urandom (getrandom denied)")             \
-  X(threads_seen, "threads that ever drew")                                           \
-  X(hot_slices_in_use, "hot (larger) slices owned by threads that draw the most")     \
-  X(slices_dropped, "slices whose MAP_DROPPABLE page the kernel dropped (refilled, never served)")
+#define GRNDPOOL_COUNTERS(X)                                                                       \
+  X(bytes_served, "bytes handed to callers")                                                       \
+  X(bytes_discarded, "buffered bytes thrown away (generation change, fork, exit)")                 \
+  X(refills, "slice refills")                                                                      \
+  X(rekeys, "chacha20 key chains keyed from the kernel")                                           \
+  X(generation_changes, "kernel CRNG generations observed to change")                              \
+  X(generation_unknown, "refills where the generation could not be read (fresh key)")              \
+  X(fork_resets, "times a child process rebuilt its state after fork")                             \
+  X(fork_redraws, "draws redone because a fork or a dropped page cut them")                        \
+  X(mlock_failures, "segments that could not be locked")                                           \
+  X(locked_bytes, "bytes of slab currently mlock'd")                                               \
+  X(droppable_bytes, "bytes of slab in MAP_DROPPABLE memory (not locked)")                         \
+  X(slab_bytes, "bytes of slab currently mapped")                                                  \
+  X(mmap_failures, "buffer mappings the kernel refused")                                           \
+  X(slices_in_use, "slices owned by live threads")                                                 \
+  X(shared_draws, "draws served from shared overflow slices")                                      \
+  X(kernel_draws, "draws served straight from the kernel path")                                    \
+  X(kernel_faults, "getrandom/vDSO errors seen (retried or routed elsewhere)")                     \
+  X(urandom_fallbacks, "fills served by /dev/urandom (getrandom denied)")                          \
+  X(threads_seen, "threads that ever drew")                                                        \
+  X(hot_slices_in_use, "hot (larger) slices owned by threads that draw the most")                  \
+  X(slices_dropped, "slices whose MAP_DROPPABLE page the kernel dropped (refilled, never served)") \
+  X(vdso_fills, "buffer fills and keys the vDSO getrandom served")                                 \
+  X(syscall_fills, "buffer fills and keys the getrandom syscall served")
 
-#define GRNDPOOL_STATS_VERSION 4
+#define GRNDPOOL_STATS_VERSION 5
 
-/* Process-wide counters; a snapshot, each field read independently. Set `size`
- * to sizeof(struct grndpool_stats) before the call: the library writes only the
- * fields that fit, so a program built against an older header keeps working.
+/* Counters of this process: a child after fork starts its own from zero
+ * (gauges such as slab_bytes are recounted). A snapshot, each field read
+ * independently. Set `size` to sizeof(struct grndpool_stats) before the call:
+ * the library writes only the fields that fit, so a program built against an
+ * older header keeps working.
  * On return `version` is GRNDPOOL_STATS_VERSION of the library. */
 struct grndpool_stats {
   uint32_t size;
@@ -80,11 +84,23 @@ GRNDPOOL_API void grndpool_get_stats(struct grndpool_stats * /* out */);
 GRNDPOOL_API void grndpool_stats(struct grndpool_stats * /* out */);
 #endif
 
-/* One line: strategy, source, refill mode, slab and slice sizes, locked or not.
- * The string is owned by the library and stays valid until the next call on
- * the same thread. Not async-signal-safe: it allocates, and it waits for
- * start-up running on another thread. */
+/* What is in force, as one line of key=value fields: strategy, kernel path
+ * (source=) and the kernel calls that actually filled (filled-by=vdso, syscall
+ * or urandom, with counts), refill mode and whether the chacha20 keystream has
+ * started, slab, slice and hot slice sizes, the generation mode and reseed
+ * window, whether the slab is locked (yes, MAP_DROPPABLE, unlocked) and the
+ * process id. It draws one byte first (and wipes it), so start-up, this
+ * thread's slice and a fill have happened and the answer is not a guess.
+ * The string is owned by the library and stays valid until the next call of
+ * the same function on the same thread. Not async-signal-safe: it allocates,
+ * and it waits for start-up running on another thread. */
 GRNDPOOL_API const char *grndpool_describe(void);
+
+/* The same fields as grndpool_describe(), rendered from the same table as one
+ * JSON object on one line: {"strategy": "slab", "slab": 2097152, ...}; a key
+ * is the line's with '_' for '-', sizes are numbers of bytes. Same ownership
+ * and restrictions as grndpool_describe(). Since 0.4. */
+GRNDPOOL_API const char *grndpool_describe_json(void);
 
 /* Inline draws. With GCC or Clang on ELF, grndpool_u32(), grndpool_u64() and
  * grndpool_buf() with a constant size of at most 64 bytes are also defined

@@ -58,6 +58,11 @@ inline std::string describe() {
   return grndpool_describe();
 }
 
+// The same fields as one JSON object (grndpool_describe_json()).
+inline std::string describe_json() {
+  return grndpool_describe_json();
+}
+
 // The types uniform() takes: every integer type but bool, which has no
 // unsigned counterpart to measure a range with (for a coin, grndpool_u32() & 1).
 template <class T>

@@ -18,12 +18,20 @@ enum class GenerationMode : uint8_t {
   kUnknown,    // no way to know: every refill takes fresh kernel bytes
 };
 
+// Which kernel call served a fill (the last resort, when several did).
+enum class FillPath : uint8_t {
+  kVdso,     // the vDSO getrandom
+  kSyscall,  // the getrandom(2) system call
+  kUrandom,  // /dev/urandom (getrandom missing or denied)
+  kModel,    // a test double (tests/emu/)
+};
+
 struct KernelOps {
   const char *name;
   GenerationMode mode;
-  // Fills buf with len kernel random bytes. Never fails; may sleep only while the
-  // kernel CRNG is not yet initialised.
-  void (*fill)(void *buf, size_t len);
+  // Fills buf with len kernel random bytes and says which call served them.
+  // Never fails; may sleep only while the kernel CRNG is not yet initialised.
+  FillPath (*fill)(void *buf, size_t len);
   // GRND_TIMESTAMP: 0 if *cookie is current, 8 after storing the current cookie,
   // a negative errno where unsupported. Used when mode == kPerDraw.
   long (*timestamp)(uint64_t *cookie);

@@ -40,7 +40,7 @@ void *ThreadVdsoState() {
 // filter that answers its reseed syscall with them it would never succeed.
 constexpr int kMaxVdsoRetries = 100;
 
-void VdsoFill(void *buf, size_t len) {
+FillPath VdsoFill(void *buf, size_t len) {
   auto *out = static_cast<unsigned char *>(buf);
   void *state = ThreadVdsoState();
   int retries = 0;
@@ -55,7 +55,7 @@ void VdsoFill(void *buf, size_t len) {
     // Anything else (e.g. seccomp denying its syscall), or retries spent.
     if ((got != -EINTR && got != -EAGAIN) || ++retries >= kMaxVdsoRetries) break;
   }
-  if (len > 0) SyscallFill(out, len);
+  return len > 0 ? SyscallFill(out, len) : FillPath::kVdso;
 }
 
 bool VdsoStateGeneration(uint64_t *generation) {

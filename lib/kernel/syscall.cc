@@ -62,10 +62,11 @@ long SyscallGetrandom(void *buf, size_t len, unsigned flags) {
   return g_seam->getrandom(buf, len, flags);
 }
 
-void SyscallFill(void *buf, size_t len) {
+FillPath SyscallFill(void *buf, size_t len) {
   auto *out = static_cast<unsigned char *>(buf);
   const int saved_errno = errno;
   int retries = 0;
+  FillPath path = FillPath::kSyscall;
   while (len > 0) {
     long got = SyscallGetrandom(out, len, 0);
     if (got > 0) {
@@ -79,9 +80,11 @@ void SyscallFill(void *buf, size_t len) {
       continue;
     }
     UrandomFill(out, len);
+    path = FillPath::kUrandom;
     break;
   }
   errno = saved_errno;
+  return path;
 }
 
 void SetSyscallSeamForTesting(const SyscallSeam *seam) {

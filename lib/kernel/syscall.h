@@ -7,14 +7,17 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "lib/kernel/kernel_ops.h"
+
 namespace grndpool::kernel {
 
 // getrandom(2) until len bytes arrived, retrying EINTR/EAGAIN (a bounded number
 // of times) and short reads; /dev/urandom where the syscall is missing or denied
 // (ENOSYS, EPERM from seccomp, or anything else). Never fails; async-signal-safe.
 // Only when both are unavailable does it end the process (status 127): there is
-// no safe byte to return then.
-void SyscallFill(void *buf, size_t len);
+// no safe byte to return then. Returns kUrandom when /dev/urandom served any
+// of it, else kSyscall.
+FillPath SyscallFill(void *buf, size_t len);
 
 // Raw getrandom(2) with the given flags, through the seam; the result or -errno.
 long SyscallGetrandom(void *buf, size_t len, unsigned flags);

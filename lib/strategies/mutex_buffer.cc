@@ -31,7 +31,7 @@ struct MutexBuffer {
   size_t Take(uint8_t *out, size_t n) { return b->Take(out, n); }
   bool Refill(const Stamp &s) {
     Count(g_counters.bytes_discarded, Avail());
-    g_process->kernel->fill(b->data, kPageBufferCapacity);  // overwrites what was left
+    CountFill(g_process->kernel->fill(b->data, kPageBufferCapacity));  // overwrites what was left
     Count(g_counters.refills);
     b->stamp = s;
     b->avail = static_cast<int32_t>(kPageBufferCapacity);
@@ -76,7 +76,8 @@ void MutexStrategyDraw(void *out, size_t n) {
       served = Serve(buffer, static_cast<uint8_t *>(out), n);
     }
   }
-  if (served != Served::kServed) g_process->kernel->fill(out, n);  // large, unmappable, or cut
+  if (served != Served::kServed)
+    CountFill(g_process->kernel->fill(out, n));  // large, unmappable, or cut
 }
 
 }  // namespace grndpool

@@ -83,7 +83,7 @@ struct PerThreadBuffer {
     }
     b->refill =
         moved || b->refill == 0 ? kFirstRefill : std::min(b->refill * 2, kPageBufferCapacity);
-    g_process->kernel->fill(b->data, b->refill);
+    CountFill(g_process->kernel->fill(b->data, b->refill));
     Count(g_counters.refills);
     b->stamp = s;
     b->avail = static_cast<int32_t>(b->refill);
@@ -101,7 +101,7 @@ void PerThreadStrategyDraw(void *out, size_t n) {
   PageBuffer *page = n <= kPageBufferCapacity / 2 ? ThreadBuffer() : nullptr;
   PerThreadBuffer buffer{page};
   if (page == nullptr || Serve(buffer, static_cast<uint8_t *>(out), n) != Served::kServed)
-    g_process->kernel->fill(out, n);  // large, unmappable, or cut by a fork
+    CountFill(g_process->kernel->fill(out, n));  // large, unmappable, or cut by a fork
 }
 
 }  // namespace grndpool

@@ -28,7 +28,10 @@ template <void (*kDraw)(void *, size_t)>
 void DirectDraw(void *out, size_t n) {
   FastThreadBlock &t = FastBlock();
   if (__builtin_expect(t.grndpool_in_draw, 0)) return NestedDraw(out, n);
-  if (__builtin_expect(!EnsureInitialized(), 0)) return kernel::SyscallFill(out, n);
+  if (__builtin_expect(!EnsureInitialized(), 0)) {
+    kernel::SyscallFill(out, n);
+    return;
+  }
   t.grndpool_in_draw = 1;
   std::atomic_signal_fence(std::memory_order_seq_cst);
   kDraw(out, n);

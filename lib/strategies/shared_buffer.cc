@@ -60,7 +60,7 @@ SharedBuffer *Replace(const Stamp &stamp, bool retire, Retired *handed) {
   if (m.base == nullptr) return nullptr;
   auto *fresh = static_cast<SharedBuffer *>(m.base);
   fresh->locked = m.locked;
-  g_process->kernel->fill(fresh->data, kCapacity);
+  CountFill(g_process->kernel->fill(fresh->data, kCapacity));
   fresh->stamp = stamp;
   fresh->size = kCapacity;
   Count(g_counters.refills);
@@ -177,7 +177,7 @@ void SharedBufferStrategyDraw(void *out, size_t n) {
     rcu_read_unlock();
   }
   FreeRetired(retired);
-  if (served != Served::kServed) g_process->kernel->fill(out, n);
+  if (served != Served::kServed) CountFill(g_process->kernel->fill(out, n));
 }
 
 }  // namespace grndpool

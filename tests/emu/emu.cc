@@ -14,13 +14,14 @@ std::atomic<uint64_t> g_generation{1};
 bool g_tagged = false;
 kernel::KernelOps g_emu_ops;
 
-void Fill(void *buf, size_t len) {
+kernel::FillPath Fill(void *buf, size_t len) {
   if (!g_tagged) {
     kernel::SyscallFill(buf, len);
-    return;
+    return kernel::FillPath::kModel;
   }
   // Read once: every byte of one fill is produced under one generation.
   memset(buf, Tag(g_generation.load(std::memory_order_acquire)), len);
+  return kernel::FillPath::kModel;
 }
 
 long Timestamp(uint64_t *cookie) {

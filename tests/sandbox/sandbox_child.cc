@@ -83,6 +83,11 @@ const State kStates[] = {
      [](const std::string &d, const struct grndpool_stats &s) {
        return d.find("locked=yes") != std::string::npos && s.locked_bytes > 0;
      }},
+    // memfd_create refused: no page for grndpool-env --stats, and nothing else changes.
+    {"no-stats-page",
+     [](const std::string &d, const struct grndpool_stats &s) {
+       return d.find("stats-page=unavailable (") != std::string::npos && s.refills > 0;
+     }},
 };
 
 int Fatal() {
