@@ -106,8 +106,11 @@ def split(r):
     scrub = find(i, "grndpool::ScrubStackBelow")
     ks_callees = callees(r["calls"], "grndpool::Keystream")
     lib = sorted(((ir, fn) for fn, ir in ks_callees.items() if fn.startswith("0x")), reverse=True)
-    update = lib[0][0] if lib else 0
-    keying = sum(ir for ir, _ in lib[1:])
+    # The update is libcrypto's call under WholeBlocks when that is not
+    # inlined; then every libcrypto call left under Keystream is a keying.
+    whole = find(i, "grndpool::(anonymous namespace)::WholeBlocks")
+    update = whole or (lib[0][0] if lib else 0)
+    keying = sum(ir for ir, _ in (lib if whole else lib[1:]))
     shared = find(i, "grndpool::SharedDraw")
     claim = find(i, "grndpool::ClaimSlice")
     key = find(i, "grndpool::emu::(anonymous namespace)::Fill")
@@ -157,7 +160,7 @@ def refill_table(small, hot):
                      f(s["refill_rest"] + s["keystream_rest"]),
                      f"{(s['refill'] - s['update']) / k:.0f}",
                      f"{s['refill'] / r['u32']:.1f}"])
-    head = ["refill of", "Ir per refill", "keystream (update)", "2 keyings", "stack scrub (4 KiB)",
+    head = ["refill of", "Ir per refill", "keystream (update)", "2 keyings", "stack scrub",
             "register wipe", "cipher pool take/return", "kernel key (model)", "generation label",
             "rest (counters, bookkeeping)", "all but the keystream", "refill Ir per u32"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
