@@ -52,6 +52,7 @@
 
 #include "grndpool/grndpool.h"
 #include "peers.h"
+#include "proc_self.h"
 #include "threads_protos.h"
 
 namespace grndpool_bench {
@@ -137,26 +138,6 @@ double CpuSeconds() {
   getrusage(RUSAGE_SELF, &u);
   return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
          static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
-}
-
-double LoadAverage() {
-  double load = -1;
-  if (FILE *f = fopen("/proc/loadavg", "r")) {
-    if (fscanf(f, "%lf", &load) != 1) load = -1;
-    fclose(f);
-  }
-  return load;
-}
-
-long VmLckKib() {
-  FILE *f = fopen("/proc/self/status", "r");
-  if (f == nullptr) return -1;
-  char line[256];
-  long kib = -1;
-  while (fgets(line, sizeof line, f) != nullptr)
-    if (sscanf(line, "VmLck: %ld kB", &kib) == 1) break;
-  fclose(f);
-  return kib;
 }
 
 struct Stats {
