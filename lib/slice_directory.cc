@@ -24,14 +24,6 @@ std::atomic<uint32_t> *g_claims = nullptr;
 std::atomic<size_t> g_budget_left{0};
 // Segments below this index are not handed out (raw-clone child, see LiftQuarantine).
 std::atomic<size_t> g_quarantine_below{0};
-// Moves (release) after anything that may let a claim succeed that failed
-// before: see SliceFrees(). Starts at 1: 0 means "no failed claim" to callers.
-std::atomic<uint64_t> g_frees{1};
-std::atomic<uint64_t> g_claim_scans{0};
-
-void NoteFree() {
-  g_frees.fetch_add(1, std::memory_order_release);
-}
 
 const SlabGeometry &Geometry() {
   return g_process->geometry;
@@ -129,7 +121,6 @@ void ChildAfterFork(bool via_atfork) {
   // so every slice is free. A raw clone: see LiftQuarantine.
   g_quarantine_below.store(via_atfork ? 0 : SegmentCountForWriter(), std::memory_order_relaxed);
   RelockAfterFork();
-  NoteFree();  // every claim word reads free in the child
 }
 const fork::Hooks kForkHooks{NoForkLocks, NoForkLocks, ChildAfterFork};
 
@@ -170,7 +161,6 @@ void InitSliceDirectory(const Process &process) {
 
 Claim ClaimSlice(uint32_t tag) {
   if (g_claims == nullptr) return Claim{};
-  g_claim_scans.fetch_add(1, std::memory_order_relaxed);
   Claim claim;
   {
     SegmentReader segments;
@@ -211,15 +201,6 @@ bool TakeSlabBudget(size_t bytes) {
 
 void ReturnSlabBudget(size_t bytes) {
   g_budget_left.fetch_add(bytes, std::memory_order_relaxed);
-  NoteFree();
-}
-
-uint64_t SliceFrees() {
-  return g_frees.load(std::memory_order_acquire);
-}
-
-uint64_t ClaimScansForTesting() {
-  return g_claim_scans.load(std::memory_order_relaxed);
 }
 
 bool RetireSlice(const Claim &claim, uint32_t tag) {
@@ -240,7 +221,6 @@ bool RetireSlice(const Claim &claim, uint32_t tag) {
   slice->owner.store(0, std::memory_order_relaxed);
   claim.word->store(0, std::memory_order_release);
   g_counters.slices_in_use.fetch_sub(1, std::memory_order_relaxed);
-  NoteFree();
   return true;
 }
 
@@ -254,7 +234,7 @@ bool QuarantineActive() {
 }
 
 void LiftQuarantine() {
-  if (g_quarantine_below.exchange(0, std::memory_order_relaxed) != 0) NoteFree();
+  g_quarantine_below.store(0, std::memory_order_relaxed);
 }
 
 uint64_t LiveServedBytes() {
