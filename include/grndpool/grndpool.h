@@ -185,16 +185,16 @@ GRNDPOOL_INLINE_ void grndpool_copy_out_(void *grndpool_to_, const void *grndpoo
  * gets back in a register anyway. Always inlined: no symbol of this name
  * exists. */
 GRNDPOOL_INLINE_ int grndpool_take_(void *grndpool_out_, size_t grndpool_n_, int grndpool_bytes_) {
-  struct grndpool_thread_v1 *grndpool_t_ = &grndpool_thread_v1;
   struct grndpool_slice_v1 *grndpool_s_;
   unsigned char *grndpool_p_;
   int32_t grndpool_avail_;
   uint64_t grndpool_cookie_;
   int grndpool_served_ = 0;
-  if (__builtin_expect(grndpool_t_->grndpool_in_draw, 0)) return 0; /* a handler inside a draw */
-  grndpool_t_->grndpool_in_draw = 1;
+  if (__builtin_expect(grndpool_thread_v1.grndpool_in_draw, 0))
+    return 0; /* a handler inside a draw */
+  grndpool_thread_v1.grndpool_in_draw = 1;
   __atomic_signal_fence(__ATOMIC_SEQ_CST);
-  grndpool_s_ = grndpool_t_->grndpool_slice;
+  grndpool_s_ = grndpool_thread_v1.grndpool_slice;
   grndpool_avail_ = __atomic_load_n(&grndpool_s_->grndpool_avail, __ATOMIC_RELAXED);
   if (__builtin_expect(grndpool_avail_ < (int32_t)grndpool_n_, 0)) {
     /* The per-draw lane: its slice, if it has the bytes, and the vDSO's word
@@ -220,11 +220,11 @@ GRNDPOOL_INLINE_ int grndpool_take_(void *grndpool_out_, size_t grndpool_n_, int
   /* Not ours any more once a fork (also from a signal handler during the
    * copy or the vDSO call), the kernel or a new process epoch wiped or
    * staled the slice: the copy is then not trusted. */
-  grndpool_served_ =
-      __atomic_load_n(&grndpool_s_->grndpool_owner, __ATOMIC_RELAXED) == grndpool_t_->grndpool_tag;
+  grndpool_served_ = __atomic_load_n(&grndpool_s_->grndpool_owner, __ATOMIC_RELAXED) ==
+                     grndpool_thread_v1.grndpool_tag;
 grndpool_done_:
   __atomic_signal_fence(__ATOMIC_SEQ_CST);
-  grndpool_t_->grndpool_in_draw = 0;
+  grndpool_thread_v1.grndpool_in_draw = 0;
   return grndpool_served_;
 }
 
