@@ -24,6 +24,18 @@ std::atomic<uint32_t> *g_claims = nullptr;
 std::atomic<size_t> g_budget_left{0};
 // Segments below this index are not handed out (raw-clone child, see LiftQuarantine).
 std::atomic<size_t> g_quarantine_below{0};
+// Moves (release) after anything that may let a claim succeed that failed
+// before: see SliceFrees(). Starts at 1: 0 means "no failed claim" to callers.
+std::atomic<uint64_t> g_frees{1};
+std::atomic<uint64_t> g_claim_scans{0};
+// Grows between taking their budget and publishing their segment: a claim that
+// found no free slice and no budget then waits for the grow instead of
+// leaving its thread on the overflow slices with slices about to be free.
+std::atomic<uint32_t> g_growing{0};
+
+void NoteFree() {
+  g_frees.fetch_add(1, std::memory_order_release);
+}
 
 const SlabGeometry &Geometry() {
   return g_process->geometry;
@@ -67,6 +79,12 @@ Claim Grow(uint32_t tag) {
     SegmentReader segments;
     if (const Claim mine = TryClaimIn(segments, tag)) return mine;
   }
+  // Counted before the budget is taken and until the segment is published
+  // (or given up): see GrowMayHelp.
+  g_growing.fetch_add(1, std::memory_order_seq_cst);
+  struct Grown {
+    ~Grown() { g_growing.fetch_sub(1, std::memory_order_seq_cst); }
+  } grown;
   if (!TakeSlabBudget(g.segment_bytes)) return Claim{};
   // Droppable pages are only safe where a slice cannot span two pages: the
   // stamp is then in the page of every byte it guards.
@@ -120,7 +138,9 @@ void ChildAfterFork(bool via_atfork) {
   // glibc's fork(): the forking thread forgot its slice in an atfork handler,
   // so every slice is free. A raw clone: see LiftQuarantine.
   g_quarantine_below.store(via_atfork ? 0 : SegmentCountForWriter(), std::memory_order_relaxed);
+  g_growing.store(0, std::memory_order_relaxed);  // a raw clone may cut a grow: none runs here
   RelockAfterFork();
+  NoteFree();  // every claim word reads free in the child
 }
 const fork::Hooks kForkHooks{NoForkLocks, NoForkLocks, ChildAfterFork};
 
@@ -159,17 +179,35 @@ void InitSliceDirectory(const Process &process) {
   OnNewEpoch(StaleEveryClaimed);
 }
 
+namespace {
+
+// After a scan of `scanned` segments found no free slice: whether taking the
+// writers' lock may find one. With the budget spent it cannot, unless a grow
+// that took the last budget has not published its segment yet, or published it
+// after the scan; otherwise overflow threads would all take the lock on every
+// retry. (A grow counts itself before its budget is taken, with release, and
+// uncounts itself after publishing; so a load of the spent budget that sees
+// its take sees it counted, or sees its segment.)
+bool GrowMayHelp(size_t scanned) {
+  if (g_budget_left.load(std::memory_order_acquire) >= Geometry().segment_bytes) return true;
+  if (g_growing.load(std::memory_order_seq_cst) != 0) return true;
+  SegmentReader segments;
+  return segments.count() != scanned;
+}
+
+}  // namespace
+
 Claim ClaimSlice(uint32_t tag) {
   if (g_claims == nullptr) return Claim{};
+  g_claim_scans.fetch_add(1, std::memory_order_relaxed);
   Claim claim;
+  size_t scanned = 0;
   {
     SegmentReader segments;
+    scanned = segments.count();
     claim = TryClaimIn(segments, tag);
   }
-  // With the budget spent, growing is pointless: skip the writers' lock, which
-  // overflow threads would otherwise all take on every retry.
-  if (!claim && g_budget_left.load(std::memory_order_relaxed) >= Geometry().segment_bytes)
-    claim = Grow(tag);
+  if (!claim && GrowMayHelp(scanned)) claim = Grow(tag);
   if (!claim) return Claim{};
   claim.slice->Reset();
   claim.slice->owner.store(tag, std::memory_order_relaxed);
@@ -195,12 +233,22 @@ bool TakeSlabBudget(size_t bytes) {
   size_t left = g_budget_left.load(std::memory_order_relaxed);
   do {
     if (left < bytes) return false;
-  } while (!g_budget_left.compare_exchange_weak(left, left - bytes, std::memory_order_relaxed));
+  } while (!g_budget_left.compare_exchange_weak(left, left - bytes, std::memory_order_acq_rel,
+                                                std::memory_order_relaxed));
   return true;
 }
 
 void ReturnSlabBudget(size_t bytes) {
   g_budget_left.fetch_add(bytes, std::memory_order_relaxed);
+  NoteFree();
+}
+
+uint64_t SliceFrees() {
+  return g_frees.load(std::memory_order_acquire);
+}
+
+uint64_t ClaimScansForTesting() {
+  return g_claim_scans.load(std::memory_order_relaxed);
 }
 
 bool RetireSlice(const Claim &claim, uint32_t tag) {
@@ -221,6 +269,7 @@ bool RetireSlice(const Claim &claim, uint32_t tag) {
   slice->owner.store(0, std::memory_order_relaxed);
   claim.word->store(0, std::memory_order_release);
   g_counters.slices_in_use.fetch_sub(1, std::memory_order_relaxed);
+  NoteFree();
   return true;
 }
 
@@ -234,7 +283,7 @@ bool QuarantineActive() {
 }
 
 void LiftQuarantine() {
-  g_quarantine_below.store(0, std::memory_order_relaxed);
+  if (g_quarantine_below.exchange(0, std::memory_order_relaxed) != 0) NoteFree();
 }
 
 uint64_t LiveServedBytes() {

@@ -54,6 +54,16 @@ void RestampSlice(SliceHeader *slice, uint32_t tag);
 bool TakeSlabBudget(size_t bytes);
 void ReturnSlabBudget(size_t bytes);
 
+// A count that moves after anything that may let a ClaimSlice that failed
+// succeed: a slice retired, budget given back, a fork child's reset, a
+// quarantine lifted. Read it before a ClaimSlice; while it has not moved
+// since one that failed, another would fail too (acquire: the move is seen
+// after what it announces). Never 0. Any thread, async-signal-safe.
+uint64_t SliceFrees();
+
+// Tests only: how many times ClaimSlice has looked for a free slice.
+uint64_t ClaimScansForTesting();
+
 // In a child of a raw clone: the slice of the thread that forked is unknown,
 // so no slice mapped before the fork is handed out until that thread has been
 // seen: at its next slow path, known by its stale epoch or, if it had not drawn

@@ -65,6 +65,7 @@ void ForgetSliceInChild(bool via_atfork) {
   ThreadState &t = ThisThread();
   ForgetSlice(t);
   t.claim_backoff = 0;  // the child's slices are all free
+  t.claim_frees = 0;
   if (t.child_epoch != 0) t.child_epoch = fork::ChildEpoch();
 }
 const fork::Hooks kForkHooks{NoForkLocks, NoForkLocks, ForgetSliceInChild};
@@ -103,6 +104,7 @@ bool SetUpThread(ThreadState &t) {
     if (t.child_epoch != 0 || IsRawCloneForker()) {
       ForgetSlice(t);
       t.claim_backoff = 0;
+      t.claim_frees = 0;
       LiftQuarantine();
       LiftHotQuarantine();
     }
@@ -124,8 +126,17 @@ SliceHeader *OwnedSlice(ThreadState &t, bool refilling) {
     return nullptr;
   }
   FlushSharedCounts(t);
+  // Nothing was freed since this thread's last claim found nothing: another
+  // would scan every claim word in vain (at 4096 threads that scan, every 256
+  // overflow draws, was a fifth of all the instructions drawing took).
+  const uint64_t frees = SliceFrees();
+  if (!had_one && t.claim_frees == frees) {
+    t.claim_backoff = kClaimRetryInterval;
+    return nullptr;
+  }
   t.owned = ClaimSlice(tag);
   t.claim_backoff = t.owned ? 0 : kClaimRetryInterval;
+  t.claim_frees = t.owned ? 0 : frees;
   return t.owned.slice;
 }
 

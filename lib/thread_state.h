@@ -53,6 +53,9 @@ struct ThreadState {
   // Older than the current epoch: the thread came from the parent (it forked).
   uint32_t child_epoch = 0;
   uint32_t claim_backoff = 0;  // overflow threads retry claiming a slice this rarely
+  // SliceFrees() before this thread's last claim, if it failed; 0 otherwise.
+  // While it has not moved, a retry would fail too and is skipped.
+  uint64_t claim_frees = 0;
   // Refills of a small slice, and CLOCK_MONOTONIC_COARSE (ns) at the last
   // look at the clock: a thread that refills often moves to a hot slice.
   uint32_t refills = 0;
