@@ -74,7 +74,8 @@ Claim MapOne(uint32_t tag) {
     g_no_more.store(true, std::memory_order_relaxed);
     return Claim{};
   }
-  if (!TakeSlabBudget(SliceBytes())) return Claim{};
+  // Past half the budget, what is left goes to threads without a slice.
+  if (!SlabBudgetPlentiful() || !TakeSlabBudget(SliceBytes())) return Claim{};
   // A hot slice spans pages, so MAP_DROPPABLE is not an option (the stamp
   // could not tell that a later page was dropped); nor is unlocked memory.
   const uint32_t epoch = fork::ChildEpoch();

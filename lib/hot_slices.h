@@ -25,8 +25,9 @@ void InitHotSlices(const Process &process);
 bool HotSlicesMayGrow();
 
 // A free hot slice now owned by `tag`, its header reset and stamped; an empty
-// Claim when hot slices are off, all taken, the slab budget is spent, or the
-// memory could not be locked. Hot slices exist for speed: they are never
+// Claim when hot slices are off, all taken, less than half the slab budget is
+// left to map a new one (SlabBudgetPlentiful), or the memory could not be
+// locked. Hot slices exist for speed: they are never
 // handed out unlocked (the first failure to lock one stops the mapping of new
 // ones, and a slice that cannot be locked again in a child after fork is never
 // handed out), so never droppable either. Their claim words are outside them,

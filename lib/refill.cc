@@ -43,8 +43,7 @@ void Rekey(SliceHeader *slice) {
 size_t CipherContexts(const SlabGeometry &geometry) {
   const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   const size_t wanted = 32 + 8 * static_cast<size_t>(cpus > 0 ? cpus : 1);
-  return std::min(wanted, (geometry.max_segments - 1) * geometry.slices_per_segment + 1 +
-                              geometry.max_hot_slices);
+  return std::min(wanted, geometry.max_owned_slices + 1 + geometry.max_hot_slices);
 }
 
 // Produces len bytes into out from the key in the slice's slot, then wipes

@@ -20,6 +20,8 @@ struct Segment {
   uint8_t *base;
   bool locked;
   bool droppable;
+  uint32_t slice_bytes;  // its slices' size, header included
+  uint32_t slices;       // segment bytes / slice_bytes
 };
 
 struct SegmentArray;  // the published array (segment_directory.cc)

@@ -31,14 +31,19 @@ struct Stamp {
 
 // Every size of the slab, derived from the options once, at start-up.
 struct SlabGeometry {
-  size_t slice_bytes;    // header included
-  uint32_t capacity;     // bytes a slice serves between refills
-  size_t segment_bytes;  // max(page, slice_bytes)
-  size_t max_segments;   // slab budget / segment_bytes, overflow segment included
-  size_t slices_per_segment;
-  size_t hot_slice_bytes;  // header included; 0: hot slices are off
-  uint32_t hot_capacity;   // bytes a hot slice serves between refills (0: off)
-  size_t max_hot_slices;   // at most a quarter of the budget
+  size_t slice_bytes;         // header included; the largest owned slice
+  uint32_t capacity;          // bytes a slice of slice_bytes serves between refills
+  size_t segment_bytes;       // max(page, slice_bytes)
+  size_t max_segments;        // slab budget / segment_bytes, overflow segment included
+  size_t slices_per_segment;  // of slice_bytes (the overflow segment's split)
+  // Owned slices shrink as the budget runs out (lib/slice_directory.h):
+  // down to min_slice_bytes, so a segment holds up to this many.
+  size_t min_slice_bytes;
+  size_t max_slices_per_segment;
+  size_t max_owned_slices;  // if no hot slice takes budget
+  size_t hot_slice_bytes;   // header included; 0: hot slices are off
+  uint32_t hot_capacity;    // bytes a hot slice serves between refills (0: off)
+  size_t max_hot_slices;    // at most a quarter of the budget
 };
 
 struct alignas(64) SliceHeader {

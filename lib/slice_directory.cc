@@ -15,8 +15,10 @@ namespace grndpool {
 namespace {
 
 const Process *g_process = nullptr;
+// The smallest slice: GRNDPOOL_SLICE_BYTES' own lower bound.
+constexpr size_t kMinSliceBytes = 256;
 // One claim word per slice the budget can hold, in segment order (segment s,
-// slice i: s * slices_per_segment + i). Mapped at start-up, wiped in a child
+// slice i: s * max_slices_per_segment + i). Mapped at start-up, wiped in a child
 // after fork, never droppable: see Claim.
 std::atomic<uint32_t> *g_claims = nullptr;
 // Slab bytes not mapped yet, for owned slices (the directory's and hot ones);
@@ -41,24 +43,41 @@ const SlabGeometry &Geometry() {
   return g_process->geometry;
 }
 
+// The last segment of the budget is kept for the shared overflow slices.
+size_t OwnedSegmentsOf(const SlabGeometry &g) {
+  return g.max_segments >= 2 ? g.max_segments - 1 : g.max_segments;
+}
 size_t OwnedSegmentLimit() {
-  // The last segment of the budget is kept for the shared overflow slices.
-  const size_t max = Geometry().max_segments;
-  return max >= 2 ? max - 1 : max;
+  return OwnedSegmentsOf(Geometry());
 }
 
 SliceHeader *SliceAt(const Segment &segment, size_t i) {
-  return reinterpret_cast<SliceHeader *>(segment.base + i * Geometry().slice_bytes);
+  return reinterpret_cast<SliceHeader *>(segment.base + i * segment.slice_bytes);
 }
 
 Claim ClaimAt(const Segment &segment, size_t s, size_t i) {
-  return Claim{SliceAt(segment, i), &g_claims[s * Geometry().slices_per_segment + i],
-               Geometry().capacity};
+  return Claim{SliceAt(segment, i), &g_claims[s * Geometry().max_slices_per_segment + i],
+               static_cast<uint32_t>(segment.slice_bytes - kSliceHeaderBytes)};
+}
+
+// Slices shrink as the budget runs out. A segment is mapped only when every
+// slice is owned, so this follows the number of threads that own one: full
+// size while less than half the owned budget is mapped (`unmapped`: before
+// this segment), half size up to three quarters, a quarter (at least
+// min_slice_bytes) after that. At 2 MiB: slices for 4080 threads instead of
+// 2044 (1532 once 32 threads are hot); a smaller slice refills more often,
+// but a thread without one pays several times more per draw on the overflow
+// slices.
+size_t SliceBytesFor(const SlabGeometry &g, size_t owned, size_t unmapped) {
+  size_t bytes = g.slice_bytes;
+  if (unmapped * 2 <= owned) bytes /= 2;
+  if (unmapped * 4 <= owned) bytes /= 2;
+  return bytes > g.min_slice_bytes ? bytes : g.min_slice_bytes;
 }
 
 Claim TryClaimIn(const SegmentReader &segments, uint32_t tag) {
   for (size_t s = g_quarantine_below.load(std::memory_order_relaxed); s < segments.count(); ++s) {
-    for (size_t i = 0; i < Geometry().slices_per_segment; ++i) {
+    for (size_t i = 0; i < segments[s].slices; ++i) {
       const Claim claim = ClaimAt(segments[s], s, i);
       uint32_t expected = 0;
       if (claim.word->load(std::memory_order_relaxed) == 0 &&
@@ -86,9 +105,12 @@ Claim Grow(uint32_t tag) {
     ~Grown() { g_growing.fetch_sub(1, std::memory_order_seq_cst); }
   } grown;
   if (!TakeSlabBudget(g.segment_bytes)) return Claim{};
+  const size_t slice_bytes =
+      SliceBytesFor(g, OwnedSegmentLimit() * g.segment_bytes,
+                    g_budget_left.load(std::memory_order_relaxed) + g.segment_bytes);
   // Droppable pages are only safe where a slice cannot span two pages: the
   // stamp is then in the page of every byte it guards.
-  const bool droppable_ok = g.slice_bytes <= PageBytes();
+  const bool droppable_ok = slice_bytes <= PageBytes();
   const uint32_t epoch = fork::ChildEpoch();
   const SegmentMapping m = MapSegment(g.segment_bytes, droppable_ok);
   const uint32_t epoch_mapped = fork::ChildEpoch();
@@ -97,7 +119,9 @@ Claim Grow(uint32_t tag) {
     return Claim{};
   }
   Count(g_counters.slab_bytes, g.segment_bytes);
-  const Segment segment{static_cast<uint8_t *>(m.base), m.locked, m.droppable};
+  const Segment segment{static_cast<uint8_t *>(m.base), m.locked, m.droppable,
+                        static_cast<uint32_t>(slice_bytes),
+                        static_cast<uint32_t>(g.segment_bytes / slice_bytes)};
   // Not visible to other claimers until the segment is published.
   const size_t index = SegmentCountForWriter();
   const Claim mine = ClaimAt(segment, index, 0);
@@ -115,7 +139,7 @@ Claim Grow(uint32_t tag) {
 void StaleEveryClaimed() {
   SegmentReader segments;
   for (size_t s = 0; s < segments.count(); ++s)
-    for (size_t i = 0; i < Geometry().slices_per_segment; ++i) {
+    for (size_t i = 0; i < segments[s].slices; ++i) {
       const Claim claim = ClaimAt(segments[s], s, i);
       MakeStale(*claim.word, claim.slice);
     }
@@ -155,6 +179,14 @@ SlabGeometry ComputeGeometry(const Options &options) {
   g.max_segments = options.slab_bytes / g.segment_bytes;
   if (g.max_segments == 0) g.max_segments = 1;
   g.slices_per_segment = g.segment_bytes / g.slice_bytes;
+  g.min_slice_bytes = g.slice_bytes / 4 > kMinSliceBytes ? g.slice_bytes / 4 : kMinSliceBytes;
+  if (g.min_slice_bytes > g.slice_bytes) g.min_slice_bytes = g.slice_bytes;
+  g.max_slices_per_segment = g.segment_bytes / g.min_slice_bytes;
+  const size_t owned_segments = OwnedSegmentsOf(g);
+  for (size_t s = 1; s <= owned_segments; ++s)
+    g.max_owned_slices +=
+        g.segment_bytes / SliceBytesFor(g, owned_segments * g.segment_bytes,
+                                        (owned_segments - s + 1) * g.segment_bytes);
   // Hot slices: at most a quarter of the budget.
   if (options.hot_slice_bytes > options.slice_bytes) {
     g.max_hot_slices = options.slab_bytes / 4 / options.hot_slice_bytes;
@@ -169,7 +201,7 @@ SlabGeometry ComputeGeometry(const Options &options) {
 void InitSliceDirectory(const Process &process) {
   g_process = &process;
   g_claims = static_cast<std::atomic<uint32_t> *>(MapWipedPlain(
-      OwnedSegmentLimit() * Geometry().slices_per_segment * sizeof(std::atomic<uint32_t>)));
+      OwnedSegmentLimit() * Geometry().max_slices_per_segment * sizeof(std::atomic<uint32_t>)));
   // No claim words, or no segment array: no owned slices, threads share the
   // overflow slices.
   const bool usable = InitSegmentDirectory() && g_claims != nullptr;
@@ -243,6 +275,12 @@ void ReturnSlabBudget(size_t bytes) {
   NoteFree();
 }
 
+bool SlabBudgetPlentiful() {
+  if (g_process == nullptr) return false;
+  return g_budget_left.load(std::memory_order_relaxed) * 2 >=
+         OwnedSegmentLimit() * Geometry().segment_bytes;
+}
+
 uint64_t SliceFrees() {
   return g_frees.load(std::memory_order_acquire);
 }
@@ -291,7 +329,7 @@ uint64_t LiveServedBytes() {
   uint64_t served = 0;
   SegmentReader segments;
   for (size_t s = 0; s < segments.count(); ++s)
-    for (size_t i = 0; i < Geometry().slices_per_segment; ++i)
+    for (size_t i = 0; i < segments[s].slices; ++i)
       served += SliceAt(segments[s], i)->ServedSinceRefill();
   return served;
 }

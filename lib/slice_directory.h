@@ -27,7 +27,10 @@ SlabGeometry ComputeGeometry(const Options &options);
 void InitSliceDirectory(const Process &process);
 
 // A free slice now owned by `tag`, its header reset and stamped, or an empty
-// Claim when the budget is spent (or no memory can be mapped). Its claim word
+// Claim when the budget is spent (or no memory can be mapped). Slices shrink
+// as the budget runs out (GRNDPOOL_SLICE_BYTES until half the owned budget is
+// mapped, half that up to three quarters, then a quarter of it, at least 256
+// bytes): the claim says its capacity. Its claim word
 // is outside the slab, so a slice in MAP_DROPPABLE memory stays owned when
 // the kernel drops its page.
 Claim ClaimSlice(uint32_t tag);
@@ -53,6 +56,10 @@ void RestampSlice(SliceHeader *slice, uint32_t tag);
 // mapped. The overflow segment's share is set aside at start-up.
 bool TakeSlabBudget(size_t bytes);
 void ReturnSlabBudget(size_t bytes);
+
+// True while at least half the owned budget is unmapped. Hot slices are
+// mapped only then: past it, the budget goes to threads that have no slice.
+bool SlabBudgetPlentiful();
 
 // A count that moves after anything that may let a ClaimSlice that failed
 // succeed: a slice retired, budget given back, a fork child's reset, a

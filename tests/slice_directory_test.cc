@@ -17,8 +17,10 @@ namespace {
 
 class SliceDirectory : public ::testing::Test {
  protected:
-  // 32 KiB of 1 KiB slices: 8 page segments, one kept for the overflow, so
-  // 7 * 4 = 28 slices can be owned.
+  // 32 KiB of 1 KiB slices: 8 page segments, one kept for the overflow, 7
+  // for owned slices, which shrink as the budget runs out: 4 segments of
+  // 1 KiB slices (mapped while less than half the 28 KiB is), 2 of 512 B (up
+  // to three quarters), 1 of 256 B: 16 + 16 + 16 = 48 slices.
   static void SetUpTestSuite() {
     process_.options = DefaultOptions();
     process_.options.slab_bytes = 32 * 1024;
@@ -27,7 +29,7 @@ class SliceDirectory : public ::testing::Test {
     InitSliceDirectory(process_);
   }
   static const SlabGeometry &Geometry() { return process_.geometry; }
-  static constexpr size_t kOwnable = 28;
+  static constexpr size_t kOwnable = 48;
   static inline Process process_;
 };
 
@@ -36,6 +38,9 @@ TEST_F(SliceDirectory, GeometryIsComputedOnce) {
   EXPECT_EQ(g.capacity, 1024u - kSliceHeaderBytes);
   EXPECT_EQ(g.slices_per_segment * g.slice_bytes, g.segment_bytes);
   EXPECT_EQ(g.max_segments, 32 * 1024 / g.segment_bytes);
+  EXPECT_EQ(g.min_slice_bytes, 256u);
+  EXPECT_EQ(g.max_slices_per_segment, g.segment_bytes / 256);
+  EXPECT_EQ(g.max_owned_slices, kOwnable);
 }
 
 TEST_F(SliceDirectory, ClaimGrowExhaustReleaseReuse) {
@@ -50,13 +55,25 @@ TEST_F(SliceDirectory, ClaimGrowExhaustReleaseReuse) {
   }
   EXPECT_EQ(owned.size(), kOwnable) << "the budget, less the overflow segment";
   EXPECT_LE(g_counters.slab_bytes.load(), 32u * 1024);
+  // Slices shrink as the budget runs out, never below 256 bytes.
+  ASSERT_EQ(owned.size(), kOwnable);
+  EXPECT_EQ(owned.front().capacity, 1024u - kSliceHeaderBytes);
+  EXPECT_EQ(owned[15].capacity, 1024u - kSliceHeaderBytes);
+  EXPECT_EQ(owned[16].capacity, 512u - kSliceHeaderBytes);
+  EXPECT_EQ(owned.back().capacity, 256u - kSliceHeaderBytes);
+  for (size_t i = 1; i < owned.size(); ++i)
+    EXPECT_LE(owned[i].capacity, owned[i - 1].capacity) << "slice " << i;
+  for (const Claim &c : owned)
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(c.slice) / 4096,
+              (reinterpret_cast<uintptr_t>(c.slice) + kSliceHeaderBytes + c.capacity - 1) / 4096)
+        << "a slice spans two pages";
   std::set<SliceHeader *> slices;
   for (const Claim &c : owned) slices.insert(c.slice);
   EXPECT_EQ(slices.size(), owned.size());
   // A released slice is wiped and is the next one handed out.
   const Claim victim = owned[5];
   victim.slice->avail = 100;
-  memset(victim.slice->data(), 0xee, Geometry().capacity);
+  memset(victim.slice->data(), 0xee, victim.capacity);
   // Only its owner's tag frees it: a thread whose slice a fork took away (and
   // another thread may own now) leaves it alone.
   const uint32_t victim_tag = victim.word->load();
@@ -66,7 +83,7 @@ TEST_F(SliceDirectory, ClaimGrowExhaustReleaseReuse) {
   ReleaseSlice(victim, victim_tag);
   EXPECT_EQ(victim.word->load(), 0u);
   EXPECT_EQ(victim.slice->owner.load(), 0u);
-  EXPECT_TRUE(std::all_of(victim.slice->data(), victim.slice->data() + Geometry().capacity,
+  EXPECT_TRUE(std::all_of(victim.slice->data(), victim.slice->data() + victim.capacity,
                           [](uint8_t b) { return b == 0; }));
   const Claim again = ClaimSlice(777);
   EXPECT_EQ(again.slice, victim.slice);
@@ -87,12 +104,12 @@ TEST_F(SliceDirectory, ClaimWordsLiveOutsideTheSlab) {
     for (const Claim &other : owned) {
       const auto *word = reinterpret_cast<const uint8_t *>(c.word);
       const auto *start = reinterpret_cast<const uint8_t *>(other.slice);
-      EXPECT_FALSE(word >= start && word < start + Geometry().slice_bytes)
+      EXPECT_FALSE(word >= start && word < start + kSliceHeaderBytes + other.capacity)
           << "a claim word lies inside a slice";
     }
     // What a dropped page leaves: stamp and data zero; the claim holds.
     const uint32_t tag = c.word->load();
-    memset(static_cast<void *>(c.slice), 0, Geometry().slice_bytes);
+    memset(static_cast<void *>(c.slice), 0, kSliceHeaderBytes + c.capacity);
     EXPECT_TRUE(c.HeldBy(tag));
     others.push_back(ClaimSlice(900 + tag));
     EXPECT_NE(others.back().slice, c.slice) << "a dropped slice was claimed again";

@@ -108,7 +108,7 @@ TEST(Churn, TwentyThousandThreadsRecycleSlices) {
 TEST(Overflow, MoreThreadsThanSlicesShareWithoutRepeats) {
   (void)grndpool_u32();  // initialise the library: the geometry comes from its options
   const SlabGeometry &g = CurrentProcess().geometry;
-  const int threads = static_cast<int>(g.max_segments * g.slices_per_segment) + 40;
+  const int threads = static_cast<int>(g.max_owned_slices + g.max_hot_slices) + 40;
   if (threads > 1000)
     GTEST_SKIP() << "budget too large for this test; run with GRNDPOOL_SLAB_BYTES=64K";
   const struct grndpool_stats before = Stats();

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // lib/thread_slice: a thread that found no free slice (the slab budget spent)
 // draws from the overflow slices and looks for a slice of its own again only
-// once one may have been freed, and then finds it. Runs this program again as
-// a child (`--child MODE`) with a budget of 12 slices, since options are read
+// once one may have been freed, and then finds it; slices shrink as the budget
+// runs out, so 4096 threads nearly all own one within the 2 MiB budget. Runs
+// this program again as a child (`--child MODE`), since options are read
 // once per process.
 #include <gtest/gtest.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -29,15 +31,25 @@ std::string Self() {
   return n > 0 ? std::string(path, static_cast<size_t>(n)) : std::string();
 }
 
-// 16 KiB of slab in 4 KiB segments: 3 segments of 1 KiB slices (12 slices),
-// the last one for the overflow slices; no hot slices.
-constexpr const char *kTwelveSlices =
-    "GRNDPOOL_SLAB_BYTES=16K GRNDPOOL_SLICE_BYTES=1K "
-    "GRNDPOOL_HOT_SLICE_BYTES=0";
+// 8 KiB of slab in 4 KiB segments: one of 256-byte slices (16 slices, too
+// small to shrink), the other for the overflow slices; no hot slices.
+constexpr const char *kSixteenSlices =
+    "GRNDPOOL_SLAB_BYTES=8K GRNDPOOL_SLICE_BYTES=256 GRNDPOOL_HOT_SLICE_BYTES=0";
 
 TEST(ThreadSlice, OverflowThreadsRetryClaimsOnlyAfterAFree) {
   std::string out;
-  EXPECT_EQ(RunCommand(std::string(kTwelveSlices) + " " + Self() + " --child overflow", &out), 0)
+  EXPECT_EQ(RunCommand(std::string(kSixteenSlices) + " " + Self() + " --child overflow", &out), 0)
+      << out;
+}
+
+// 4096 live threads on the default 2 MiB budget: slices shrink as it runs out,
+// so nearly all of them own one (2044 at most did with fixed 1 KiB slices), and the
+// locked bytes stay within the budget.
+TEST(ThreadSlice, FourThousandThreadsOwnSlicesWithinTheBudget) {
+  std::string out;
+  EXPECT_EQ(RunCommand("GRNDPOOL_SLAB_BYTES=2M GRNDPOOL_SLICE_BYTES=1K " + Self() + " --child many",
+                       &out),
+            0)
       << out;
 }
 
@@ -49,7 +61,8 @@ TEST(ThreadSlice, OverflowThreadsRetryClaimsOnlyAfterAFree) {
   return ThisThread().owned.slice != nullptr;
 }
 
-constexpr int kThreads = 24;
+constexpr int kThreads = 32;
+constexpr int kOwners = 16;
 constexpr int kDraws = 256 * 16;  // 16 claim retry intervals of overflow draws
 
 int Overflow() {
@@ -105,13 +118,76 @@ int Overflow() {
       (unsigned long long)(scans_end - scans_drawn), owners_after,
       (unsigned long long)s.shared_draws);
   fflush(stdout);
-  bool ok = owners == 12 && owners_after == 12 && s.shared_draws > 0;
-  // Without the free count each of the 12 overflow threads scanned every 256
+  bool ok = owners == kOwners && owners_after == kOwners && s.shared_draws > 0;
+  // Without the free count each of the 16 overflow threads scanned every 256
   // slow draws: ~16 times each.
   ok = ok && scans_drawn == scans_claimed;
   // One slice was freed: overflow threads looked again, one of them took it,
   // and the others scanned at most once more each.
-  ok = ok && scans_end > scans_drawn && scans_end - scans_drawn <= 12;
+  ok = ok && scans_end > scans_drawn && scans_end - scans_drawn <= kThreads - kOwners;
+  return ok ? 0 : 1;
+}
+
+// VmLck of this process, in bytes (-1 when unreadable).
+long LockedBytes() {
+  FILE *f = fopen("/proc/self/status", "r");
+  if (f == nullptr) return -1;
+  char line[256];
+  long kb = -1;
+  while (fgets(line, sizeof line, f) != nullptr)
+    if (sscanf(line, "VmLck: %ld kB", &kb) == 1) break;
+  fclose(f);
+  return kb < 0 ? -1 : kb * 1024;
+}
+
+constexpr int kMany = 4096;
+
+struct Many {
+  std::barrier<> *drawn, *may_exit;
+  std::atomic<int> *owners;
+};
+
+void *ManyThread(void *arg) {
+  Many &m = *static_cast<Many *>(arg);
+  (void)grndpool_u32();
+  if (OwnsSlice()) m.owners->fetch_add(1);
+  m.drawn->arrive_and_wait();
+  m.may_exit->arrive_and_wait();
+  return nullptr;
+}
+
+int ManyThreads() {
+  std::barrier<> drawn(kMany + 1), may_exit(kMany + 1);
+  std::atomic<int> owners{0};
+  Many m{&drawn, &may_exit, &owners};
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 128 * 1024);
+  std::vector<pthread_t> pool(kMany);
+  for (int i = 0; i < kMany; ++i) {
+    if (pthread_create(&pool[static_cast<size_t>(i)], &attr, ManyThread, &m) != 0) {
+      fprintf(stderr, "child: thread %d could not be created\n", i);
+      _exit(3);  // the others wait for it at the barrier
+    }
+  }
+  drawn.arrive_and_wait();
+  const struct grndpool_stats s = Stats();
+  const long locked = LockedBytes();
+  const long budget = 2 * 1024 * 1024;
+  printf(
+      "child: %d of %d threads own a slice; slices_in_use=%llu hot=%llu locked_bytes=%llu "
+      "slab_bytes=%llu VmLck=%ld\n",
+      owners.load(), kMany, (unsigned long long)s.slices_in_use,
+      (unsigned long long)s.hot_slices_in_use, (unsigned long long)s.locked_bytes,
+      (unsigned long long)s.slab_bytes, locked);
+  fflush(stdout);
+  may_exit.arrive_and_wait();
+  for (pthread_t t : pool) pthread_join(t, nullptr);
+  // All but a few (the budget holds 4080 slices when no thread is hot).
+  bool ok = owners.load() >= kMany - 64;
+  ok = ok && s.locked_bytes <= static_cast<uint64_t>(budget) &&
+       s.slab_bytes <= static_cast<uint64_t>(budget);
+  ok = ok && locked >= 0 && locked <= budget;
   return ok ? 0 : 1;
 }
 
@@ -122,7 +198,8 @@ int main(int argc, char **argv) {
   using namespace grndpool::test;
   if (argc == 3 && strcmp(argv[1], "--child") == 0) {
     if (strcmp(argv[2], "overflow") == 0) return Overflow();
-    fprintf(stderr, "thread_slice_test: unknown child mode '%s' (overflow)\n", argv[2]);
+    if (strcmp(argv[2], "many") == 0) return ManyThreads();
+    fprintf(stderr, "thread_slice_test: unknown child mode '%s' (overflow|many)\n", argv[2]);
     return 2;
   }
   ApplyTestEnvironment();
