@@ -126,4 +126,13 @@ class ForkSafeMutex {
   bool forker_holds_ = false;
 };
 
+// The prepare and parent hooks of a module whose lock is `mutex`, for its
+// Hooks row: {MutexForkHooks<m>::Prepare, MutexForkHooks<m>::Parent, child}.
+// The module's child hook calls mutex.ChildAfterFork(via_atfork) first.
+template <ForkSafeMutex &mutex>
+struct MutexForkHooks {
+  static void Prepare() { mutex.PrepareFork(); }
+  static void Parent() { mutex.ParentAfterFork(); }
+};
+
 }  // namespace grndpool::fork

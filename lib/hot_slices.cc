@@ -105,12 +105,6 @@ void StaleEveryClaimed() {
   for (size_t i = 0; i < count; ++i) MakeStale(g_claims[i], g_slices[i]);
 }
 
-void PrepareFork() {
-  g_map_mutex.PrepareFork();
-}
-void ParentAfterFork() {
-  g_map_mutex.ParentAfterFork();
-}
 // Every hot slice reads as free in the child (its claim word is wiped); locks
 // are not inherited, so each is locked again, and one that cannot be is
 // shelved. After glibc's fork() the forking thread forgot its slice in an
@@ -130,7 +124,8 @@ void ChildAfterFork(bool via_atfork) {
   }
   g_counters.hot_slices_in_use.store(0, std::memory_order_relaxed);
 }
-const fork::Hooks kForkHooks{PrepareFork, ParentAfterFork, ChildAfterFork};
+const fork::Hooks kForkHooks{fork::MutexForkHooks<g_map_mutex>::Prepare,
+                             fork::MutexForkHooks<g_map_mutex>::Parent, ChildAfterFork};
 
 }  // namespace
 

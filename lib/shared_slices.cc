@@ -156,12 +156,6 @@ SharedSliceHeader *Slices(size_t *count) {
   return slices;
 }
 
-void PrepareFork() {
-  g_map_mutex.PrepareFork();
-}
-void ParentAfterFork() {
-  g_map_mutex.ParentAfterFork();
-}
 // In a child the segment reads as zeros (every round unstarted); locks are
 // not inherited, so it is locked again.
 void ChildAfterFork(bool via_atfork) {
@@ -170,7 +164,8 @@ void ChildAfterFork(bool via_atfork) {
   g_mapping.locked = LockSegment(g_mapping.base, g_process->geometry.segment_bytes);
   CountLock(g_mapping.locked, g_process->geometry.segment_bytes);
 }
-const fork::Hooks kForkHooks{PrepareFork, ParentAfterFork, ChildAfterFork};
+const fork::Hooks kForkHooks{fork::MutexForkHooks<g_map_mutex>::Prepare,
+                             fork::MutexForkHooks<g_map_mutex>::Parent, ChildAfterFork};
 
 }  // namespace
 

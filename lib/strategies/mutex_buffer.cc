@@ -49,16 +49,11 @@ PageBuffer *Buffer() {
   return g_buffer;
 }
 
-void PrepareFork() {
-  g_mutex.PrepareFork();
-}
-void ParentAfterFork() {
-  g_mutex.ParentAfterFork();
-}
 void ChildAfterFork(bool via_atfork) {
   g_mutex.ChildAfterFork(via_atfork);
 }
-const fork::Hooks kForkHooks{PrepareFork, ParentAfterFork, ChildAfterFork};
+const fork::Hooks kForkHooks{fork::MutexForkHooks<g_mutex>::Prepare,
+                             fork::MutexForkHooks<g_mutex>::Parent, ChildAfterFork};
 
 }  // namespace
 

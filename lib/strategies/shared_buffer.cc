@@ -132,19 +132,14 @@ struct SharedView {
   }
 };
 
-void PrepareFork() {
-  g_refill_mutex.PrepareFork();
-}
-void ParentAfterFork() {
-  g_refill_mutex.ParentAfterFork();
-}
 void ChildAfterFork(bool via_atfork) {
   // A raw clone may have copied the list mid-way through another thread's
   // unmapping: forget it (at worst a few pages stay mapped in this child).
   if (!via_atfork) g_retired.count = 0;
   g_refill_mutex.ChildAfterFork(via_atfork);
 }
-const fork::Hooks kForkHooks{PrepareFork, ParentAfterFork, ChildAfterFork};
+const fork::Hooks kForkHooks{fork::MutexForkHooks<g_refill_mutex>::Prepare,
+                             fork::MutexForkHooks<g_refill_mutex>::Parent, ChildAfterFork};
 
 }  // namespace
 
