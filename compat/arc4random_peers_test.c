@@ -22,14 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int failures;
-
-static void check(int ok, const char *what) {
-  if (!ok) {
-    fprintf(stderr, "FAIL: %s\n", what);
-    ++failures;
-  }
-}
+#include "compat/compat_check.h"
 
 static int cmp_block(const void *a, const void *b) {
   return memcmp(a, b, 16);
@@ -171,10 +164,7 @@ static void uniform_statistics(void) {
 }
 
 int main(void) {
-  Dl_info info;
-  const int ours = dladdr((void *)&arc4random, &info) != 0 && info.dli_fname != NULL &&
-                   strstr(info.dli_fname, "libgrndpool-arc4random") != NULL;
-  printf("arc4random -> %s\n", ours ? info.dli_fname : "(not the drop-in)");
+  const int ours = defined_in_dropin((void *)&arc4random, "arc4random");
   fflush(stdout); /* a sanitizer's _exit in a child would write it again */
   check(ours, "arc4random does not come from the drop-in");
   fork_under_first_draws();

@@ -11,25 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int failures;
-
-static void check(int ok, const char *what) {
-  if (!ok) {
-    fprintf(stderr, "FAIL: %s\n", what);
-    ++failures;
-  }
-}
-
-/* Reports which object defines the function at addr (by file name). */
-static int defined_in_dropin(void *addr, const char *name) {
-  Dl_info info;
-  if (dladdr(addr, &info) == 0 || info.dli_fname == NULL) {
-    fprintf(stderr, "%s: dladdr failed\n", name);
-    return 0;
-  }
-  printf("%s -> %s\n", name, info.dli_fname);
-  return strstr(info.dli_fname, "libgrndpool-arc4random") != NULL;
-}
+#include "compat/compat_check.h"
 
 int main(void) {
   /* 1. Symbol resolution: all three names must come from the drop-in. */
