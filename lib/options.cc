@@ -1,13 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "lib/options.h"
 
-#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <vector>
 
 namespace grndpool {
 namespace {
@@ -127,29 +125,6 @@ int ChoiceIndex(const char *accepted, const char *value) {
   }
 }
 
-// The value as it can be shown on one line: printable ASCII as is, quotes and
-// backslashes escaped, anything else (a newline, a control byte) as \xNN; at
-// most 64 bytes of the value are shown.
-std::string Printable(const char *value) {
-  std::string out;
-  size_t i = 0;
-  for (; value[i] != '\0' && i < 64; ++i) {
-    const unsigned char c = static_cast<unsigned char>(value[i]);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      char hex[5];
-      snprintf(hex, sizeof hex, "\\x%02x", c);
-      out += hex;
-    }
-  }
-  if (value[i] != '\0') out += "...";
-  return out;
-}
-
 // Parses `text` for `spec` and stores it; false when it is not accepted.
 bool ParseInto(const OptionSpec &spec, const char *text, Options *opts) {
   uint64_t value = 0;
@@ -193,28 +168,10 @@ const char *ChoiceName(const OptionSpec &spec, int index) {
   return name;
 }
 
-// Levenshtein distance: the fewest one-character insertions, deletions and
-// substitutions that turn a into b.
-size_t EditDistance(const std::string &a, const std::string &b) {
-  std::string::size_type n = b.size();
-  std::vector<size_t> row(n + 1);
-  for (size_t j = 0; j <= n; ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= n; ++j) {
-      const size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
-      diagonal = above;
-    }
-  }
-  return row[n];
-}
-
 void Complain(OptionErrorSink sink, const OptionSpec &spec, const char *value, const char *why) {
   char line[512];
   snprintf(line, sizeof line, "grndpool: ignoring %s=\"%s\": %saccepted %s; using default %s",
-           spec.env_name, Printable(value).c_str(), why, spec.accepted, spec.default_text);
+           spec.env_name, PrintableValue(value).c_str(), why, spec.accepted, spec.default_text);
   sink(line);
 }
 
@@ -255,7 +212,7 @@ Options ParseOptions(const char *(*getenv_fn)(const char *), OptionErrorSink sin
       snprintf(line, sizeof line,
                "grndpool: ignoring %s=\"%s\": not above GRNDPOOL_SLICE_BYTES=%zu; accepted %s; "
                "hot slices off",
-               hot.env_name, Printable(value).c_str(), opts.slice_bytes, hot.accepted);
+               hot.env_name, PrintableValue(value).c_str(), opts.slice_bytes, hot.accepted);
       sink(line);
     }
     opts.hot_slice_bytes = 0;
@@ -269,66 +226,24 @@ const OptionSpec *FindOption(const char *name) {
   return nullptr;
 }
 
-const OptionSpec &NearestOption(const char *name) {
-  const size_t len = strlen(name);
-  const OptionSpec *best = &kOptionTable[0];
-  size_t best_distance = SIZE_MAX;
-  for (const OptionSpec &spec : kOptionTable) {
-    // A name the row begins with, up to a '_', is what the user meant.
-    if (strncmp(spec.env_name, name, len) == 0 && spec.env_name[len] == '_') return spec;
-    const size_t distance = EditDistance(name, spec.env_name);
-    if (distance < best_distance) {
-      best = &spec;
-      best_distance = distance;
+std::string PrintableValue(const char *value) {
+  std::string out;
+  size_t i = 0;
+  for (; value[i] != '\0' && i < 64; ++i) {
+    const unsigned char c = static_cast<unsigned char>(value[i]);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      char hex[5];
+      snprintf(hex, sizeof hex, "\\x%02x", c);
+      out += hex;
     }
   }
-  return *best;
-}
-
-size_t ReportUnknownVariables(char *const *envp, OptionErrorSink sink) {
-  static const char kPrefix[] = "GRNDPOOL_";
-  size_t unknown = 0;
-  for (char *const *entry = envp; entry != nullptr && *entry != nullptr; ++entry) {
-    if (strncmp(*entry, kPrefix, sizeof kPrefix - 1) != 0) continue;
-    const char *eq = strchr(*entry, '=');
-    const std::string name(*entry,
-                           eq != nullptr ? static_cast<size_t>(eq - *entry) : strlen(*entry));
-    if (FindOption(name.c_str()) != nullptr) continue;
-    char line[512];
-    snprintf(line, sizeof line,
-             "grndpool: unknown variable %s=\"%s\": grndpool does not read it; "
-             "nearest known name: %s (grndpool-env --help lists them all)",
-             Printable(name.c_str()).c_str(), Printable(eq != nullptr ? eq + 1 : "").c_str(),
-             NearestOption(name.c_str()).env_name);
-    sink(line);
-    ++unknown;
-  }
-  return unknown;
-}
-
-std::string OptionsHelpText() {
-  std::string text = "Environment variables read once, at the first draw:\n";
-  char line[512];
-  for (size_t i = 0; i < kOptionCount; ++i) {
-    const OptionSpec &s = kOptionTable[i];
-    snprintf(line, sizeof line, "  %-22s %s\n  %-22s accepted: %s; default: %s\n", s.env_name,
-             s.help, "", s.accepted, s.default_text);
-    text += line;
-  }
-  return text;
-}
-
-std::string OptionsMarkdown() {
-  std::string text = "| variable | accepted | default | meaning |\n|---|---|---|---|\n";
-  for (size_t i = 0; i < kOptionCount; ++i) {
-    const OptionSpec &s = kOptionTable[i];
-    std::string accepted = s.accepted;
-    for (size_t p = 0; (p = accepted.find('|', p)) != std::string::npos; p += 2)
-      accepted.replace(p, 1, "\\|");
-    text += std::string("| `") + s.env_name + "` | " + accepted + " | `" + s.default_text + "` | " +
-            s.help + " |\n";
-  }
-  return text;
+  if (value[i] != '\0') out += "...";
+  return out;
 }
 
 // Choice names, copied out of the table once per process into storage with no

@@ -67,22 +67,13 @@ Options ParseOptions(const char *(*getenv_fn)(const char *), OptionErrorSink sin
 // The row of variable `name`, or nullptr when the table has none.
 const OptionSpec *FindOption(const char *name);
 
-// The row whose name is nearest to `name`, to suggest instead: a row that
-// `name` begins, at a '_' (GRNDPOOL_SLAB -> GRNDPOOL_SLAB_BYTES), else the
-// fewest one-character edits.
-const OptionSpec &NearestOption(const char *name);
-
-// Reports, through `sink`, one line for each GRNDPOOL_* variable of `envp`
-// (NAME=VALUE strings, NULL-terminated) that no row of the table reads,
-// naming the nearest row. Returns how many it reported.
-size_t ReportUnknownVariables(char *const *envp, OptionErrorSink sink);
+// A value as it can be shown on one line: printable ASCII as is, quotes and
+// backslashes escaped, anything else (a newline, a control byte) as \xNN; at
+// most 64 bytes of it, then "...".
+std::string PrintableValue(const char *value);
 
 // Parses a size with optional K or M suffix (binary units). Returns false if malformed.
 bool ParseSize(const char *text, uint64_t *out);
-
-// `--help` text and a markdown table, both generated from kOptionTable.
-std::string OptionsHelpText();
-std::string OptionsMarkdown();
 
 // Choice names, read from the table rows (written once, there).
 const char *StrategyName(Strategy s);

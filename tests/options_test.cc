@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "options.h"
+#include "lib/options.h"
 
 #include <gtest/gtest.h>
 
@@ -102,15 +102,6 @@ TEST(ParseOptions, OutOfRangeSizesAreRejected) {
   EXPECT_EQ(g_errors.size(), 3u);
 }
 
-TEST(OptionsDocs, HelpAndMarkdownListEveryVariable) {
-  const std::string help = OptionsHelpText();
-  const std::string md = OptionsMarkdown();
-  for (size_t i = 0; i < kOptionCount; ++i) {
-    EXPECT_NE(help.find(kOptionTable[i].env_name), std::string::npos);
-    EXPECT_NE(md.find(kOptionTable[i].env_name), std::string::npos);
-  }
-}
-
 // A budget smaller than one slice would be exceeded by the first thread.
 TEST(ParseOptions, SlabSmallerThanASliceIsRejected) {
   const Options o = Parse({{"GRNDPOOL_SLAB_BYTES", "8K"}, {"GRNDPOOL_SLICE_BYTES", "16K"}});
@@ -137,43 +128,6 @@ TEST(ParseOptions, BadValuesAreEscapedOnOneLine) {
       g_errors[0].find("REFILL") != std::string::npos ? g_errors[0] : g_errors[1];
   EXPECT_NE(refill.find("chacha20\\x0aGRNDPOOL_SOURCE=\\\"x\\\\\\x01"), std::string::npos)
       << refill;
-}
-
-TEST(UnknownVariables, NearestNameIsWhatTheUserMeant) {
-  EXPECT_STREQ(NearestOption("GRNDPOOL_SLAB").env_name, "GRNDPOOL_SLAB_BYTES");
-  EXPECT_STREQ(NearestOption("GRNDPOOL_SLICE").env_name, "GRNDPOOL_SLICE_BYTES");
-  EXPECT_STREQ(NearestOption("GRNDPOOL_HOT").env_name, "GRNDPOOL_HOT_SLICE_BYTES");
-  EXPECT_STREQ(NearestOption("GRNDPOOL_STAT").env_name, "GRNDPOOL_STATS");
-  EXPECT_STREQ(NearestOption("GRNDPOOL_REFIL").env_name, "GRNDPOOL_REFILL");
-  EXPECT_STREQ(NearestOption("GRNDPOOL_STRATEGIE").env_name, "GRNDPOOL_STRATEGY");
-  EXPECT_STREQ(NearestOption("GRNDPOOL_HOTSLICE_BYTES").env_name, "GRNDPOOL_HOT_SLICE_BYTES");
-  EXPECT_STREQ(NearestOption("GRNDPOOL_SLAB_SIZE").env_name, "GRNDPOOL_SLAB_BYTES");
-  EXPECT_EQ(FindOption("GRNDPOOL_SLAB"), nullptr);
-  ASSERT_NE(FindOption("GRNDPOOL_SLAB_BYTES"), nullptr);
-  EXPECT_STREQ(FindOption("GRNDPOOL_SLAB_BYTES")->env_name, "GRNDPOOL_SLAB_BYTES");
-}
-
-TEST(UnknownVariables, OneLineEachNamingTheNearest) {
-  g_errors.clear();
-  char foo[] = "GRNDPOOL_FOO=1";
-  char slab[] = "GRNDPOOL_SLAB=1M";
-  char known[] = "GRNDPOOL_SLAB_BYTES=1M";
-  char other[] = "PATH=/bin";
-  char odd[] = "GRNDPOOL_X=\"\n";
-  char *envp[] = {foo, known, other, slab, odd, nullptr};
-  EXPECT_EQ(ReportUnknownVariables(envp, CollectError), 3u);
-  ASSERT_EQ(g_errors.size(), 3u);
-  EXPECT_NE(g_errors[0].find("unknown variable GRNDPOOL_FOO=\"1\""), std::string::npos)
-      << g_errors[0];
-  EXPECT_NE(g_errors[1].find("unknown variable GRNDPOOL_SLAB=\"1M\""), std::string::npos)
-      << g_errors[1];
-  EXPECT_NE(g_errors[1].find("nearest known name: GRNDPOOL_SLAB_BYTES "), std::string::npos)
-      << g_errors[1];
-  EXPECT_NE(g_errors[2].find("GRNDPOOL_X=\"\\\"\\x0a\""), std::string::npos) << g_errors[2];
-  for (const std::string &line : g_errors) EXPECT_EQ(line.find('\n'), std::string::npos);
-  char *none[] = {known, other, nullptr};
-  EXPECT_EQ(ReportUnknownVariables(none, CollectError), 0u);
-  EXPECT_EQ(ReportUnknownVariables(nullptr, CollectError), 0u);
 }
 
 }  // namespace

@@ -9,7 +9,8 @@
 #include <string>
 
 #include "grndpool/grndpool.h"
-#include "options.h"
+#include "lib/option_text.h"
+#include "lib/options.h"
 #include "tools/remote_stats.h"
 
 namespace {
