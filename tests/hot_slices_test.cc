@@ -22,17 +22,11 @@
 namespace grndpool::test {
 namespace {
 
-std::string Self() {
-  char path[4096];
-  const ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
-  return n > 0 ? std::string(path, static_cast<size_t>(n)) : std::string();
-}
-
 // Runs this program as a child in MODE (hot_slices_children.h) with `env`;
 // expects it to succeed and, unless `may_complain`, to report no bad value.
 void ExpectChildPasses(const std::string &env, const char *mode, bool may_complain = true) {
   std::string out;
-  EXPECT_EQ(RunCommand(env + " " + Self() + " --child " + mode, &out), 0) << out;
+  EXPECT_EQ(RunCommand(env + " " + SelfPath() + " --child " + mode, &out), 0) << out;
   if (!may_complain) {
     EXPECT_EQ(out.find("ignoring"), std::string::npos) << out;
   }

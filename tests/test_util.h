@@ -63,6 +63,14 @@ inline int RunCommand(const std::string &command, std::string *output) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+// This program's path, to run it again as a child with other options (they
+// are read once per process); empty when /proc is not mounted.
+inline std::string SelfPath() {
+  char path[4096];
+  const ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+  return n > 0 ? std::string(path, static_cast<size_t>(n)) : std::string();
+}
+
 // Names for parameterised tests over strategies.
 inline std::string StrategyParamName(Strategy s) {
   std::string name = StrategyFor(s).name;

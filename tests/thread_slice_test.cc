@@ -25,12 +25,6 @@
 namespace grndpool::test {
 namespace {
 
-std::string Self() {
-  char path[4096];
-  const ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
-  return n > 0 ? std::string(path, static_cast<size_t>(n)) : std::string();
-}
-
 // 8 KiB of slab in 4 KiB segments: one of 256-byte slices (16 slices, too
 // small to shrink), the other for the overflow slices; no hot slices.
 constexpr const char *kSixteenSlices =
@@ -38,7 +32,8 @@ constexpr const char *kSixteenSlices =
 
 TEST(ThreadSlice, OverflowThreadsRetryClaimsOnlyAfterAFree) {
   std::string out;
-  EXPECT_EQ(RunCommand(std::string(kSixteenSlices) + " " + Self() + " --child overflow", &out), 0)
+  EXPECT_EQ(RunCommand(std::string(kSixteenSlices) + " " + SelfPath() + " --child overflow", &out),
+            0)
       << out;
 }
 
@@ -47,9 +42,10 @@ TEST(ThreadSlice, OverflowThreadsRetryClaimsOnlyAfterAFree) {
 // locked bytes stay within the budget.
 TEST(ThreadSlice, FourThousandThreadsOwnSlicesWithinTheBudget) {
   std::string out;
-  EXPECT_EQ(RunCommand("GRNDPOOL_SLAB_BYTES=2M GRNDPOOL_SLICE_BYTES=1K " + Self() + " --child many",
-                       &out),
-            0)
+  EXPECT_EQ(
+      RunCommand("GRNDPOOL_SLAB_BYTES=2M GRNDPOOL_SLICE_BYTES=1K " + SelfPath() + " --child many",
+                 &out),
+      0)
       << out;
 }
 
