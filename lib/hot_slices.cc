@@ -143,8 +143,10 @@ bool HotSlicesMayGrow() {
 Claim ClaimHotSlice(uint32_t tag) {
   if (g_process == nullptr || MaxSlices() == 0) return Claim{};
   Claim claim = TryClaim(tag);
+  // Checked before the mutex too: past half the budget every busy small-slice
+  // thread asks here every 8 refills, and would take it to be refused.
   if (!claim && g_count.load(std::memory_order_relaxed) < MaxSlices() &&
-      !g_no_more.load(std::memory_order_relaxed))
+      !g_no_more.load(std::memory_order_relaxed) && SlabBudgetPlentiful())
     claim = MapOne(tag);
   if (!claim) return Claim{};
   claim.slice->Reset();

@@ -101,8 +101,14 @@ Claim Grow(uint32_t tag) {
   // Counted before the budget is taken and until the segment is published
   // (or given up): see GrowMayHelp.
   g_growing.fetch_add(1, std::memory_order_seq_cst);
+  // Never below 0: a fork from a signal handler inside this grow leaves a
+  // child whose hook zeroed the count before this decrement runs there.
   struct Grown {
-    ~Grown() { g_growing.fetch_sub(1, std::memory_order_seq_cst); }
+    ~Grown() {
+      uint32_t n = g_growing.load(std::memory_order_relaxed);
+      while (n > 0 && !g_growing.compare_exchange_weak(n, n - 1, std::memory_order_seq_cst)) {
+      }
+    }
   } grown;
   if (!TakeSlabBudget(g.segment_bytes)) return Claim{};
   const size_t slice_bytes =
@@ -118,18 +124,23 @@ Claim Grow(uint32_t tag) {
     ReturnSlabBudget(g.segment_bytes);
     return Claim{};
   }
-  Count(g_counters.slab_bytes, g.segment_bytes);
   const Segment segment{static_cast<uint8_t *>(m.base), m.locked, m.droppable,
                         static_cast<uint32_t>(slice_bytes),
                         static_cast<uint32_t>(g.segment_bytes / slice_bytes)};
-  // Not visible to other claimers until the segment is published.
+  // Not visible to other claimers until the segment is published. The budget
+  // keeps the index within the claim words; checked, not assumed.
   const size_t index = SegmentCountForWriter();
-  const Claim mine = ClaimAt(segment, index, 0);
-  mine.word->store(tag, std::memory_order_relaxed);
-  if (!AppendSegment(segment)) {
-    mine.word->store(0, std::memory_order_relaxed);
-    return Claim{};  // the mapping stays unused: harmless, rare
+  const Claim mine = index < OwnedSegmentLimit() ? ClaimAt(segment, index, 0) : Claim{};
+  if (mine) mine.word->store(tag, std::memory_order_relaxed);
+  if (!mine || !AppendSegment(segment)) {
+    // No room for it in the directory: the budget goes back (and announces
+    // itself, so failed claims look again), the mapping with it.
+    if (mine) mine.word->store(0, std::memory_order_relaxed);
+    UnmapSegment(m, g.segment_bytes);
+    ReturnSlabBudget(g.segment_bytes);
+    return Claim{};
   }
+  Count(g_counters.slab_bytes, g.segment_bytes);
   if (m.locked && !fork::RelockIfReset(epoch, epoch_mapped, m.base, g.segment_bytes))
     SegmentForWriter(index).locked = false;
   return mine;
