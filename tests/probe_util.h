@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -67,6 +68,21 @@ inline void SpinFor(uint64_t ns) {
 }
 
 // Waits for `pid` at most `seconds`: its wait status, or -1 after killing it.
+// A hung child's threads' stacks on stderr (through gdb, when it is
+// installed), printed before it is killed: a hang seen once, in CI, then
+// says where it was.
+inline void PrintStacksOf(pid_t pid) {
+  char command[192];
+  snprintf(command, sizeof command,
+           "command -v gdb >/dev/null && timeout 30 gdb -q -batch -nx -p %d "
+           "-ex 'thread apply all bt 24' </dev/null 1>&2 2>/dev/null",
+           static_cast<int>(pid));
+  fprintf(stderr, "--- stacks of the hung process %d ---\n", static_cast<int>(pid));
+  fflush(stderr);
+  if (system(command) != 0) fprintf(stderr, "(no stacks: gdb missing or it failed)\n");
+  fprintf(stderr, "--- end of stacks ---\n");
+}
+
 inline int WaitAtMost(pid_t pid, int seconds) {
   const uint64_t deadline = NowNs() + static_cast<uint64_t>(seconds) * 1000000000u;
   int status = 0;
@@ -75,6 +91,7 @@ inline int WaitAtMost(pid_t pid, int seconds) {
     if (got == pid) return status;
     if (got < 0 && errno != EINTR) return -2;
     if (NowNs() > deadline) {
+      PrintStacksOf(pid);
       kill(pid, SIGKILL);
       waitpid(pid, &status, 0);
       return -1;
