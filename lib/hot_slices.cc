@@ -20,6 +20,11 @@ const Process *g_process = nullptr;
 // claim words (wiped in a child after fork).
 SliceHeader **g_slices = nullptr;
 std::atomic<uint32_t> *g_claims = nullptr;
+// Parked slots (ParkHotSlice): mapped, unlocked, their pages discarded and
+// their budget given back for good; their claim word holds kRetiringTag, so
+// no thread takes them again. Plain memory, so a child after fork keeps the
+// marks (its claim words are wiped) and does not lock them again.
+std::atomic<uint8_t> *g_parked = nullptr;
 std::atomic<size_t> g_count{0};
 // Set when a new hot slice could not be locked: none is mapped after that.
 // Those already mapped (and locked) are still handed out.
@@ -27,6 +32,8 @@ std::atomic<bool> g_no_more{false};
 // Slices below this index are not handed out (raw-clone child).
 std::atomic<size_t> g_quarantine_below{0};
 fork::ForkSafeMutex g_map_mutex;  // serialises mapping new hot slices
+// Hot slices parked so far: one is parked per ParkQuota() failed claims.
+std::atomic<uint64_t> g_parks{0};
 
 size_t SliceBytes() {
   return g_process->geometry.hot_slice_bytes;
@@ -70,7 +77,8 @@ Claim MapOne(uint32_t tag) {
     g_slices = static_cast<SliceHeader **>(MapPlain(MaxSlices() * sizeof(SliceHeader *)));
   if (g_claims == nullptr)
     g_claims = static_cast<std::atomic<uint32_t> *>(MapWipedPlain(MaxSlices() * sizeof(uint32_t)));
-  if (g_slices == nullptr || g_claims == nullptr) {
+  if (g_parked == nullptr) g_parked = static_cast<std::atomic<uint8_t> *>(MapPlain(MaxSlices()));
+  if (g_slices == nullptr || g_claims == nullptr || g_parked == nullptr) {
     g_no_more.store(true, std::memory_order_relaxed);
     return Claim{};
   }
@@ -115,6 +123,10 @@ void ChildAfterFork(bool via_atfork) {
   const size_t count = g_count.load(std::memory_order_relaxed);
   g_quarantine_below.store(via_atfork ? 0 : count, std::memory_order_relaxed);
   for (size_t i = 0; i < count; ++i) {
+    if (g_parked[i].load(std::memory_order_relaxed) != 0) {
+      g_claims[i].store(kRetiringTag, std::memory_order_relaxed);  // wiped here
+      continue;
+    }
     if (LockSegment(g_slices[i], SliceBytes())) {
       Count(g_counters.locked_bytes, SliceBytes());
     } else {
@@ -158,6 +170,28 @@ Claim ClaimHotSlice(uint32_t tag) {
 
 void ReleaseHotSlice(const Claim &claim, uint32_t tag) {
   if (RetireSlice(claim, tag)) g_counters.hot_slices_in_use.fetch_sub(1, std::memory_order_relaxed);
+}
+
+bool ParkHotSlice(const Claim &claim, uint32_t tag) {
+  // Cheap first: is a park wanted at all? (Every hot refill asks.)
+  const uint64_t quota = g_process->geometry.hot_slice_bytes / g_process->geometry.min_slice_bytes;
+  if (g_parks.load(std::memory_order_relaxed) * quota >= FailedClaims()) return false;
+  std::lock_guard<fork::ForkSafeMutex> lock(g_map_mutex);
+  const uint64_t parks = g_parks.load(std::memory_order_relaxed);
+  const size_t i = static_cast<size_t>(claim.word - g_claims);
+  if (parks * quota >= FailedClaims() || i >= g_count.load(std::memory_order_relaxed)) return false;
+  // Retired, so wiped and unservable, but left claimed (kRetiringTag): no
+  // thread may take it while its memory goes.
+  if (!RetireSlice(claim, tag, kRetiringTag)) return false;
+  g_parks.store(parks + 1, std::memory_order_relaxed);
+  g_counters.hot_slices_in_use.fetch_sub(1, std::memory_order_relaxed);
+  g_parked[i].store(1, std::memory_order_relaxed);
+  // Unlocked: its budget goes back. (If munlock failed the slot stays retired
+  // and locked, and its budget spent: never more locked than the budget.)
+  if (!ParkSegment(g_slices[i], SliceBytes())) return true;
+  g_counters.slab_bytes.fetch_sub(SliceBytes(), std::memory_order_relaxed);
+  ReturnSlabBudget(SliceBytes());
+  return true;
 }
 
 uint64_t LiveHotServedBytes() {

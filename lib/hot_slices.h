@@ -4,8 +4,9 @@
 // cost little locked memory; a thread that keeps refilling moves to a hot slice
 // (GRNDPOOL_HOT_SLICE_BYTES), which refills, and rekeys, that many times less
 // often. Hot slices come out of the same slab budget, at most a quarter of it,
-// are mapped only when first claimed and stay mapped (and locked) for the life
-// of the process, like the directory's segments.
+// are mapped only when first claimed and stay mapped for the life of the
+// process, locked while in use or free; when threads find no slice, their
+// owners give them back (ParkHotSlice) and their budget goes to small slices.
 #pragma once
 
 #include <cstddef>
@@ -36,6 +37,15 @@ Claim ClaimHotSlice(uint32_t tag);
 
 // Wipes the slice and makes it free if `tag` still owns it; never waits.
 void ReleaseHotSlice(const Claim &claim, uint32_t tag);
+
+// Gives the slice's budget back for good if `tag` still owns it: wiped,
+// unlocked, its pages discarded, kept mapped (readers index the slots without
+// RCU) and never handed out again. For when threads find no slice
+// (FailedClaims moved): the budget then goes to them, as small slices. Its owner calls it, from its
+// refill or its exit, never another thread: an owner may be mid-draw. Takes g_map_mutex.
+// One slice is parked for each this many failed claims (FailedClaims): as many
+// as the small slices its budget holds. Returns whether it parked it.
+bool ParkHotSlice(const Claim &claim, uint32_t tag);
 
 // Bytes served from owned hot slices since their last refill (for stats).
 uint64_t LiveHotServedBytes();

@@ -64,13 +64,13 @@ const OptionSpec kOptionTable[] = {
     {"GRNDPOOL_SLAB_BYTES", OptionKind::kSize, "2M", "8K..64M (K and M suffixes)", 8 * KiB,
      64 * MiB, "Cap on the process-wide locked slab, mapped only as threads arrive.", StoreSlab},
     {"GRNDPOOL_SLICE_BYTES", OptionKind::kSize, "1K", "256..64K, a power of two", 256, 64 * KiB,
-     "Bytes of slab a thread owns (64 of them are the slice header); once half the slab "
-     "is mapped new slices are half that, past three quarters a quarter (at least 256).",
+     "Bytes of slab a thread owns (64 of them are the slice header); past two thirds of "
+     "the slab's slice segments new slices are a quarter of that (at least 256).",
      StoreSlice},
     {"GRNDPOOL_HOT_SLICE_BYTES", OptionKind::kSize, "16K",
      "0 (off) or 4K..256K, a power of two above GRNDPOOL_SLICE_BYTES", 0, 256 * KiB,
      "Slice a thread moves to once it refills often (up to a quarter of the slab, mapped "
-     "while half of it is left); "
+     "while half of it is left, given back when threads find no slice); "
      "bounds a busy thread's reseed window instead of GRNDPOOL_SLICE_BYTES.",
      StoreHotSlice},
     {"GRNDPOOL_REKEY_BYTES", OptionKind::kSize, "1M", "4K..1024M (K and M suffixes)", 4 * KiB,

@@ -123,6 +123,17 @@ bool LockSegment(void *base, size_t bytes) {
   return ok;
 }
 
+bool ParkSegment(void *base, size_t bytes) {
+  const int saved_errno = errno;
+  const bool unlocked = munlock(base, bytes) == 0;
+  if (unlocked) {
+    g_counters.locked_bytes.fetch_sub(bytes, std::memory_order_relaxed);
+    g_mem->advise(base, bytes, MADV_DONTNEED);
+  }
+  errno = saved_errno;
+  return unlocked;
+}
+
 void *MapNamedPage(const char *name, int *error) {
   const int saved_errno = errno;
   void *page = nullptr;

@@ -48,6 +48,13 @@ void *MapNamedPage(const char *name, int *error);
 // Locks an existing segment again (locks are not inherited across fork).
 bool LockSegment(void *base, size_t bytes);
 
+// Gives a locked segment's memory back while it stays mapped: unlocked (and
+// counted so), its pages discarded (the next touch reads zeros, and takes no
+// memory until written). The caller has wiped what it held (the discard is
+// not a write other threads' loads of a header could race with).
+// False (and nothing done) when munlock refuses.
+bool ParkSegment(void *base, size_t bytes);
+
 // True when madvise rejects an unknown advice and accepts MADV_WIPEONFORK:
 // some emulators and sandboxes accept any advice and do nothing. Probed once.
 bool WipeOnForkWorks();

@@ -30,6 +30,8 @@ std::atomic<size_t> g_quarantine_below{0};
 // before: see SliceFrees(). Starts at 1: 0 means "no failed claim" to callers.
 std::atomic<uint64_t> g_frees{1};
 std::atomic<uint64_t> g_claim_scans{0};
+// Claims that found no slice: hot slices give their budget back once it moves.
+std::atomic<uint64_t> g_failed_claims{0};
 // Grows between taking their budget and publishing their segment: a claim that
 // found no free slice and no budget then waits for the grow instead of
 // leaving its thread on the overflow slices with slices about to be free.
@@ -60,19 +62,18 @@ Claim ClaimAt(const Segment &segment, size_t s, size_t i) {
                static_cast<uint32_t>(segment.slice_bytes - kSliceHeaderBytes)};
 }
 
-// Slices shrink as the budget runs out. A segment is mapped only when every
-// slice is owned, so this follows the number of threads that own one: full
-// size while less than half the owned budget is mapped (`unmapped`: before
-// this segment), half size up to three quarters, a quarter (at least
-// min_slice_bytes) after that. At 2 MiB: slices for 4080 threads instead of
-// 2044 (1532 once 32 threads are hot); a smaller slice refills more often,
-// but a thread without one pays several times more per draw on the overflow
-// slices.
-size_t SliceBytesFor(const SlabGeometry &g, size_t owned, size_t unmapped) {
-  size_t bytes = g.slice_bytes;
-  if (unmapped * 2 <= owned) bytes /= 2;
-  if (unmapped * 4 <= owned) bytes /= 2;
-  return bytes > g.min_slice_bytes ? bytes : g.min_slice_bytes;
+// Slices shrink as threads multiply. A segment is mapped only when every
+// slice is owned, so a segment's index follows the number of threads that own
+// one: the first two thirds of the owned segments hold full-size slices, the
+// rest a quarter of that (at least min_slice_bytes). At 2 MiB: 1360 threads
+// on 1 KiB slices (1024 threads and 32 hot ones fit), 4096 slices in all
+// once hot slices have given their budget back (ParkHotSlice), instead of
+// 2044 (1532 with 32 hot). A smaller slice refills more often, but a thread
+// without one pays several times more per draw on the overflow slices.
+size_t SliceBytesFor(const SlabGeometry &g, size_t owned_segments, size_t index) {
+  if (index * 3 < owned_segments * 2) return g.slice_bytes;
+  const size_t quarter = g.slice_bytes / 4;
+  return quarter > g.min_slice_bytes ? quarter : g.min_slice_bytes;
 }
 
 Claim TryClaimIn(const SegmentReader &segments, uint32_t tag) {
@@ -111,9 +112,7 @@ Claim Grow(uint32_t tag) {
     }
   } grown;
   if (!TakeSlabBudget(g.segment_bytes)) return Claim{};
-  const size_t slice_bytes =
-      SliceBytesFor(g, OwnedSegmentLimit() * g.segment_bytes,
-                    g_budget_left.load(std::memory_order_relaxed) + g.segment_bytes);
+  const size_t slice_bytes = SliceBytesFor(g, OwnedSegmentLimit(), SegmentCountForWriter());
   // Droppable pages are only safe where a slice cannot span two pages: the
   // stamp is then in the page of every byte it guards.
   const bool droppable_ok = slice_bytes <= PageBytes();
@@ -194,10 +193,8 @@ SlabGeometry ComputeGeometry(const Options &options) {
   if (g.min_slice_bytes > g.slice_bytes) g.min_slice_bytes = g.slice_bytes;
   g.max_slices_per_segment = g.segment_bytes / g.min_slice_bytes;
   const size_t owned_segments = OwnedSegmentsOf(g);
-  for (size_t s = 1; s <= owned_segments; ++s)
-    g.max_owned_slices +=
-        g.segment_bytes / SliceBytesFor(g, owned_segments * g.segment_bytes,
-                                        (owned_segments - s + 1) * g.segment_bytes);
+  for (size_t s = 0; s < owned_segments; ++s)
+    g.max_owned_slices += g.segment_bytes / SliceBytesFor(g, owned_segments, s);
   // Hot slices: at most a quarter of the budget.
   if (options.hot_slice_bytes > options.slice_bytes) {
     g.max_hot_slices = options.slab_bytes / 4 / options.hot_slice_bytes;
@@ -251,7 +248,10 @@ Claim ClaimSlice(uint32_t tag) {
     claim = TryClaimIn(segments, tag);
   }
   if (!claim && GrowMayHelp(scanned)) claim = Grow(tag);
-  if (!claim) return Claim{};
+  if (!claim) {
+    g_failed_claims.fetch_add(1, std::memory_order_relaxed);
+    return Claim{};
+  }
   claim.slice->Reset();
   claim.slice->owner.store(tag, std::memory_order_relaxed);
   Count(g_counters.slices_in_use);
@@ -292,6 +292,10 @@ bool SlabBudgetPlentiful() {
          OwnedSegmentLimit() * Geometry().segment_bytes;
 }
 
+uint64_t FailedClaims() {
+  return g_failed_claims.load(std::memory_order_relaxed);
+}
+
 uint64_t SliceFrees() {
   return g_frees.load(std::memory_order_acquire);
 }
@@ -300,7 +304,7 @@ uint64_t ClaimScansForTesting() {
   return g_claim_scans.load(std::memory_order_relaxed);
 }
 
-bool RetireSlice(const Claim &claim, uint32_t tag) {
+bool RetireSlice(const Claim &claim, uint32_t tag, uint32_t free_as) {
   SliceHeader *slice = claim.slice;
   uint32_t expected = tag;
   if (!claim ||
@@ -316,9 +320,9 @@ bool RetireSlice(const Claim &claim, uint32_t tag) {
   explicit_bzero(slice->refill_key, sizeof slice->refill_key);
   slice->Reset();
   slice->owner.store(0, std::memory_order_relaxed);
-  claim.word->store(0, std::memory_order_release);
+  claim.word->store(free_as, std::memory_order_release);
   g_counters.slices_in_use.fetch_sub(1, std::memory_order_relaxed);
-  NoteFree();
+  if (free_as == 0) NoteFree();
   return true;
 }
 

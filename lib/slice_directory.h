@@ -28,9 +28,9 @@ void InitSliceDirectory(const Process &process);
 
 // A free slice now owned by `tag`, its header reset and stamped, or an empty
 // Claim when the budget is spent (or no memory can be mapped). Slices shrink
-// as the budget runs out (GRNDPOOL_SLICE_BYTES until half the owned budget is
-// mapped, half that up to three quarters, then a quarter of it, at least 256
-// bytes): the claim says its capacity. Its claim word
+// as threads multiply (GRNDPOOL_SLICE_BYTES in the first two thirds of the
+// owned segments, a quarter of it, at least 256 bytes, in the rest): the claim
+// says its capacity. A claim that finds none counts in FailedClaims(). Its claim word
 // is outside the slab, so a slice in MAP_DROPPABLE memory stays owned when
 // the kernel drops its page.
 Claim ClaimSlice(uint32_t tag);
@@ -43,8 +43,14 @@ void ReleaseSlice(const Claim &claim, uint32_t tag);
 // owned by `tag` (one compare-and-swap of the claim word to kRetiringTag
 // decides: after a fork this process may not own it, and another thread may
 // own it by now). Returns whether it did. Never waits. Any slice: the
-// directory's or a hot one.
-bool RetireSlice(const Claim &claim, uint32_t tag);
+// directory's or a hot one. `free_as`: the claim word it is left with; 0 frees
+// it (and moves SliceFrees), kRetiringTag keeps it from every claimer (a hot
+// slice being parked).
+bool RetireSlice(const Claim &claim, uint32_t tag, uint32_t free_as = 0);
+
+// How many claims found no slice so far: when it moves, threads are on the
+// overflow slices, and hot slices give their budget back (ParkHotSlice).
+uint64_t FailedClaims();
 
 // A slice `tag` still claims whose stamp is not its tag: the kernel dropped
 // its page (stamp 0) or the epoch moved (kStaleTag). Counts what it held

@@ -57,6 +57,16 @@ void MaybeGoHot(ThreadState &t) {
   t.hot = true;
 }
 
+// A hot slice's owner, at a refill, when threads found no slice (and no other
+// hot slice was parked for them yet): parks the hot slice, so its budget goes
+// to small slices (the caller then claims one for this thread). True when it
+// did.
+bool GaveHotSliceBack(ThreadState &t) {
+  if (!t.hot || !ParkHotSlice(t.owned, FastBlock().grndpool_tag)) return false;
+  t.owned = Claim{};
+  return true;
+}
+
 // glibc's fork() runs this in the forking thread of the child: its slice went
 // with the wiped slab. (A raw-clone child finds out in SetUpThread instead.)
 void NoForkLocks() {}
@@ -115,7 +125,7 @@ bool SetUpThread(ThreadState &t) {
 
 SliceHeader *OwnedSlice(ThreadState &t, bool refilling) {
   const uint32_t tag = FastBlock().grndpool_tag;
-  if (t.owned.HeldBy(tag)) {
+  if (t.owned.HeldBy(tag) && !(refilling && GaveHotSliceBack(t))) {
     if (refilling) MaybeGoHot(t);
     return t.owned.slice;
   }
@@ -159,7 +169,8 @@ void ReleaseThread(ThreadState *t) {
     LiftHotQuarantine();
   }
   if (owned) {
-    if (hot)
+    // Threads found no slice: its budget goes to them if it is wanted.
+    if (hot && !ParkHotSlice(owned, fast.grndpool_tag))
       ReleaseHotSlice(owned, fast.grndpool_tag);
     else
       ReleaseSlice(owned, fast.grndpool_tag);

@@ -18,9 +18,9 @@ namespace {
 class SliceDirectory : public ::testing::Test {
  protected:
   // 32 KiB of 1 KiB slices: 8 page segments, one kept for the overflow, 7
-  // for owned slices, which shrink as the budget runs out: 4 segments of
-  // 1 KiB slices (mapped while less than half the 28 KiB is), 2 of 512 B (up
-  // to three quarters), 1 of 256 B: 16 + 16 + 16 = 48 slices.
+  // for owned slices, which shrink as threads multiply: the first two thirds
+  // of the 7 (segments 0-4) hold 1 KiB slices, the rest (5, 6) 256 B:
+  // 20 + 32 = 52 slices.
   static void SetUpTestSuite() {
     process_.options = DefaultOptions();
     process_.options.slab_bytes = 32 * 1024;
@@ -29,7 +29,7 @@ class SliceDirectory : public ::testing::Test {
     InitSliceDirectory(process_);
   }
   static const SlabGeometry &Geometry() { return process_.geometry; }
-  static constexpr size_t kOwnable = 48;
+  static constexpr size_t kOwnable = 52;
   static inline Process process_;
 };
 
@@ -55,11 +55,11 @@ TEST_F(SliceDirectory, ClaimGrowExhaustReleaseReuse) {
   }
   EXPECT_EQ(owned.size(), kOwnable) << "the budget, less the overflow segment";
   EXPECT_LE(g_counters.slab_bytes.load(), 32u * 1024);
-  // Slices shrink as the budget runs out, never below 256 bytes.
+  // Slices shrink as threads multiply, never below 256 bytes.
   ASSERT_EQ(owned.size(), kOwnable);
   EXPECT_EQ(owned.front().capacity, 1024u - kSliceHeaderBytes);
-  EXPECT_EQ(owned[15].capacity, 1024u - kSliceHeaderBytes);
-  EXPECT_EQ(owned[16].capacity, 512u - kSliceHeaderBytes);
+  EXPECT_EQ(owned[19].capacity, 1024u - kSliceHeaderBytes);
+  EXPECT_EQ(owned[20].capacity, 256u - kSliceHeaderBytes);
   EXPECT_EQ(owned.back().capacity, 256u - kSliceHeaderBytes);
   for (size_t i = 1; i < owned.size(); ++i)
     EXPECT_LE(owned[i].capacity, owned[i - 1].capacity) << "slice " << i;

@@ -7,6 +7,7 @@
 // once per process.
 #include <gtest/gtest.h>
 #include <pthread.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -39,13 +40,28 @@ TEST(ThreadSlice, OverflowThreadsRetryClaimsOnlyAfterAFree) {
       << out;
 }
 
-// 4096 live threads on the default 2 MiB budget: slices shrink as it runs out,
-// so nearly all of them own one (2044 at most did with fixed 1 KiB slices), and the
-// locked bytes stay within the budget.
+// 4096 live threads on the default 2 MiB budget: slices shrink as threads
+// multiply, so nearly all of them own one (2044 at most did with fixed 1 KiB
+// slices), and the locked bytes stay within the budget.
 TEST(ThreadSlice, FourThousandThreadsOwnSlicesWithinTheBudget) {
   std::string out;
   EXPECT_EQ(
       RunCommand("GRNDPOOL_SLAB_BYTES=2M GRNDPOOL_SLICE_BYTES=1K " + SelfPath() + " --child many",
+                 &out),
+      0)
+      << out;
+}
+
+// Threads that find no slice get the hot slices' budget: a hot slice's owner
+// parks it at its next refill (wiped, unlocked, given back), one per 16
+// failed claims here (a 4 KiB hot slice holds 16 slices of 256 B), and
+// everyone ends up owning a small slice, within the budget. 64 KiB: at most 4
+// hot slices of 4 KiB; 15 owned segments.
+TEST(ThreadSlice, HotSlicesGiveTheirBudgetToThreadsWithoutASlice) {
+  std::string out;
+  EXPECT_EQ(
+      RunCommand("GRNDPOOL_SLAB_BYTES=64K GRNDPOOL_SLICE_BYTES=1K GRNDPOOL_HOT_SLICE_BYTES=4K " +
+                     SelfPath() + " --child park",
                  &out),
       0)
       << out;
@@ -186,7 +202,7 @@ int ManyThreads() {
   fflush(stdout);
   may_exit.arrive_and_wait();
   for (pthread_t t : pool) pthread_join(t, nullptr);
-  // Every slice the budget holds is owned (4080 at 2 MiB: no thread here is
+  // Every slice the budget holds is owned (4084 at 2 MiB: no thread here is
   // hot), none lost to a claim that raced a grow.
   const size_t slices = ComputeGeometry(ParseOptions(Getenv, IgnoreError)).max_owned_slices;
   printf("child: the geometry holds %zu slices\n", slices);
@@ -194,6 +210,106 @@ int ManyThreads() {
   ok = ok && s.locked_bytes <= static_cast<uint64_t>(budget) &&
        s.slab_bytes <= static_cast<uint64_t>(budget);
   ok = ok && locked >= 0 && locked <= budget;
+  return ok ? 0 : 1;
+}
+
+[[gnu::noinline]] bool OwnsHotSlice() {
+  return ThisThread().hot;
+}
+
+constexpr int kBusy = 4;
+constexpr int kIdle = 64;  // more than the slices left once 4 threads are hot
+
+int ParkHot() {
+  const long budget = 64 * 1024;
+  std::barrier hot(kBusy + 1), idle_drawn(kBusy + kIdle + 1), busy_redrawn(kBusy + kIdle + 1),
+      all_drawn(kBusy + kIdle + 1), may_exit(kBusy + kIdle + 1);
+  std::atomic<int> went_hot{0}, owners{0}, still_hot{0};
+  std::vector<std::thread> pool;
+  for (int i = 0; i < kBusy; ++i) {
+    pool.emplace_back([&] {
+      alignas(64) uint8_t chunk[1024];
+      for (int n = 0; n < 4096 && !OwnsHotSlice(); ++n) grndpool_buf(chunk, sizeof chunk);
+      went_hot += OwnsHotSlice();
+      hot.arrive_and_wait();
+      idle_drawn.arrive_and_wait();
+      // A refill after claims failed: the hot slice is parked here.
+      for (int n = 0; n < 16; ++n) grndpool_buf(chunk, sizeof chunk);
+      busy_redrawn.arrive_and_wait();
+      all_drawn.arrive_and_wait();
+      owners += OwnsSlice();
+      still_hot += OwnsHotSlice();
+      may_exit.arrive_and_wait();
+    });
+  }
+  hot.arrive_and_wait();
+  const uint64_t failed_before = FailedClaims();
+  const struct grndpool_stats with_hot = Stats();
+  for (int i = 0; i < kIdle; ++i) {
+    pool.emplace_back([&] {
+      (void)grndpool_u32();  // a slice, or none: the budget runs out
+      idle_drawn.arrive_and_wait();
+      busy_redrawn.arrive_and_wait();
+      // Past the claim back-off (256 slow draws): those without a slice look
+      // again, now that the parked hot slices' budget is back.
+      for (int n = 0; n < 600; ++n) (void)grndpool_u32();
+      all_drawn.arrive_and_wait();
+      owners += OwnsSlice();
+      may_exit.arrive_and_wait();
+    });
+  }
+  idle_drawn.arrive_and_wait();
+  const uint64_t failed_idle = FailedClaims();
+  busy_redrawn.arrive_and_wait();
+  all_drawn.arrive_and_wait();
+  const struct grndpool_stats s = Stats();
+  const long locked = LockedBytes();
+  // A fork now: the child keeps the parked slots parked (its claim words are
+  // wiped, the marks are not): it locks again exactly what the parent has
+  // locked (a parked slot locked again would add 4 KiB), while a thread of its
+  // own draws enough to take a hot slice.
+  const uint64_t parent_locked = s.locked_bytes;
+  const pid_t pid = fork();
+  if (pid == 0) {
+    std::thread([] {
+      alignas(64) uint8_t chunk[1024];
+      for (int n = 0; n < 256; ++n) grndpool_buf(chunk, sizeof chunk);
+    }).join();
+    const struct grndpool_stats c = Stats();
+    const long child_locked = LockedBytes();
+    printf("child of child: locked_bytes=%llu hot=%llu VmLck=%ld\n",
+           (unsigned long long)c.locked_bytes, (unsigned long long)c.hot_slices_in_use,
+           child_locked);
+    fflush(stdout);
+    _exit(c.locked_bytes == parent_locked && child_locked >= 0 && child_locked <= budget ? 0 : 1);
+  }
+  int status = -1;
+  waitpid(pid, &status, 0);
+  may_exit.arrive_and_wait();
+  for (std::thread &t : pool) t.join();
+  printf(
+      "child: %d of %d busy threads went hot (hot=%llu); claims failed: %llu with the idle "
+      "threads; then %d of %d threads own a slice, %d still hot; hot=%llu slices_in_use=%llu "
+      "locked_bytes=%llu slab_bytes=%llu VmLck=%ld; forked child %s\n",
+      went_hot.load(), kBusy, (unsigned long long)with_hot.hot_slices_in_use,
+      (unsigned long long)(failed_idle - failed_before), owners.load(), kBusy + kIdle,
+      still_hot.load(), (unsigned long long)s.hot_slices_in_use,
+      (unsigned long long)s.slices_in_use, (unsigned long long)s.locked_bytes,
+      (unsigned long long)s.slab_bytes, locked,
+      WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "ok" : "FAILED");
+  fflush(stdout);
+  // The premise: the hot slices were there, and claims failed because of them.
+  bool ok = went_hot.load() == kBusy && with_hot.hot_slices_in_use == kBusy &&
+            failed_idle > failed_before;
+  // The point: their budget went to the threads without a slice, one hot
+  // slice per 16 failed claims (8 failed: one), the others stay hot.
+  const int parked = static_cast<int>((failed_idle - failed_before + 15) / 16);
+  ok = ok && still_hot.load() == kBusy - parked &&
+       s.hot_slices_in_use == static_cast<uint64_t>(kBusy - parked) &&
+       owners.load() == kBusy + kIdle;
+  ok = ok && s.locked_bytes <= static_cast<uint64_t>(budget) &&
+       s.slab_bytes <= static_cast<uint64_t>(budget) && locked >= 0 && locked <= budget;
+  ok = ok && WIFEXITED(status) && WEXITSTATUS(status) == 0;
   return ok ? 0 : 1;
 }
 
@@ -205,7 +321,8 @@ int main(int argc, char **argv) {
   if (argc == 3 && strcmp(argv[1], "--child") == 0) {
     if (strcmp(argv[2], "overflow") == 0) return Overflow();
     if (strcmp(argv[2], "many") == 0) return ManyThreads();
-    fprintf(stderr, "thread_slice_test: unknown child mode '%s' (overflow|many)\n", argv[2]);
+    if (strcmp(argv[2], "park") == 0) return ParkHot();
+    fprintf(stderr, "thread_slice_test: unknown child mode '%s' (overflow|many|park)\n", argv[2]);
     return 2;
   }
   ApplyTestEnvironment();
