@@ -266,15 +266,14 @@ int ParkHot() {
   const long locked = LockedBytes();
   // A fork now: the child keeps the parked slots parked (its claim words are
   // wiped, the marks are not): it locks again exactly what the parent has
-  // locked (a parked slot locked again would add 4 KiB), while a thread of its
-  // own draws enough to take a hot slice.
+  // locked (a parked slot locked again would add 4 KiB), while its one thread
+  // draws enough to take a hot slice (the forking thread: TSan cannot start a
+  // thread after a multi-threaded fork).
   const uint64_t parent_locked = s.locked_bytes;
   const pid_t pid = fork();
   if (pid == 0) {
-    std::thread([] {
-      alignas(64) uint8_t chunk[1024];
-      for (int n = 0; n < 256; ++n) grndpool_buf(chunk, sizeof chunk);
-    }).join();
+    alignas(64) uint8_t chunk[1024];
+    for (int n = 0; n < 256; ++n) grndpool_buf(chunk, sizeof chunk);
     const struct grndpool_stats c = Stats();
     const long child_locked = LockedBytes();
     printf("child of child: locked_bytes=%llu hot=%llu VmLck=%ld\n",
