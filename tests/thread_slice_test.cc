@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "lib/hot_slices.h"
 #include "lib/options.h"
 #include "lib/slice_directory.h"
 #include "lib/thread_state.h"
@@ -213,6 +214,41 @@ int ManyThreads() {
   return ok ? 0 : 1;
 }
 
+// Whether the mapping holding `p` is locked (VmFlags "lo" in smaps).
+bool InLockedMapping(const void *p) {
+  FILE *f = fopen("/proc/self/smaps", "r");
+  if (f == nullptr) return false;
+  const auto addr = reinterpret_cast<uintptr_t>(p);
+  char line[512];
+  bool inside = false, locked = false;
+  while (fgets(line, sizeof line, f) != nullptr) {
+    uintptr_t lo = 0, hi = 0;
+    if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
+      inside = addr >= lo && addr < hi;
+    } else if (inside && strncmp(line, "VmFlags:", 8) == 0) {
+      locked = strstr(line, " lo") != nullptr;
+      break;
+    }
+  }
+  fclose(f);
+  return locked;
+}
+
+// In a child after fork: takes every hot slice still to be had (tags no
+// thread has) and gives them back. Returns how many; each must be locked when
+// this build locks memory at all (`locks`: TSan's mlock locks nothing).
+int ClaimEveryHotSlice(bool locks, bool *all_locked) {
+  std::vector<std::pair<Claim, uint32_t>> taken;
+  for (uint32_t tag = 0x7e000000;; ++tag) {
+    const Claim claim = ClaimHotSlice(tag);
+    if (!claim) break;
+    if (locks && !InLockedMapping(claim.slice)) *all_locked = false;
+    taken.emplace_back(claim, tag);
+  }
+  for (const auto &[claim, tag] : taken) ReleaseHotSlice(claim, tag);
+  return static_cast<int>(taken.size());
+}
+
 [[gnu::noinline]] bool OwnsHotSlice() {
   return ThisThread().hot;
 }
@@ -268,7 +304,9 @@ int ParkHot() {
   // wiped, the marks are not): it locks again exactly what the parent has
   // locked (a parked slot locked again would add 4 KiB), while its one thread
   // draws enough to take a hot slice (the forking thread: TSan cannot start a
-  // thread after a multi-threaded fork).
+  // thread after a multi-threaded fork), and the hot slices it can then take
+  // are the parent's unparked ones, all locked (a parked slot handed out
+  // again would be a fourth, and unlocked: tried, it fails).
   const uint64_t parent_locked = s.locked_bytes;
   const pid_t pid = fork();
   if (pid == 0) {
@@ -276,11 +314,21 @@ int ParkHot() {
     for (int n = 0; n < 256; ++n) grndpool_buf(chunk, sizeof chunk);
     const struct grndpool_stats c = Stats();
     const long child_locked = LockedBytes();
-    printf("child of child: locked_bytes=%llu hot=%llu VmLck=%ld\n",
-           (unsigned long long)c.locked_bytes, (unsigned long long)c.hot_slices_in_use,
-           child_locked);
+    // Then every other hot slice: the parked one must not be among them,
+    // locked or not.
+    bool all_locked = OwnsHotSlice() && (locked == 0 || InLockedMapping(ThisThread().owned.slice));
+    const int others = ClaimEveryHotSlice(locked != 0, &all_locked);
+    printf(
+        "child of child: locked_bytes=%llu hot=%llu VmLck=%ld; %d more hot slices to be "
+        "had, all locked: %s\n",
+        (unsigned long long)c.locked_bytes, (unsigned long long)c.hot_slices_in_use, child_locked,
+        others, all_locked ? "yes" : "NO");
     fflush(stdout);
-    _exit(c.locked_bytes == parent_locked && child_locked >= 0 && child_locked <= budget ? 0 : 1);
+    _exit(c.locked_bytes == parent_locked && child_locked >= 0 && child_locked <= budget &&
+                  c.hot_slices_in_use == 1 && 1 + others == static_cast<int>(s.hot_slices_in_use) &&
+                  all_locked
+              ? 0
+              : 1);
   }
   int status = -1;
   waitpid(pid, &status, 0);
