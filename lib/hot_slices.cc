@@ -32,7 +32,7 @@ std::atomic<bool> g_no_more{false};
 // Slices below this index are not handed out (raw-clone child).
 std::atomic<size_t> g_quarantine_below{0};
 fork::ForkSafeMutex g_map_mutex;  // serialises mapping new hot slices
-// Hot slices parked so far: one is parked per ParkQuota() failed claims.
+// Hot slices parked so far (ParkWanted).
 std::atomic<uint64_t> g_parks{0};
 
 size_t SliceBytes() {
@@ -63,6 +63,26 @@ Claim TryClaim(uint32_t tag) {
 void Shelve(size_t i) {
   g_claims[i].store(kRetiringTag, std::memory_order_relaxed);
   g_no_more.store(true, std::memory_order_relaxed);
+}
+
+// Whether threads found no slice more often than the hot slices parked so far
+// could make up for: each parked one gives back the budget of as many small
+// slices as it holds, so one is parked per that many failed claims.
+bool ParkWanted() {
+  const uint64_t quota = g_process->geometry.hot_slice_bytes / g_process->geometry.min_slice_bytes;
+  return g_parks.load(std::memory_order_relaxed) * quota < FailedClaims();
+}
+
+// Parks slot i, retired (wiped, its claim word kRetiringTag), under g_map_mutex:
+// marked, unlocked, its pages discarded, its budget given back. (If munlock
+// fails the slot stays retired and locked, and its budget spent: never more
+// locked than the budget.)
+void ParkRetired(size_t i) {
+  g_parks.store(g_parks.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  g_parked[i].store(1, std::memory_order_relaxed);
+  if (!ParkSegment(g_slices[i], SliceBytes())) return;
+  g_counters.slab_bytes.fetch_sub(SliceBytes(), std::memory_order_relaxed);
+  ReturnSlabBudget(SliceBytes());
 }
 
 // Maps one more hot slice, owned by `tag`; an empty Claim when none may be mapped.
@@ -174,24 +194,33 @@ void ReleaseHotSlice(const Claim &claim, uint32_t tag) {
 
 bool ParkHotSlice(const Claim &claim, uint32_t tag) {
   // Cheap first: is a park wanted at all? (Every hot refill asks.)
-  const uint64_t quota = g_process->geometry.hot_slice_bytes / g_process->geometry.min_slice_bytes;
-  if (g_parks.load(std::memory_order_relaxed) * quota >= FailedClaims()) return false;
+  if (!ParkWanted()) return false;
   std::lock_guard<fork::ForkSafeMutex> lock(g_map_mutex);
-  const uint64_t parks = g_parks.load(std::memory_order_relaxed);
   const size_t i = static_cast<size_t>(claim.word - g_claims);
-  if (parks * quota >= FailedClaims() || i >= g_count.load(std::memory_order_relaxed)) return false;
+  if (!ParkWanted() || i >= g_count.load(std::memory_order_relaxed)) return false;
   // Retired, so wiped and unservable, but left claimed (kRetiringTag): no
   // thread may take it while its memory goes.
   if (!RetireSlice(claim, tag, kRetiringTag)) return false;
-  g_parks.store(parks + 1, std::memory_order_relaxed);
   g_counters.hot_slices_in_use.fetch_sub(1, std::memory_order_relaxed);
-  g_parked[i].store(1, std::memory_order_relaxed);
-  // Unlocked: its budget goes back. (If munlock failed the slot stays retired
-  // and locked, and its budget spent: never more locked than the budget.)
-  if (!ParkSegment(g_slices[i], SliceBytes())) return true;
-  g_counters.slab_bytes.fetch_sub(SliceBytes(), std::memory_order_relaxed);
-  ReturnSlabBudget(SliceBytes());
+  ParkRetired(i);
   return true;
+}
+
+bool ParkFreeHotSlice() {
+  if (g_process == nullptr || MaxSlices() == 0 || !ParkWanted()) return false;
+  std::lock_guard<fork::ForkSafeMutex> lock(g_map_mutex);
+  if (!ParkWanted()) return false;
+  const size_t count = g_count.load(std::memory_order_relaxed);
+  for (size_t i = g_quarantine_below.load(std::memory_order_relaxed); i < count; ++i) {
+    // Free: nobody draws from it, and it was wiped when it was freed (in a
+    // child, by the fork). Taken as kRetiringTag, so no claim races the park.
+    uint32_t expected = 0;
+    if (g_claims[i].compare_exchange_strong(expected, kRetiringTag, std::memory_order_acquire)) {
+      ParkRetired(i);
+      return true;
+    }
+  }
+  return false;
 }
 
 uint64_t LiveHotServedBytes() {

@@ -6,7 +6,8 @@
 // often. Hot slices come out of the same slab budget, at most a quarter of it,
 // are mapped only when first claimed and stay mapped for the life of the
 // process, locked while in use or free; when threads find no slice, their
-// owners give them back (ParkHotSlice) and their budget goes to small slices.
+// owners give them back (ParkHotSlice), or the thread whose claim failed gives
+// back a free one (ParkFreeHotSlice), and their budget goes to small slices.
 #pragma once
 
 #include <cstddef>
@@ -46,6 +47,12 @@ void ReleaseHotSlice(const Claim &claim, uint32_t tag);
 // One slice is parked for each this many failed claims (FailedClaims): as many
 // as the small slices its budget holds. Returns whether it parked it.
 bool ParkHotSlice(const Claim &claim, uint32_t tag);
+
+// For a thread whose claim found no slice: parks a free hot slice (no owner
+// to wait for), when a park is wanted, as ParkHotSlice does. Then the budget
+// that free hot slots held goes to threads without a slice even when no hot
+// owner draws any more. Takes g_map_mutex. Returns whether it parked one.
+bool ParkFreeHotSlice();
 
 // Bytes served from owned hot slices since their last refill (for stats).
 uint64_t LiveHotServedBytes();

@@ -145,6 +145,8 @@ SliceHeader *OwnedSlice(ThreadState &t, bool refilling) {
     return nullptr;
   }
   t.owned = ClaimSlice(tag);
+  // None left: a free hot slice's budget may be had (nobody draws from it).
+  if (!t.owned && ParkFreeHotSlice()) t.owned = ClaimSlice(tag);
   t.claim_backoff = t.owned ? 0 : kClaimRetryInterval;
   t.claim_frees = t.owned ? 0 : frees;
   return t.owned.slice;

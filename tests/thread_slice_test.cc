@@ -68,6 +68,19 @@ TEST(ThreadSlice, HotSlicesGiveTheirBudgetToThreadsWithoutASlice) {
       << out;
 }
 
+// Hot slices whose owners have exited are free, but still locked and funded;
+// with no owner left to park them, a thread that finds no slice parks one
+// itself, and everyone ends up owning a small slice.
+TEST(ThreadSlice, FreeHotSlicesGiveTheirBudgetToThreadsWithoutASlice) {
+  std::string out;
+  EXPECT_EQ(
+      RunCommand("GRNDPOOL_SLAB_BYTES=64K GRNDPOOL_SLICE_BYTES=1K GRNDPOOL_HOT_SLICE_BYTES=4K " +
+                     SelfPath() + " --child park-free",
+                 &out),
+      0)
+      << out;
+}
+
 // --- child modes -------------------------------------------------------------
 
 // Out of line: GCC 12's UBSan reported a null member access on the inlined
@@ -360,6 +373,59 @@ int ParkHot() {
   return ok ? 0 : 1;
 }
 
+int ParkFree() {
+  const long budget = 64 * 1024;
+  std::atomic<int> went_hot{0};
+  std::barrier all_hot(kBusy);  // all four hot at once: four hot slices mapped
+  std::vector<std::thread> busy;
+  for (int i = 0; i < kBusy; ++i) {
+    busy.emplace_back([&] {
+      alignas(64) uint8_t chunk[1024];
+      for (int n = 0; n < 4096 && !OwnsHotSlice(); ++n) grndpool_buf(chunk, sizeof chunk);
+      went_hot += OwnsHotSlice();
+      all_hot.arrive_and_wait();
+    });
+  }
+  for (std::thread &t : busy) t.join();
+  const struct grndpool_stats gone = Stats();
+  const uint64_t failed_before = FailedClaims();
+  constexpr int kThreads = kBusy + kIdle;  // as many as in ParkHot
+  std::barrier drawn(kThreads + 1), may_exit(kThreads + 1);
+  std::atomic<int> owners{0};
+  std::vector<std::thread> pool;
+  for (int i = 0; i < kThreads; ++i) {
+    pool.emplace_back([&] {
+      // Past the claim back-off (256 slow draws) twice.
+      for (int n = 0; n < 600; ++n) (void)grndpool_u32();
+      drawn.arrive_and_wait();
+      owners += OwnsSlice();
+      may_exit.arrive_and_wait();
+    });
+  }
+  drawn.arrive_and_wait();
+  const struct grndpool_stats s = Stats();
+  const long locked = LockedBytes();
+  const uint64_t failed = FailedClaims() - failed_before;
+  may_exit.arrive_and_wait();
+  for (std::thread &t : pool) t.join();
+  printf(
+      "child: %d of %d busy threads went hot and exited (hot=%llu after); claims failed: %llu; "
+      "then %d of %d threads own a slice; hot=%llu slices_in_use=%llu locked_bytes=%llu "
+      "slab_bytes=%llu VmLck=%ld\n",
+      went_hot.load(), kBusy, (unsigned long long)gone.hot_slices_in_use,
+      (unsigned long long)failed, owners.load(), kThreads, (unsigned long long)s.hot_slices_in_use,
+      (unsigned long long)s.slices_in_use, (unsigned long long)s.locked_bytes,
+      (unsigned long long)s.slab_bytes, locked);
+  fflush(stdout);
+  // The premise: the free hot slices held the budget the idle threads lacked.
+  bool ok = went_hot.load() == kBusy && gone.hot_slices_in_use == 0 && failed > 0;
+  ok = ok && owners.load() == kThreads && s.slices_in_use == static_cast<uint64_t>(kThreads) &&
+       s.hot_slices_in_use == 0;
+  ok = ok && s.locked_bytes <= static_cast<uint64_t>(budget) &&
+       s.slab_bytes <= static_cast<uint64_t>(budget) && locked >= 0 && locked <= budget;
+  return ok ? 0 : 1;
+}
+
 }  // namespace
 }  // namespace grndpool::test
 
@@ -369,7 +435,9 @@ int main(int argc, char **argv) {
     if (strcmp(argv[2], "overflow") == 0) return Overflow();
     if (strcmp(argv[2], "many") == 0) return ManyThreads();
     if (strcmp(argv[2], "park") == 0) return ParkHot();
-    fprintf(stderr, "thread_slice_test: unknown child mode '%s' (overflow|many|park)\n", argv[2]);
+    if (strcmp(argv[2], "park-free") == 0) return ParkFree();
+    fprintf(stderr, "thread_slice_test: unknown child mode '%s' (overflow|many|park|park-free)\n",
+            argv[2]);
     return 2;
   }
   ApplyTestEnvironment();
