@@ -43,12 +43,13 @@ bool StartUpCutByFork();
 // the architecture can (x86_64: memory to memory), like the public header's
 // inline draws, and as they do: string moves up to 32 bytes, where rep
 // movsb's start-up costs more than the copy (16 bytes: 2.4 ns against 8.5),
-// rep movsb above. The slow path wipes the registers anyway (WipeRegisters).
+// rep movsb above ("movs{l|d}": either assembler syntax). The slow path
+// wipes the registers anyway (WipeRegisters).
 inline void CopyOut(void *out, const void *from, size_t n) {
 #if defined(__x86_64__)
   if (n <= 32) {
     for (; n >= 8; n -= 8) __asm__ volatile("movsq" : "+D"(out), "+S"(from) : : "memory");
-    if (n & 4) __asm__ volatile("movsl" : "+D"(out), "+S"(from) : : "memory");
+    if (n & 4) __asm__ volatile("movs{l|d}" : "+D"(out), "+S"(from) : : "memory");
     if (n & 2) __asm__ volatile("movsw" : "+D"(out), "+S"(from) : : "memory");
     if (n & 1) __asm__ volatile("movsb" : "+D"(out), "+S"(from) : : "memory");
     return;

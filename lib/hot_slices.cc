@@ -2,6 +2,7 @@
 #include "lib/hot_slices.h"
 
 #include <atomic>
+#include <cstring>
 #include <mutex>
 
 #include "lib/fork.h"
@@ -52,6 +53,7 @@ Claim TryClaim(uint32_t tag) {
     const Claim claim = ClaimOf(i);
     uint32_t expected = 0;
     if (claim.word->load(std::memory_order_relaxed) == 0 &&
+        g_parked[i].load(std::memory_order_relaxed) == 0 &&
         claim.word->compare_exchange_strong(expected, tag, std::memory_order_acquire))
       return claim;
   }
@@ -67,10 +69,12 @@ void Shelve(size_t i) {
 
 // Whether threads found no slice more often than the hot slices parked so far
 // could make up for: each parked one gives back the budget of as many small
-// slices as it holds, so one is parked per that many failed claims.
+// slices as it holds, so one is parked per that many failed claims. Never
+// once every mapped slot is parked.
 bool ParkWanted() {
   const uint64_t quota = g_process->geometry.hot_slice_bytes / g_process->geometry.min_slice_bytes;
-  return g_parks.load(std::memory_order_relaxed) * quota < FailedClaims();
+  const uint64_t parks = g_parks.load(std::memory_order_relaxed);
+  return parks < g_count.load(std::memory_order_relaxed) && parks * quota < FailedClaims();
 }
 
 // Parks slot i, retired (wiped, its claim word kRetiringTag), under g_map_mutex:
@@ -80,6 +84,16 @@ bool ParkWanted() {
 void ParkRetired(size_t i) {
   g_parks.store(g_parks.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   g_parked[i].store(1, std::memory_order_relaxed);
+  // Taken again once marked: a fork from a signal handler before the mark
+  // left a child whose hook found the claim word wiped and the slot unmarked
+  // (so locked it again, free); resuming here, the child must not end with a
+  // free slot that is unlocked.
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  g_claims[i].store(kRetiringTag, std::memory_order_relaxed);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  // Wiped while still locked (in such a child an interrupted refill may have
+  // written into it after the hook freed it).
+  explicit_bzero(g_slices[i], SliceBytes());
   if (!ParkSegment(g_slices[i], SliceBytes())) return;
   g_counters.slab_bytes.fetch_sub(SliceBytes(), std::memory_order_relaxed);
   ReturnSlabBudget(SliceBytes());
@@ -206,14 +220,27 @@ bool ParkHotSlice(const Claim &claim, uint32_t tag) {
   return true;
 }
 
+// A free slot that is not parked, from `from` on; count when none. Loads only.
+size_t FreeUnparked(size_t from, size_t count) {
+  for (size_t i = from; i < count; ++i)
+    if (g_claims[i].load(std::memory_order_relaxed) == 0 &&
+        g_parked[i].load(std::memory_order_relaxed) == 0)
+      return i;
+  return count;
+}
+
 bool ParkFreeHotSlice() {
   if (g_process == nullptr || MaxSlices() == 0 || !ParkWanted()) return false;
+  // Loads first: with every hot slot owned or parked (at thousands of threads,
+  // the common case) a failed claim takes no lock and writes no claim word.
+  const size_t from = g_quarantine_below.load(std::memory_order_relaxed);
+  const size_t count = g_count.load(std::memory_order_acquire);
+  if (FreeUnparked(from, count) == count) return false;
   std::lock_guard<fork::ForkSafeMutex> lock(g_map_mutex);
   if (!ParkWanted()) return false;
-  const size_t count = g_count.load(std::memory_order_relaxed);
-  for (size_t i = g_quarantine_below.load(std::memory_order_relaxed); i < count; ++i) {
-    // Free: nobody draws from it, and it was wiped when it was freed (in a
-    // child, by the fork). Taken as kRetiringTag, so no claim races the park.
+  for (size_t i = FreeUnparked(from, count); i < count; i = FreeUnparked(i + 1, count)) {
+    // Free: nobody draws from it. Taken as kRetiringTag, so no claim races
+    // the park.
     uint32_t expected = 0;
     if (g_claims[i].compare_exchange_strong(expected, kRetiringTag, std::memory_order_acquire)) {
       ParkRetired(i);

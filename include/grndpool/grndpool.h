@@ -169,7 +169,8 @@ extern __thread struct grndpool_lane_v1 grndpool_lane_v1
  * dynamic linker's lazy binding would later save on the stack: up to 32 bytes
  * one movsq per 8 bytes (movsl, movsw, movsb for the rest), since rep movsb's
  * start-up costs more than that (16 bytes: 2.4 ns against 8.5 on this
- * project's test machine); rep movsb above. */
+ * project's test machine); rep movsb above. ("movsl": movsl is movsd in
+ * Intel syntax, for programs built with -masm=intel.) */
 GRNDPOOL_INLINE_ void grndpool_copy_out_(void *grndpool_to_, const void *grndpool_from_,
                                          size_t grndpool_n_) {
 #if defined(__x86_64__)
@@ -177,7 +178,7 @@ GRNDPOOL_INLINE_ void grndpool_copy_out_(void *grndpool_to_, const void *grndpoo
   __asm__ __volatile__(insn : "+D"(grndpool_to_), "+S"(grndpool_from_) : : "memory")
   if (grndpool_n_ <= 32) {
     for (; grndpool_n_ >= 8; grndpool_n_ -= 8) GRNDPOOL_MOVS_("movsq");
-    if (grndpool_n_ & 4) GRNDPOOL_MOVS_("movsl");
+    if (grndpool_n_ & 4) GRNDPOOL_MOVS_("movs{l|d}");
     if (grndpool_n_ & 2) GRNDPOOL_MOVS_("movsw");
     if (grndpool_n_ & 1) GRNDPOOL_MOVS_("movsb");
     return;

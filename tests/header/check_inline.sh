@@ -4,7 +4,8 @@
 # compile as C89, C11 and C++20 with -Wall -Wextra -pedantic -Werror, also at
 # -O0; inlined, the draw loop reads grndpool_thread_v1 and calls the library
 # only off the fast path; with GRNDPOOL_NO_INLINE it reads nothing and calls
-# the functions; on x86_64 a 16-byte token is copied by two movsq.
+# the functions; on x86_64 a 16-byte token is copied by two movsq, and
+# every copy width assembles in AT&T and Intel syntax.
 set -euo pipefail
 cc=$1 cxx=$2 inc=$3 src=$4
 warn=(-Wall -Wextra -pedantic -Werror -I"$inc" -S -o -)
@@ -37,10 +38,15 @@ grep -Eq '(callq?|jmpq?)\s+grndpool_u32' <<<"$noinline_asm" ||
 # x86_64: a 16-byte token is copied memory to memory by two movsq, not by
 # rep movsb (whose start-up cost 3.5 times as much here) and not through a
 # register.
-if [[ $(uname -m) == x86_64 ]]; then
+if [[ $("$cc" -dumpmachine) == x86_64-* ]]; then
   token_asm=$(awk '/^token:/,/\.size[ \t]+token,/' <<<"$c_asm")
   [[ $(grep -cw 'movsq' <<<"$token_asm") == 2 ]] && ! grep -q 'rep movsb' <<<"$token_asm" ||
     fail "x86_64: the inline 16-byte draw is not two movsq: $(grep -E 'movs|rep' <<<"$token_asm" | tr -s '\t\n' '  ')"
+  # Every string move width assembles in both syntaxes (movsl is movsd in Intel's).
+  for syntax in att intel; do
+    "$cc" -std=c11 -O2 -masm=$syntax -Wall -Wextra -pedantic -Werror -I"$inc" -c -o /dev/null \
+      -x c "$src" || fail "x86_64: the inline draws do not assemble with -masm=$syntax"
+  done
 fi
 echo "check_inline: C89, C11 and C++20 inline draws compile cleanly and read" \
   "grndpool_thread_v1; GRNDPOOL_NO_INLINE calls the functions"

@@ -45,6 +45,19 @@ void token(unsigned char out[16]) {
   grndpool_buf(out, 16);
 }
 
+/* A 12-byte nonce: 8 + 4 bytes, so every string move width but the
+ * smallest (assembled with -masm=intel too). */
+void nonce(unsigned char out[12]);
+void nonce(unsigned char out[12]) {
+  grndpool_buf(out, 12);
+}
+
+/* 7 bytes: 4 + 2 + 1. */
+void seven(unsigned char out[7]);
+void seven(unsigned char out[7]) {
+  grndpool_buf(out, 7);
+}
+
 /* A size known only at run time: the exported function, n evaluated once. */
 void fill(unsigned char *out, size_t *n);
 void fill(unsigned char *out, size_t *n) {
