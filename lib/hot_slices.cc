@@ -116,7 +116,8 @@ Claim MapOne(uint32_t tag) {
     g_no_more.store(true, std::memory_order_relaxed);
     return Claim{};
   }
-  // Past half the budget, what is left goes to threads without a slice.
+  // Past three quarters of the budget, what is left goes to threads without
+  // a slice.
   if (!SlabBudgetPlentiful() || !TakeSlabBudget(SliceBytes())) return Claim{};
   // A hot slice spans pages, so MAP_DROPPABLE is not an option (the stamp
   // could not tell that a later page was dropped); nor is unlocked memory.
@@ -189,7 +190,8 @@ bool HotSlicesMayGrow() {
 Claim ClaimHotSlice(uint32_t tag) {
   if (g_process == nullptr || MaxSlices() == 0) return Claim{};
   Claim claim = TryClaim(tag);
-  // Checked before the mutex too: past half the budget every busy small-slice
+  // Checked before the mutex too: past three quarters of the budget every
+  // busy small-slice
   // thread asks here every 8 refills, and would take it to be refused.
   if (!claim && g_count.load(std::memory_order_relaxed) < MaxSlices() &&
       !g_no_more.load(std::memory_order_relaxed) && SlabBudgetPlentiful())

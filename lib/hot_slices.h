@@ -3,7 +3,7 @@
 // starts on a small slice (GRNDPOOL_SLICE_BYTES), so a thousand idle threads
 // cost little locked memory; a thread that keeps refilling moves to a hot slice
 // (GRNDPOOL_HOT_SLICE_BYTES), which refills, and rekeys, that many times less
-// often. Hot slices come out of the same slab budget, at most a quarter of it,
+// often. Hot slices come out of the same slab budget, at most half of it,
 // are mapped only when first claimed and stay mapped for the life of the
 // process, locked while in use or free; when threads find no slice, their
 // owners give them back (ParkHotSlice), or the thread whose claim failed gives

@@ -69,8 +69,8 @@ const OptionSpec kOptionTable[] = {
      StoreSlice},
     {"GRNDPOOL_HOT_SLICE_BYTES", OptionKind::kSize, "16K",
      "0 (off) or 4K..256K, a power of two above GRNDPOOL_SLICE_BYTES", 0, 256 * KiB,
-     "Slice a thread moves to once it refills often (up to a quarter of the slab, mapped "
-     "while half of it is left, given back when threads find no slice); "
+     "Slice a thread moves to once it refills often (up to half of the slab, mapped "
+     "while a quarter of it is left, given back when threads find no slice); "
      "bounds a busy thread's reseed window instead of GRNDPOOL_SLICE_BYTES.",
      StoreHotSlice},
     {"GRNDPOOL_REKEY_BYTES", OptionKind::kSize, "1M", "4K..1024M (K and M suffixes)", 4 * KiB,

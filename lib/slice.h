@@ -43,7 +43,7 @@ struct SlabGeometry {
   size_t max_owned_slices;  // if no hot slice takes budget
   size_t hot_slice_bytes;   // header included; 0: hot slices are off
   uint32_t hot_capacity;    // bytes a hot slice serves between refills (0: off)
-  size_t max_hot_slices;    // at most a quarter of the budget
+  size_t max_hot_slices;    // at most half the budget
 };
 
 struct alignas(64) SliceHeader {

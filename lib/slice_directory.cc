@@ -66,7 +66,7 @@ Claim ClaimAt(const Segment &segment, size_t s, size_t i) {
 // slice is owned, so a segment's index follows the number of threads that own
 // one: the first two thirds of the owned segments hold full-size slices, the
 // rest a quarter of that (at least min_slice_bytes). At 2 MiB: 1360 threads
-// on 1 KiB slices (1024 threads and 32 hot ones fit), 4096 slices in all
+// on 1 KiB slices (960 threads beside 64 hot ones), 4096 slices in all
 // once hot slices have given their budget back (ParkHotSlice), instead of
 // 2044 (1532 with 32 hot). A smaller slice refills more often, but a thread
 // without one pays several times more per draw on the overflow slices.
@@ -195,9 +195,10 @@ SlabGeometry ComputeGeometry(const Options &options) {
   const size_t owned_segments = OwnedSegmentsOf(g);
   for (size_t s = 0; s < owned_segments; ++s)
     g.max_owned_slices += g.segment_bytes / SliceBytesFor(g, owned_segments, s);
-  // Hot slices: at most a quarter of the budget.
+  // Hot slices: at most half the budget (given back when threads find no
+  // slice, ParkHotSlice).
   if (options.hot_slice_bytes > options.slice_bytes) {
-    g.max_hot_slices = options.slab_bytes / 4 / options.hot_slice_bytes;
+    g.max_hot_slices = options.slab_bytes / 2 / options.hot_slice_bytes;
     if (g.max_hot_slices > 0) {
       g.hot_slice_bytes = options.hot_slice_bytes;
       g.hot_capacity = static_cast<uint32_t>(g.hot_slice_bytes - kSliceHeaderBytes);
@@ -288,7 +289,7 @@ void ReturnSlabBudget(size_t bytes) {
 
 bool SlabBudgetPlentiful() {
   if (g_process == nullptr) return false;
-  return g_budget_left.load(std::memory_order_relaxed) * 2 >=
+  return g_budget_left.load(std::memory_order_relaxed) * 4 >=
          OwnedSegmentLimit() * Geometry().segment_bytes;
 }
 

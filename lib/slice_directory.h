@@ -63,8 +63,9 @@ void RestampSlice(SliceHeader *slice, uint32_t tag);
 bool TakeSlabBudget(size_t bytes);
 void ReturnSlabBudget(size_t bytes);
 
-// True while at least half the owned budget is unmapped. Hot slices are
-// mapped only then: past it, the budget goes to threads that have no slice.
+// True while at least a quarter of the owned budget is unmapped. Hot slices
+// are mapped only then: past it, the budget goes to threads that have no
+// slice.
 bool SlabBudgetPlentiful();
 
 // A count that moves after anything that may let a ClaimSlice that failed

@@ -40,7 +40,7 @@ int Share() {
     printf("round %d: hot_slices_in_use=%llu slices_in_use=%llu slab_bytes=%llu locked=%llu\n",
            round, (unsigned long long)s.hot_slices_in_use, (unsigned long long)s.slices_in_use,
            (unsigned long long)s.slab_bytes, (unsigned long long)s.locked_bytes);
-    if (s.hot_slices_in_use != 4 || s.slices_in_use != kThreads) return 1;
+    if (s.hot_slices_in_use != 8 || s.slices_in_use != kThreads) return 1;
     if (s.slab_bytes > 256 * 1024 || s.locked_bytes > 256 * 1024) return 1;
     if (round == 0) first_slab = s.slab_bytes;
     if (round == 1 && s.slab_bytes != first_slab) return 1;  // reused, nothing new mapped

@@ -123,8 +123,8 @@ TEST(HotSlices, ChildOfAHotParent) {
   for (uint64_t w : parent) EXPECT_FALSE(std::binary_search(child.begin(), child.end(), w));
 }
 
-// 12 busy threads at once with a 256 KiB slab: a quarter of it, 4 hot slices
-// of 16 KiB, is all that goes hot; the slab stays within budget; at exit the
+// 12 busy threads at once with a 256 KiB slab: half of it, 8 hot slices of
+// 16 KiB, is all that goes hot; the slab stays within budget; at exit the
 // hot slices are freed and the next 12 threads reuse them without mapping more.
 TEST(HotSlices, StayWithinTheirShareOfTheBudgetAndAreReused) {
   ExpectChildPasses("GRNDPOOL_SLAB_BYTES=256K", "share");
