@@ -33,8 +33,10 @@ std::atomic<bool> g_no_more{false};
 // Slices below this index are not handed out (raw-clone child).
 std::atomic<size_t> g_quarantine_below{0};
 fork::ForkSafeMutex g_map_mutex;  // serialises mapping new hot slices
-// Hot slices parked so far (ParkWanted).
+// Hot slices parked so far, and FailedClaims() when the last one gave its
+// budget back (ParkWanted).
 std::atomic<uint64_t> g_parks{0};
+std::atomic<uint64_t> g_failed_at_park{0};
 
 size_t SliceBytes() {
   return g_process->geometry.hot_slice_bytes;
@@ -67,14 +69,22 @@ void Shelve(size_t i) {
   g_no_more.store(true, std::memory_order_relaxed);
 }
 
-// Whether threads found no slice more often than the hot slices parked so far
-// could make up for: each parked one gives back the budget of as many small
-// slices as it holds, so one is parked per that many failed claims. Never
-// once every mapped slot is parked.
+// Whether another hot slice is to be parked for threads that find no slice:
+// - when a claim failed since the last park gave its budget back (those
+//   threads look again only after another free, so a count of failures
+//   judged already paid for would leave them waiting for good), and
+// - when claims failed faster than the parks so far could serve at most (a
+//   park's budget makes up to hot/min_slice_bytes slices, one of them its
+//   owner's), so thousands of threads arriving at once do not wait for a
+//   round of retries per park.
+// Never once every mapped slot is parked.
 bool ParkWanted() {
-  const uint64_t quota = g_process->geometry.hot_slice_bytes / g_process->geometry.min_slice_bytes;
+  const SlabGeometry &g = g_process->geometry;
   const uint64_t parks = g_parks.load(std::memory_order_relaxed);
-  return parks < g_count.load(std::memory_order_relaxed) && parks * quota < FailedClaims();
+  const uint64_t failed = FailedClaims();
+  const uint64_t serves = g.hot_slice_bytes / g.min_slice_bytes - 1;
+  return (failed > g_failed_at_park.load(std::memory_order_relaxed) || parks * serves < failed) &&
+         parks < g_count.load(std::memory_order_relaxed);
 }
 
 // Parks slot i, retired (wiped, its claim word kRetiringTag), under g_map_mutex:
@@ -96,6 +106,9 @@ void ParkRetired(size_t i) {
   explicit_bzero(g_slices[i], SliceBytes());
   if (!ParkSegment(g_slices[i], SliceBytes())) return;
   g_counters.slab_bytes.fetch_sub(SliceBytes(), std::memory_order_relaxed);
+  // Before the budget goes back: a claim that fails once it is back is one
+  // this park did not serve.
+  g_failed_at_park.store(FailedClaims(), std::memory_order_relaxed);
   ReturnSlabBudget(SliceBytes());
 }
 
@@ -190,9 +203,9 @@ bool HotSlicesMayGrow() {
 Claim ClaimHotSlice(uint32_t tag) {
   if (g_process == nullptr || MaxSlices() == 0) return Claim{};
   Claim claim = TryClaim(tag);
-  // Checked before the mutex too: past three quarters of the budget every
-  // busy small-slice
-  // thread asks here every 8 refills, and would take it to be refused.
+  // Checked before the mutex too: past three quarters of the budget every busy
+  // thread on a small slice asks here every 8 refills, and would take it to be
+  // refused.
   if (!claim && g_count.load(std::memory_order_relaxed) < MaxSlices() &&
       !g_no_more.load(std::memory_order_relaxed) && SlabBudgetPlentiful())
     claim = MapOne(tag);

@@ -27,13 +27,12 @@ void InitHotSlices(const Process &process);
 bool HotSlicesMayGrow();
 
 // A free hot slice now owned by `tag`, its header reset and stamped; an empty
-// Claim when hot slices are off, all taken, less than half the slab budget is
-// left to map a new one (SlabBudgetPlentiful), or the memory could not be
-// locked. Hot slices exist for speed: they are never
-// handed out unlocked (the first failure to lock one stops the mapping of new
-// ones, and a slice that cannot be locked again in a child after fork is never
-// handed out), so never droppable either. Their claim words are outside them,
-// like the directory's.
+// Claim when hot slices are off, all taken, less than a quarter of the slab
+// budget is left to map a new one (SlabBudgetPlentiful), or the memory could
+// not be locked. Hot slices exist for speed: they are never handed out
+// unlocked (the first failure to lock one stops the mapping of new ones, and a slice that cannot be
+// locked again in a child after fork is never handed out), so never droppable either. Their claim
+// words are outside them, like the directory's.
 Claim ClaimHotSlice(uint32_t tag);
 
 // Wipes the slice and makes it free if `tag` still owns it; never waits.
@@ -42,10 +41,11 @@ void ReleaseHotSlice(const Claim &claim, uint32_t tag);
 // Gives the slice's budget back for good if `tag` still owns it: wiped,
 // unlocked, its pages discarded, kept mapped (readers index the slots without
 // RCU) and never handed out again. For when threads find no slice
-// (FailedClaims moved): the budget then goes to them, as small slices. Its owner calls it, from its
-// refill or its exit, never another thread: an owner may be mid-draw. Takes g_map_mutex.
-// One slice is parked for each this many failed claims (FailedClaims): as many
-// as the small slices its budget holds. Returns whether it parked it.
+// (FailedClaims moved): the budget then goes to them, as small slices. Its
+// owner calls it, from its refill or its exit, never another thread: an owner
+// may be mid-draw. Takes g_map_mutex. A slice is parked when a claim failed
+// (FailedClaims) since the last park gave its budget back. Returns whether it
+// parked it.
 bool ParkHotSlice(const Claim &claim, uint32_t tag);
 
 // For a thread whose claim found no slice: parks a free hot slice (no owner

@@ -41,9 +41,11 @@ struct SlabGeometry {
   size_t min_slice_bytes;
   size_t max_slices_per_segment;
   size_t max_owned_slices;  // if no hot slice takes budget
-  size_t hot_slice_bytes;   // header included; 0: hot slices are off
-  uint32_t hot_capacity;    // bytes a hot slice serves between refills (0: off)
-  size_t max_hot_slices;    // at most half the budget
+  // Memory of a hot slice, header included: GRNDPOOL_HOT_SLICE_BYTES rounded
+  // up to whole pages (what it maps, locks and is charged); 0: hot slices are off.
+  size_t hot_slice_bytes;
+  uint32_t hot_capacity;  // bytes a hot slice serves between refills (0: off)
+  size_t max_hot_slices;  // at most half the budget
 };
 
 struct alignas(64) SliceHeader {

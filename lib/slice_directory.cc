@@ -65,10 +65,10 @@ Claim ClaimAt(const Segment &segment, size_t s, size_t i) {
 // Slices shrink as threads multiply. A segment is mapped only when every
 // slice is owned, so a segment's index follows the number of threads that own
 // one: the first two thirds of the owned segments hold full-size slices, the
-// rest a quarter of that (at least min_slice_bytes). At 2 MiB: 1360 threads
-// on 1 KiB slices (960 threads beside 64 hot ones), 4096 slices in all
-// once hot slices have given their budget back (ParkHotSlice), instead of
-// 2044 (1532 with 32 hot). A smaller slice refills more often, but a thread
+// rest a quarter of that (at least min_slice_bytes). At 2 MiB: 1364 threads
+// on 1 KiB slices (1020 beside 64 hot ones), 4084 slices in all once hot
+// slices have given their budget back (ParkHotSlice), instead of 2044 with
+// 1 KiB slices throughout. A smaller slice refills more often, but a thread
 // without one pays several times more per draw on the overflow slices.
 size_t SliceBytesFor(const SlabGeometry &g, size_t owned_segments, size_t index) {
   if (index * 3 < owned_segments * 2) return g.slice_bytes;
@@ -196,13 +196,14 @@ SlabGeometry ComputeGeometry(const Options &options) {
   for (size_t s = 0; s < owned_segments; ++s)
     g.max_owned_slices += g.segment_bytes / SliceBytesFor(g, owned_segments, s);
   // Hot slices: at most half the budget (given back when threads find no
-  // slice, ParkHotSlice).
-  if (options.hot_slice_bytes > options.slice_bytes) {
-    g.max_hot_slices = options.slab_bytes / 2 / options.hot_slice_bytes;
-    if (g.max_hot_slices > 0) {
-      g.hot_slice_bytes = options.hot_slice_bytes;
-      g.hot_capacity = static_cast<uint32_t>(g.hot_slice_bytes - kSliceHeaderBytes);
-    }
+  // slice, ParkHotSlice), each charged the whole pages it maps and locks (a
+  // 16 KiB one takes a 64 KiB page on a 64 KiB-page kernel); on only if the
+  // slab holds four, so one can be mapped while a quarter is left.
+  const size_t hot_span = options.hot_slice_bytes > page ? options.hot_slice_bytes : page;
+  if (options.hot_slice_bytes > options.slice_bytes && options.slab_bytes >= 4 * hot_span) {
+    g.max_hot_slices = options.slab_bytes / 2 / hot_span;
+    g.hot_slice_bytes = hot_span;
+    g.hot_capacity = static_cast<uint32_t>(options.hot_slice_bytes - kSliceHeaderBytes);
   }
   return g;
 }

@@ -185,8 +185,8 @@ extern "C" pid_t _Fork(void);
 
 int RawFork() {
   // Four busy threads, one after another (each alone on a core, so each goes
-  // hot), hold the 4 hot slices of a 256 KiB slab at once, so all 4 are
-  // mapped; then they exit.
+  // hot), hold the 4 hot slices of a 128 KiB slab at once, so all 4 are
+  // mapped; then they exit. The child can then go hot only on one of those.
   std::barrier step(2), all_done(5);
   std::vector<std::thread> pool;
   for (int t = 0; t < 4; ++t) {
@@ -205,17 +205,20 @@ int RawFork() {
     return 1;
   }
   fflush(stdout);
+  const uint64_t slab_before = Stats().slab_bytes;
   const pid_t pid = _Fork();  // this thread never drew
   if (pid == 0) {
     (void)grndpool_u32();  // the forking thread is seen: nothing is held back
-    uint64_t hot = 0;
+    uint64_t hot = 0, slab = 0;
     std::thread([&] {
       DrawBusily();
       hot = Stats().hot_slices_in_use;
+      slab = Stats().slab_bytes;
     }).join();
-    printf("child: hot_slices_in_use=%llu while busy\n", (unsigned long long)hot);
+    printf("child: hot_slices_in_use=%llu while busy, slab_bytes %llu (parent %llu)\n",
+           (unsigned long long)hot, (unsigned long long)slab, (unsigned long long)slab_before);
     fflush(stdout);
-    _exit(hot == 1 ? 0 : 1);
+    _exit(hot == 1 && slab == slab_before ? 0 : 1);
   }
   int status = 0;
   if (pid < 0 || waitpid(pid, &status, 0) != pid) return 1;

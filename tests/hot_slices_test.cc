@@ -158,7 +158,7 @@ TEST(HotSlices, ForkWhileMappingLocksTheChildsCopy) {
 // first thread is the forking one, so the slices held back for it are freed
 // as soon as it draws, and a busy thread there gets a hot slice again.
 TEST(HotSlices, RawForkFromAThreadThatNeverDrew) {
-  ExpectChildPasses("GRNDPOOL_SLAB_BYTES=256K", "raw-fork");
+  ExpectChildPasses("GRNDPOOL_SLAB_BYTES=128K", "raw-fork");
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "lib/slab_segment.h"
 #include "lib/slice_directory.h"
 #include "lib/stats.h"
 
@@ -41,6 +42,27 @@ TEST_F(SliceDirectory, GeometryIsComputedOnce) {
   EXPECT_EQ(g.min_slice_bytes, 256u);
   EXPECT_EQ(g.max_slices_per_segment, g.segment_bytes / 256);
   EXPECT_EQ(g.max_owned_slices, kOwnable);
+}
+
+// Hot slices: at most half the budget, each charged whole pages, and only on
+// a slab that holds four (so one can be mapped while a quarter is left).
+TEST(SliceGeometry, HotSlicesTakeAtMostHalfAndNeedFourInTheSlab) {
+  Options o = DefaultOptions();
+  o.slice_bytes = 256;
+  o.hot_slice_bytes = 4096;
+  o.slab_bytes = 2 * 1024 * 1024;
+  SlabGeometry g = ComputeGeometry(o);
+  const size_t span = std::max<size_t>(4096, PageBytes());
+  EXPECT_EQ(g.hot_slice_bytes, span);
+  EXPECT_EQ(g.hot_capacity, 4096u - kSliceHeaderBytes) << "capacity is the option, not the span";
+  EXPECT_EQ(g.max_hot_slices, o.slab_bytes / 2 / span);
+  o.slab_bytes = 4 * span;
+  EXPECT_EQ(ComputeGeometry(o).max_hot_slices, 2u);
+  o.slab_bytes = 4 * span - 1024;  // three and a bit: off, as describe() says
+  g = ComputeGeometry(o);
+  EXPECT_EQ(g.max_hot_slices, 0u);
+  EXPECT_EQ(g.hot_slice_bytes, 0u);
+  EXPECT_EQ(g.hot_capacity, 0u);
 }
 
 TEST_F(SliceDirectory, ClaimGrowExhaustReleaseReuse) {

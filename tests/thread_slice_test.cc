@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <atomic>
 #include <barrier>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -54,9 +55,9 @@ TEST(ThreadSlice, FourThousandThreadsOwnSlicesWithinTheBudget) {
 }
 
 // Threads that find no slice get the hot slices' budget: a hot slice's owner
-// parks it at its next refill (wiped, unlocked, given back), one per 16
-// failed claims here (a 4 KiB hot slice holds 16 slices of 256 B), and
-// everyone ends up owning a small slice, within the budget. 64 KiB: at most 8
+// parks it at its next refill (wiped, unlocked, given back) when a claim
+// failed since the last park, and everyone ends up owning a small slice,
+// within the budget. 64 KiB: at most 8
 // hot slices of 4 KiB; 15 owned segments.
 TEST(ThreadSlice, HotSlicesGiveTheirBudgetToThreadsWithoutASlice) {
   std::string out;
@@ -76,6 +77,22 @@ TEST(ThreadSlice, FreeHotSlicesGiveTheirBudgetToThreadsWithoutASlice) {
   EXPECT_EQ(
       RunCommand("GRNDPOOL_SLAB_BYTES=64K GRNDPOOL_SLICE_BYTES=1K GRNDPOOL_HOT_SLICE_BYTES=4K " +
                      SelfPath() + " --child park-free",
+                 &out),
+      0)
+      << out;
+}
+
+// Hot slices are parked until no claim fails: every hot slot of the slab taken
+// first, then more threads than the small slices left. A park's 4 KiB make
+// four 1 KiB slices here (the owned segments are below two thirds), one of
+// them the parker's own; a park per 16 failed claims (the 256 B slices a 4
+// KiB park would make later) left threads on the overflow slices for good,
+// and so did a park per 3.
+TEST(ThreadSlice, ParksFollowTheSlicesTheirBudgetBuys) {
+  std::string out;
+  EXPECT_EQ(
+      RunCommand("GRNDPOOL_SLAB_BYTES=64K GRNDPOOL_SLICE_BYTES=1K GRNDPOOL_HOT_SLICE_BYTES=4K " +
+                     SelfPath() + " --child park-quota",
                  &out),
       0)
       << out;
@@ -368,9 +385,10 @@ int ParkHot() {
   // The premise: the hot slices were there, and claims failed because of them.
   bool ok = went_hot.load() == kBusy && with_hot.hot_slices_in_use == kBusy &&
             failed_idle > failed_before;
-  // The point: their budget went to the threads without a slice, one hot
-  // slice per 16 failed claims (8 failed: one), the others stay hot.
-  const int parked = static_cast<int>((failed_idle - failed_before + 15) / 16);
+  // The point: their budget went to the threads without a slice: one park
+  // (16 slices of 256 B for the 8 that failed and the parker), the others
+  // stay hot.
+  const int parked = 1;
   ok = ok && still_hot.load() == kBusy - parked &&
        s.hot_slices_in_use == static_cast<uint64_t>(kBusy - parked) &&
        owners.load() == kBusy + kIdle;
@@ -431,6 +449,66 @@ int ParkFree() {
   return ok ? 0 : 1;
 }
 
+int ParkQuota() {
+  constexpr int kHot = 8;    // every hot slot of a 64 KiB slab, taken first
+  constexpr int kMore = 36;  // then more threads than the 1 KiB slices left
+  const long budget = 64 * 1024;
+  std::barrier all_hot(kHot + 1), more_drawn(kMore + 1), all_drawn(kHot + kMore + 1),
+      may_exit(kHot + kMore + 1);
+  std::atomic<int> went_hot{0}, owners{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> pool;
+  for (int i = 0; i < kHot; ++i) {
+    pool.emplace_back([&] {
+      went_hot += GoHot();
+      all_hot.arrive_and_wait();
+      // Busy: each refill is where an owner parks its slice when wanted.
+      alignas(64) uint8_t chunk[1024];
+      while (!stop.load()) grndpool_buf(chunk, sizeof chunk);
+      all_drawn.arrive_and_wait();
+      owners += OwnsSlice();
+      may_exit.arrive_and_wait();
+    });
+  }
+  all_hot.arrive_and_wait();
+  const struct grndpool_stats with_hot = Stats();
+  for (int i = 0; i < kMore; ++i) {
+    pool.emplace_back([&] {
+      // Draws until it owns a slice (3 s at most): each claim that fails
+      // counts towards the next park, and each park's budget lets the
+      // others look again.
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+      while (!OwnsSlice() && std::chrono::steady_clock::now() < deadline)
+        for (int n = 0; n < 64; ++n) (void)grndpool_u32();
+      more_drawn.arrive_and_wait();
+      all_drawn.arrive_and_wait();
+      owners += OwnsSlice();
+      may_exit.arrive_and_wait();
+    });
+  }
+  more_drawn.arrive_and_wait();
+  stop.store(true);
+  all_drawn.arrive_and_wait();
+  const struct grndpool_stats s = Stats();
+  const long locked = LockedBytes();
+  may_exit.arrive_and_wait();
+  for (std::thread &t : pool) t.join();
+  printf(
+      "child: %d of %d threads went hot (hot=%llu); claims failed: %llu; then %d of %d threads "
+      "own a slice; hot=%llu slices_in_use=%llu locked_bytes=%llu VmLck=%ld\n",
+      went_hot.load(), kHot, (unsigned long long)with_hot.hot_slices_in_use,
+      (unsigned long long)FailedClaims(), owners.load(), kHot + kMore,
+      (unsigned long long)s.hot_slices_in_use, (unsigned long long)s.slices_in_use,
+      (unsigned long long)s.locked_bytes, locked);
+  fflush(stdout);
+  bool ok = went_hot.load() == kHot && with_hot.hot_slices_in_use == kHot && FailedClaims() > 0;
+  // Eight threads short, three served per park: three parks, a fourth at most
+  // when a claim races one; never every hot slice.
+  ok = ok && owners.load() == kHot + kMore && s.hot_slices_in_use >= kHot - 4 &&
+       s.locked_bytes <= static_cast<uint64_t>(budget) && locked >= 0 && locked <= budget;
+  return ok ? 0 : 1;
+}
+
 }  // namespace
 }  // namespace grndpool::test
 
@@ -441,8 +519,11 @@ int main(int argc, char **argv) {
     if (strcmp(argv[2], "many") == 0) return ManyThreads();
     if (strcmp(argv[2], "park") == 0) return ParkHot();
     if (strcmp(argv[2], "park-free") == 0) return ParkFree();
-    fprintf(stderr, "thread_slice_test: unknown child mode '%s' (overflow|many|park|park-free)\n",
-            argv[2]);
+    if (strcmp(argv[2], "park-quota") == 0) return ParkQuota();
+    fprintf(
+        stderr,
+        "thread_slice_test: unknown child mode '%s' (overflow|many|park|park-free|park-quota)\n",
+        argv[2]);
     return 2;
   }
   ApplyTestEnvironment();
