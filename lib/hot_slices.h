@@ -30,9 +30,10 @@ bool HotSlicesMayGrow();
 // Claim when hot slices are off, all taken, less than a quarter of the slab
 // budget is left to map a new one (SlabBudgetPlentiful), or the memory could
 // not be locked. Hot slices exist for speed: they are never handed out
-// unlocked (the first failure to lock one stops the mapping of new ones, and a slice that cannot be
-// locked again in a child after fork is never handed out), so never droppable either. Their claim
-// words are outside them, like the directory's.
+// unlocked (the first failure to lock one stops the mapping of new ones, and
+// a slice that cannot be locked again in a child after fork is never handed
+// out), so never droppable either. Their claim words are outside them, like
+// the directory's.
 Claim ClaimHotSlice(uint32_t tag);
 
 // Wipes the slice and makes it free if `tag` still owns it; never waits.

@@ -169,7 +169,7 @@ extern __thread struct grndpool_lane_v1 grndpool_lane_v1
  * dynamic linker's lazy binding would later save on the stack: up to 32 bytes
  * one movsq per 8 bytes (movsl, movsw, movsb for the rest), since rep movsb's
  * start-up costs more than that (16 bytes: 2.4 ns against 8.5 on this
- * project's test machine); rep movsb above. ("movsl": movsl is movsd in
+ * project's test machine); rep movsb above. ("movs{l|d}": movsl is movsd in
  * Intel syntax, for programs built with -masm=intel.) */
 GRNDPOOL_INLINE_ void grndpool_copy_out_(void *grndpool_to_, const void *grndpool_from_,
                                          size_t grndpool_n_) {
