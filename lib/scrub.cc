@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "lib/scrub.h"
 
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 
@@ -45,7 +46,7 @@ void ZeroXmm() {
             "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
 }
 
-enum class VectorIsa : uint8_t { kSse, kAvx, kAvx512 };
+enum class VectorIsa : uint8_t { kUnknown, kSse, kAvx, kAvx512 };
 
 // __builtin_cpu_supports checks that the kernel saves the state (XCR0) too.
 VectorIsa Probe() {
@@ -60,7 +61,16 @@ VectorIsa Probe() {
 
 void WipeRegisters() {
 #if defined(__x86_64__)
-  static const VectorIsa isa = Probe();
+  // Not a function-local static: its initialisation guard, copied into a
+  // child forked while another thread ran Probe(), would read "in progress"
+  // there for ever, and the child's first draw would wait on it. Probing
+  // twice is harmless (cpuid; libgcc's init is idempotent).
+  static std::atomic<VectorIsa> known{VectorIsa::kUnknown};
+  VectorIsa isa = known.load(std::memory_order_relaxed);
+  if (isa == VectorIsa::kUnknown) {
+    isa = Probe();
+    known.store(isa, std::memory_order_relaxed);
+  }
   if (isa == VectorIsa::kAvx512) ZeroHighZmm();
   if (isa == VectorIsa::kSse)
     ZeroXmm();
