@@ -1,7 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "lib/fork.h"
 
+#include <errno.h>
+#include <linux/futex.h>
 #include <pthread.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "lib/slab_segment.h"
 #include "lib/stats.h"
@@ -125,6 +130,77 @@ bool RelockIfReset(uint32_t before, uint32_t mapped, void *base, size_t bytes) {
   }
   if (mapped == before) Count(g_counters.locked_bytes, bytes);
   return true;
+}
+
+uint32_t ForkSafeMutex::CallerId() {
+  // Taken on first use from a process-wide count (a signal handler may be
+  // the first user: a handler that interrupts the assignment takes an id of
+  // its own, and the lock it took is released before it returns or, in
+  // prepare, held under that id until the fork is done on both sides).
+  static std::atomic<uint32_t> next{1};
+  thread_local uint32_t id [[gnu::tls_model("initial-exec")]] = 0;
+  if (id == 0) {
+    const uint32_t mine = next.fetch_add(1, std::memory_order_relaxed) & ~kWaiters;
+    if (id == 0) id = mine != 0 ? mine : 1;
+  }
+  return id;
+}
+
+bool ForkSafeMutex::LockSlow(bool yield_to_fork) {
+  // As glibc's own lock: no spinning; once contended, the word keeps
+  // kWaiters until it is released, so the release wakes whoever sleeps.
+  const uint32_t me = CallerId();
+  for (;;) {
+    uint32_t seen = word_.load(std::memory_order_relaxed);
+    if (seen == 0) {
+      if (word_.compare_exchange_weak(seen, me | kWaiters, std::memory_order_acquire,
+                                      std::memory_order_relaxed))
+        return true;
+      continue;
+    }
+    if (yield_to_fork && ((seen & ~kWaiters) == me || (ForkCount() & 1) != 0)) return false;
+    if ((seen & kWaiters) == 0 &&
+        !word_.compare_exchange_weak(seen, seen | kWaiters, std::memory_order_relaxed))
+      continue;
+    // Bounded when yielding: a fork may begin while this thread sleeps.
+    const timespec ms{0, 1000000};
+    syscall(SYS_futex, &word_, FUTEX_WAIT_PRIVATE, seen | kWaiters, yield_to_fork ? &ms : nullptr,
+            nullptr, 0);
+  }
+}
+
+void ForkSafeMutex::unlock() {
+  if (word_.exchange(0, std::memory_order_release) & kWaiters) {
+    // All of them: one woken waiter may give up (a fork began) and not pass
+    // the wake on to a prepare hook sleeping untimed behind it.
+    syscall(SYS_futex, &word_, FUTEX_WAKE_PRIVATE, INT32_MAX, nullptr, nullptr, 0);
+  }
+}
+
+void ForkSafeMutex::PrepareFork() {
+  if (HeldByCaller()) {
+    forker_holds_ = true;  // the interrupted code releases it, on both sides
+    return;
+  }
+  lock();
+}
+
+void ForkSafeMutex::ParentAfterFork() {
+  if (forker_holds_)
+    forker_holds_ = false;
+  else
+    unlock();
+}
+
+void ForkSafeMutex::ChildAfterFork(bool via_atfork) {
+  if (forker_holds_) {
+    forker_holds_ = false;
+  } else if (via_atfork) {
+    unlock();
+  } else if (!HeldByCaller()) {
+    // Held (or waited for) by threads that do not exist here.
+    word_.store(0, std::memory_order_relaxed);
+  }
 }
 
 bool CanaryWorks() {

@@ -5,8 +5,6 @@
 // that modules register for their locks and state.
 #pragma once
 
-#include <pthread.h>
-
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -79,51 +77,68 @@ bool RelockIfReset(uint32_t before, uint32_t mapped, void *base, size_t bytes);
 // interrupted its own holder: prepare does not wait for the thread it runs on,
 // and a raw-clone child re-creates a lock copied held by a thread that is gone.
 // Slow paths only.
+//
+// The lock word is its holder's id: taking the lock and recording who holds
+// it are one compare-and-swap, releasing both one exchange, so a handler can
+// never find the lock held with no holder recorded (with a pthread mutex and a
+// holder field beside it, a fork in that window made prepare wait for its own
+// thread for ever). Waiters sleep on the word (a futex).
 class ForkSafeMutex {
  public:
+  // Waits as long as it takes. Fork hooks only (and tests): a draw takes
+  // LockUnlessForking instead.
   void lock() {
-    pthread_mutex_lock(&mutex_);
-    holder_.store(pthread_self(), std::memory_order_relaxed);
+    if (!TryTake()) (void)LockSlow(false);
   }
-  void unlock() {
-    holder_.store(0, std::memory_order_relaxed);
-    pthread_mutex_unlock(&mutex_);
-  }
-  bool try_lock() {
-    if (pthread_mutex_trylock(&mutex_) != 0) return false;
-    holder_.store(pthread_self(), std::memory_order_relaxed);
-    return true;
-  }
+  // lock(), but gives up (false) rather than wait while another thread is
+  // inside fork() (its prepare hooks hold every such lock until fork() is
+  // done, and glibc's fork() waits for malloc's locks after them: a signal
+  // handler's draw that waited here, on a thread interrupted inside malloc,
+  // would deadlock with the forking thread), or when this thread holds it
+  // already (a handler that interrupted the holder). The caller then serves
+  // the draw another way.
+  [[nodiscard]] bool LockUnlessForking() { return TryTake() || LockSlow(true); }
+  [[nodiscard]] bool try_lock() { return TryTake(); }
+  void unlock();
 
-  void PrepareFork() {
-    if (HeldByCaller()) {
-      forker_holds_ = true;  // the interrupted code releases it, on both sides
-      return;
-    }
-    lock();
-  }
-  void ParentAfterFork() {
-    if (forker_holds_)
-      forker_holds_ = false;
-    else
-      unlock();
-  }
-  void ChildAfterFork(bool via_atfork) {
-    if (forker_holds_) {
-      forker_holds_ = false;
-    } else if (via_atfork) {
-      unlock();
-    } else if (!HeldByCaller()) {
-      mutex_ = PTHREAD_MUTEX_INITIALIZER;
-      holder_.store(0, std::memory_order_relaxed);
-    }
-  }
+  void PrepareFork();
+  void ParentAfterFork();
+  void ChildAfterFork(bool via_atfork);
 
  private:
-  bool HeldByCaller() const { return holder_.load(std::memory_order_relaxed) == pthread_self(); }
-  pthread_mutex_t mutex_ = PTHREAD_MUTEX_INITIALIZER;
-  std::atomic<pthread_t> holder_{0};
+  static constexpr uint32_t kWaiters = 1u << 31;  // set: a waiter may sleep on the word
+
+  bool TryTake() {
+    uint32_t expected = 0;
+    return word_.compare_exchange_strong(expected, CallerId(), std::memory_order_acquire,
+                                         std::memory_order_relaxed);
+  }
+  bool LockSlow(bool yield_to_fork);
+  bool HeldByCaller() const {
+    return (word_.load(std::memory_order_relaxed) & ~kWaiters) == CallerId();
+  }
+  // This thread's id for the lock word: nonzero, below kWaiters, unique among
+  // the threads of the process (a fork child's forking thread keeps its own).
+  static uint32_t CallerId();
+
+  std::atomic<uint32_t> word_{0};
   bool forker_holds_ = false;
+};
+
+// A ForkSafeMutex held for a scope when LockUnlessForking() took it.
+class ForkSafeLock {
+ public:
+  explicit ForkSafeLock(ForkSafeMutex &mutex) : mutex_(mutex), held_(mutex.LockUnlessForking()) {}
+  ~ForkSafeLock() {
+    if (held_) mutex_.unlock();
+  }
+  ForkSafeLock(const ForkSafeLock &) = delete;
+  ForkSafeLock &operator=(const ForkSafeLock &) = delete;
+  explicit operator bool() const { return held_; }
+
+ private:
+  ForkSafeMutex &mutex_;
+  const bool held_;
 };
 
 // The prepare and parent hooks of a module whose lock is `mutex`, for its

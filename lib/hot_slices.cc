@@ -3,7 +3,6 @@
 
 #include <atomic>
 #include <cstring>
-#include <mutex>
 
 #include "lib/fork.h"
 #include "lib/freshness.h"
@@ -114,7 +113,8 @@ void ParkRetired(size_t i) {
 
 // Maps one more hot slice, owned by `tag`; an empty Claim when none may be mapped.
 Claim MapOne(uint32_t tag) {
-  std::lock_guard<fork::ForkSafeMutex> lock(g_map_mutex);
+  const fork::ForkSafeLock lock(g_map_mutex);
+  if (!lock) return Claim{};
   if (const Claim claim = TryClaim(tag)) return claim;
   const size_t count = g_count.load(std::memory_order_relaxed);
   if (count >= MaxSlices() || g_no_more.load(std::memory_order_relaxed)) return Claim{};
@@ -224,9 +224,9 @@ void ReleaseHotSlice(const Claim &claim, uint32_t tag) {
 bool ParkHotSlice(const Claim &claim, uint32_t tag) {
   // Cheap first: is a park wanted at all? (Every hot refill asks.)
   if (!ParkWanted()) return false;
-  std::lock_guard<fork::ForkSafeMutex> lock(g_map_mutex);
+  const fork::ForkSafeLock lock(g_map_mutex);
   const size_t i = static_cast<size_t>(claim.word - g_claims);
-  if (!ParkWanted() || i >= g_count.load(std::memory_order_relaxed)) return false;
+  if (!lock || !ParkWanted() || i >= g_count.load(std::memory_order_relaxed)) return false;
   // Retired, so wiped and unservable, but left claimed (kRetiringTag): no
   // thread may take it while its memory goes.
   if (!RetireSlice(claim, tag, kRetiringTag)) return false;
@@ -251,8 +251,8 @@ bool ParkFreeHotSlice() {
   const size_t from = g_quarantine_below.load(std::memory_order_relaxed);
   const size_t count = g_count.load(std::memory_order_acquire);
   if (FreeUnparked(from, count) == count) return false;
-  std::lock_guard<fork::ForkSafeMutex> lock(g_map_mutex);
-  if (!ParkWanted()) return false;
+  const fork::ForkSafeLock lock(g_map_mutex);
+  if (!lock || !ParkWanted()) return false;
   for (size_t i = FreeUnparked(from, count); i < count; i = FreeUnparked(i + 1, count)) {
     // Free: nobody draws from it. Taken as kRetiringTag, so no claim races
     // the park.

@@ -3,7 +3,6 @@
 
 #include <atomic>
 #include <cstring>
-#include <mutex>
 
 #include "lib/fork.h"
 #include "lib/freshness.h"
@@ -143,7 +142,8 @@ SharedSliceHeader *Slices(size_t *count) {
   *count = g.slices_per_segment;
   SharedSliceHeader *slices = g_slices.load(std::memory_order_acquire);
   if (slices != nullptr || g.max_segments < 2) return slices;
-  std::lock_guard<fork::ForkSafeMutex> lock(g_map_mutex);
+  const fork::ForkSafeLock lock(g_map_mutex);
+  if (!lock) return nullptr;
   slices = g_slices.load(std::memory_order_relaxed);
   if (slices == nullptr) {
     const SegmentMapping m = MapSegment(g.segment_bytes, false);

@@ -3,7 +3,6 @@
 
 #include <atomic>
 #include <cstring>
-#include <mutex>
 
 #include "lib/fork.h"
 #include "lib/freshness.h"
@@ -93,7 +92,8 @@ Claim TryClaimIn(const SegmentReader &segments, uint32_t tag) {
 // `tag`, or an empty Claim when the budget is spent.
 Claim Grow(uint32_t tag) {
   const SlabGeometry &g = Geometry();
-  std::lock_guard<fork::ForkSafeMutex> lock(SegmentWriters());
+  const fork::ForkSafeLock lock(SegmentWriters());
+  if (!lock) return Claim{};  // a fork is under way: overflow or kernel meanwhile
   // Another thread may have grown it, or a thread may have exited, meanwhile.
   {
     SegmentReader segments;

@@ -9,8 +9,12 @@
 //                                      child, nothing the parent also served
 //   fork_probe clone-then-fork         raw clone while another thread holds the
 //                                      library's lock, then fork() in the child
+//   fork_probe handler-draw-while-forking
+//                                      a handler draws (taking a library lock) on a
+//                                      thread inside malloc while another forks
 //
 // Exit status 0: the guarantee held; 1: it broke (a line on stderr says how).
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -223,6 +227,74 @@ int CloneThenFork() {
   return Fail("fork() in a raw-clone child deadlocked (10 s)");
 }
 
+// A signal handler draws on a thread interrupted inside malloc (holding an
+// arena's lock) while another thread is inside fork(): glibc's fork() runs
+// the prepare hooks (which take the library's locks) and only then takes
+// malloc's locks. A handler's draw that waited for a library lock held by the
+// forking thread, which waits for the arena the handler's own thread holds,
+// deadlocked both. Run with GRNDPOOL_STRATEGY=mutex: every slow-path draw
+// then takes the one strategy lock. The experiment runs in a process of its
+// own, waited for with a limit: a deadlock is reported, with stacks.
+std::atomic<int> g_handler_draws{0};
+std::atomic<bool> g_trimming{true};
+
+void DrawingHandler(int) {
+  const int saved = errno;
+  (void)grndpool_u64();
+  g_handler_draws.fetch_add(1, std::memory_order_relaxed);
+  errno = saved;
+}
+
+int HandlerDrawWhileForkingInner() {
+  (void)grndpool_u64();  // start-up, before any thread or timer
+  struct sigaction sa {};
+  sa.sa_handler = DrawingHandler;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGUSR1, &sa, nullptr);
+  std::atomic<pid_t> trimmer_tid{0};
+  // malloc_trim(0) walks every arena with its lock held: the thread spends
+  // most of its time inside malloc holding a lock fork() will want.
+  std::thread trimmer([&] {
+    trimmer_tid = static_cast<pid_t>(gettid());
+    while (g_trimming.load(std::memory_order_relaxed)) {
+      void *p = malloc(64);
+      free(p);
+      malloc_trim(0);
+    }
+  });
+  while (trimmer_tid.load() == 0) std::this_thread::yield();
+  sigevent sev{};
+  sev.sigev_notify = SIGEV_THREAD_ID;
+  sev.sigev_signo = SIGUSR1;
+  sev._sigev_un._tid = trimmer_tid.load();
+  timer_t timer;
+  if (timer_create(CLOCK_MONOTONIC, &sev, &timer) != 0) return Fail("timer_create");
+  const itimerspec every{{0, 100000}, {0, 100000}};
+  timer_settime(timer, 0, &every, nullptr);
+  constexpr int kForks = 1000;
+  for (int i = 0; i < kForks; ++i) {
+    const pid_t pid = fork();
+    if (pid == 0) _exit(0);
+    if (pid < 0) return Fail("fork failed");
+    if (WaitStatus(pid) != 0) return Fail("a child failed");
+  }
+  timer_delete(timer);
+  g_trimming = false;
+  trimmer.join();
+  if (g_handler_draws.load() < 100) return Fail("too few handler draws (the storm missed)");
+  fprintf(stderr, "fork_probe: %d forks, %d handler draws on the trimming thread\n", kForks,
+          g_handler_draws.load());
+  return 0;
+}
+
+int HandlerDrawWhileForking() {
+  const int status = RunSelf({"handler-draw-while-forking", "--inner"}, 120);
+  if (status == 0) return 0;
+  return Fail("the forking process " + DescribeStatus(status) +
+              (status == -1 ? ": a handler's draw and fork() waited for each other" : ""));
+}
+
 }  // namespace
 }  // namespace grndpool::test
 
@@ -244,7 +316,11 @@ int main(int argc, char **argv) {
   if (cmd == "fork-new-thread") return ForkNewThread(raw);
   if (cmd == "fork-in-handler") return ForkInHandler(raw);
   if (cmd == "clone-then-fork") return CloneThenFork();
+  if (cmd == "handler-draw-while-forking")
+    return argc > 2 && strcmp(argv[2], "--inner") == 0 ? HandlerDrawWhileForkingInner()
+                                                       : HandlerDrawWhileForking();
   fprintf(stderr,
-          "usage: fork_probe fork-new-thread [raw] | fork-in-handler [raw] | clone-then-fork\n");
+          "usage: fork_probe fork-new-thread [raw] | fork-in-handler [raw] | clone-then-fork | "
+          "handler-draw-while-forking\n");
   return 2;
 }

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <time.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "lib/fork.h"
 #include "test_util.h"
 
 namespace grndpool::test {
@@ -62,7 +64,7 @@ TEST_P(ForkAndSignals, TwoHundredForksNeverShareOutput) {
     int fds[2];
     ASSERT_EQ(pipe(fds), 0);
     recording = true;
-    pid_t pid = fork();
+    pid_t pid = ::fork();
     ASSERT_GE(pid, 0);
     if (pid == 0) {
       close(fds[0]);
@@ -194,8 +196,130 @@ TEST_P(ForkAndSignals, SignalHandlerReentrancy) {
   EXPECT_EQ(std::adjacent_find(all.begin(), all.end()), all.end()) << "a word was served twice";
 }
 
+// A raw fork (no atfork handler) while other threads draw through the same
+// strategy: the child's first draw, a direct call of the strategy, must reset
+// the child before it takes the strategy's lock, which another thread may
+// have held at the fork (it waited there for ever when direct calls skipped
+// the reset).
+TEST_P(ForkAndSignals, RawForkChildsFirstDrawWhileOtherThreadsDrew) {
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "ThreadSanitizer cannot follow a raw fork: its child waits on the runtime's own "
+                  "locks";
+#endif
+  const StrategyOps &ops = StrategyFor(GetParam());
+  uint8_t warm[16];
+  ops.draw(warm, sizeof warm);
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> busy;
+  for (int t = 0; t < 2; ++t)
+    busy.emplace_back([&] {
+      uint8_t b[16];
+      while (!stop.load(std::memory_order_relaxed)) ops.draw(b, sizeof b);
+    });
+  int hung = 0, zero = 0, forks = 0;
+  for (; forks < 100 && hung == 0; ++forks) {
+    const pid_t pid = static_cast<pid_t>(syscall(SYS_fork));
+    if (pid == 0) {
+      alarm(5);
+      uint64_t w[2] = {0, 0};
+      ops.draw(w, sizeof w);
+      _exit(w[0] != 0 && w[1] != 0 ? 0 : 1);
+    }
+    ASSERT_GT(pid, 0);
+    // liburcu's grace period blocks every signal: the alarm alone cannot end
+    // a child stuck there.
+    const int status = WaitAtMost(pid, 10);
+    if (status == -1 || (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM))
+      ++hung;
+    else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+      ++zero;
+  }
+  stop = true;
+  for (auto &t : busy) t.join();
+  EXPECT_EQ(hung, 0) << "a raw-fork child's first draw hung (a lock copied held), at fork "
+                     << forks;
+  EXPECT_EQ(zero, 0) << "a raw-fork child drew zero words or died";
+}
+
 INSTANTIATE_TEST_SUITE_P(Strategies, ForkAndSignals, ::testing::ValuesIn(kAllStrategies),
                          [](const auto &info) { return StrategyParamName(info.param); });
+
+// ForkSafeMutex: a signal handler that calls fork() can land anywhere in the
+// lock() or unlock() of the thread it interrupts, and the prepare hook then
+// runs on that thread. The hooks must tell "this thread holds it" exactly: a
+// lock taken but not yet marked as the thread's made prepare wait for the
+// thread itself, for ever (the TSan CI hang of edge.fork-in-handler).
+fork::ForkSafeMutex g_storm_mutex;
+std::atomic<int> g_storm_forks{0};
+std::atomic<int> g_storm_bad_children{0};
+
+void StormPrepare() {
+  g_storm_mutex.PrepareFork();
+}
+void StormParent() {
+  g_storm_mutex.ParentAfterFork();
+}
+void StormChild() {
+  g_storm_mutex.ChildAfterFork(true);
+}
+
+void ForkInStorm(int) {
+  const int saved = errno;
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    // The child's copy must work too: free, unless the interrupted code
+    // holds it (it releases it when the handler returns).
+    alarm(10);
+    if (g_storm_mutex.try_lock()) g_storm_mutex.unlock();
+    _exit(0);
+  }
+  if (pid > 0) {
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) g_storm_bad_children.fetch_add(1);
+    g_storm_forks.fetch_add(1);
+  }
+  errno = saved;
+}
+
+TEST(ForkSafeMutex, ForkFromAHandlerAnywhereInLockOrUnlock) {
+  constexpr int kForks = 1500;
+  const int status = RunInChild(
+      [] {
+        pthread_atfork(StormPrepare, StormParent, StormChild);
+        struct sigaction sa {};
+        sa.sa_handler = ForkInStorm;
+        sigemptyset(&sa.sa_mask);
+        sa.sa_flags = SA_RESTART;
+        sigaction(SIGUSR2, &sa, nullptr);
+        sigevent sev{};
+        sev.sigev_notify = SIGEV_THREAD_ID;
+        sev.sigev_signo = SIGUSR2;
+        sev._sigev_un._tid = static_cast<pid_t>(gettid());
+        timer_t timer;
+        if (timer_create(CLOCK_MONOTONIC, &sev, &timer) != 0) return 3;
+        const itimerspec every{{0, 300000}, {0, 300000}};
+        timer_settime(timer, 0, &every, nullptr);
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(40);
+        while (g_storm_forks.load() < kForks && std::chrono::steady_clock::now() < deadline) {
+          for (int i = 0; i < 64; ++i) {
+            if (i % 2 == 0) {
+              g_storm_mutex.lock();
+            } else if (!g_storm_mutex.try_lock()) {
+              return 4;  // uncontended: try_lock must succeed
+            }
+            g_storm_mutex.unlock();
+          }
+        }
+        timer_delete(timer);
+        if (g_storm_bad_children.load() != 0) return 5;
+        return g_storm_forks.load() >= kForks ? 0 : 6;
+      },
+      60);
+  EXPECT_EQ(status, 0) << "-1: the storm's process hung (prepare waited for its own thread); "
+                          "5: a child could not use its copy; 6: too few forks in 40 s";
+}
 
 }  // namespace
 }  // namespace grndpool::test

@@ -44,7 +44,7 @@ inline bool UniqueNonzero(std::vector<uint64_t> v) {
 
 // glibc's fork(), or the raw system call (no atfork handler runs).
 inline pid_t Fork(bool raw) {
-  return raw ? static_cast<pid_t>(syscall(SYS_fork)) : fork();
+  return raw ? static_cast<pid_t>(syscall(SYS_fork)) : ::fork();
 }
 
 // The child's exit status, or 128 + its signal.

@@ -16,6 +16,7 @@
 #include "grndpool/grndpool.h"
 #include "lib/kernel/uapi.h"
 #include "lib/strategies/registry.h"
+#include "tests/probe_util.h"
 
 namespace grndpool::test {
 
@@ -44,10 +45,19 @@ inline void *VdsoSymbolByLoader(const char *name, const char *version) {
 
 // Runs fn in a forked child; returns its exit status (or 128 + signal).
 inline int RunInChild(const std::function<int()> &fn) {
-  pid_t pid = fork();
+  pid_t pid = ::fork();
   if (pid == 0) _exit(fn());
   int status = 0;
   waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// The same, killed after `seconds` (its threads' stacks printed first): -1 then.
+inline int RunInChild(const std::function<int()> &fn, int seconds) {
+  pid_t pid = ::fork();
+  if (pid == 0) _exit(fn());
+  const int status = WaitAtMost(pid, seconds);
+  if (status < 0) return -1;
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 

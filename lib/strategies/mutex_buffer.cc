@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The naive baseline: one locked buffer behind one mutex.
 #include <cstring>
-#include <mutex>
 
 #include "lib/fork.h"
 #include "lib/freshness.h"
@@ -65,8 +64,8 @@ void InitMutexStrategy(const Process &process) {
 void MutexStrategyDraw(void *out, size_t n) {
   Served served = Served::kUnfilled;
   if (n <= kPageBufferCapacity / 4) {
-    std::lock_guard<fork::ForkSafeMutex> lock(g_mutex);
-    if (PageBuffer *page = Buffer()) {
+    const fork::ForkSafeLock lock(g_mutex);
+    if (PageBuffer *page = lock ? Buffer() : nullptr) {
       MutexBuffer buffer{page};
       served = Serve(buffer, static_cast<uint8_t *>(out), n);
     }

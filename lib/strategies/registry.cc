@@ -5,6 +5,7 @@
 #include "lib/strategies/registry.h"
 
 #include "lib/fast_path.h"
+#include "lib/fork.h"
 #include "lib/kernel/syscall.h"
 #include "lib/scrub.h"
 #include "lib/strategies/strategies.h"
@@ -28,7 +29,12 @@ template <void (*kDraw)(void *, size_t)>
 void DirectDraw(void *out, size_t n) {
   FastThreadBlock &t = FastBlock();
   if (__builtin_expect(t.grndpool_in_draw, 0)) return NestedDraw(out, n);
-  if (__builtin_expect(!EnsureInitialized(), 0)) {
+  // A child resets here first, as on the slab's slow path: the strategies'
+  // locks (and liburcu's) may have been copied held by threads that do not
+  // exist in it. While another thread resets it, or this one is inside its
+  // own fork(), the kernel serves.
+  if (__builtin_expect(!EnsureInitialized(), 0) ||
+      fork::CheckInChild() == fork::ChildState::kBusy) {
     kernel::SyscallFill(out, n);
     return;
   }

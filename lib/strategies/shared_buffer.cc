@@ -7,7 +7,6 @@
 #include <atomic>
 #include <cstring>
 #include <iterator>
-#include <mutex>
 
 #include "lib/fork.h"
 #include "lib/freshness.h"
@@ -155,10 +154,12 @@ void SharedBufferStrategyDraw(void *out, size_t n) {
     // Large: the kernel.
   } else if (!RcuUsable()) {
     // A child: no readers outside the mutex, so replaced buffers go at once.
-    std::lock_guard<fork::ForkSafeMutex> lock(g_refill_mutex);
-    SharedView view{g_buffer, true, true};
-    served = Serve(view, static_cast<uint8_t *>(out), n);
-    retired = view.retired;
+    const fork::ForkSafeLock lock(g_refill_mutex);
+    if (lock) {
+      SharedView view{g_buffer, true, true};
+      served = Serve(view, static_cast<uint8_t *>(out), n);
+      retired = view.retired;
+    }
   } else if (RcuReaderReady()) {  // else liburcu is done with this exiting thread
     // Inside a read-side section (the application's), a grace period would
     // wait for itself: replaced buffers then wait for a later refill.
