@@ -120,19 +120,9 @@ int ForkInHandler(bool raw) {
   int fds[2];
   if (pipe(fds) != 0) return Fail("pipe");
   std::vector<uint64_t> parent(1 << 22);
-  struct sigaction sa {};
-  sa.sa_handler = ForkingHandler;
-  sa.sa_flags = SA_RESTART;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGUSR1, &sa, nullptr);
-  sigevent sev{};
-  sev.sigev_notify = SIGEV_THREAD_ID;
-  sev.sigev_signo = SIGUSR1;
-  sev._sigev_un._tid = static_cast<pid_t>(gettid());
   timer_t timer;
-  if (timer_create(CLOCK_MONOTONIC, &sev, &timer) != 0) return Fail("timer_create");
-  itimerspec every{{0, 200000}, {0, 200000}};
-  timer_settime(timer, 0, &every, nullptr);
+  if (!StartSignalStorm(SIGUSR1, ForkingHandler, static_cast<pid_t>(gettid()), 200000, &timer))
+    return Fail("timer_create");
   size_t n = 0;
   for (; n < parent.size() && g_forks.load() < kForks; ++n) {
     g_loop_draws = n;
@@ -247,11 +237,6 @@ void DrawingHandler(int) {
 
 int HandlerDrawWhileForkingInner() {
   (void)grndpool_u64();  // start-up, before any thread or timer
-  struct sigaction sa {};
-  sa.sa_handler = DrawingHandler;
-  sa.sa_flags = SA_RESTART;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGUSR1, &sa, nullptr);
   std::atomic<pid_t> trimmer_tid{0};
   // malloc_trim(0) walks every arena with its lock held: the thread spends
   // most of its time inside malloc holding a lock fork() will want.
@@ -264,14 +249,9 @@ int HandlerDrawWhileForkingInner() {
     }
   });
   while (trimmer_tid.load() == 0) std::this_thread::yield();
-  sigevent sev{};
-  sev.sigev_notify = SIGEV_THREAD_ID;
-  sev.sigev_signo = SIGUSR1;
-  sev._sigev_un._tid = trimmer_tid.load();
   timer_t timer;
-  if (timer_create(CLOCK_MONOTONIC, &sev, &timer) != 0) return Fail("timer_create");
-  const itimerspec every{{0, 100000}, {0, 100000}};
-  timer_settime(timer, 0, &every, nullptr);
+  if (!StartSignalStorm(SIGUSR1, DrawingHandler, trimmer_tid.load(), 100000, &timer))
+    return Fail("timer_create");
   constexpr int kForks = 1000;
   for (int i = 0; i < kForks; ++i) {
     const pid_t pid = fork();

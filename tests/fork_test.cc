@@ -151,21 +151,9 @@ TEST_P(ForkAndSignals, SignalHandlerReentrancy) {
   g_signal_ops->draw(&warm, sizeof warm);
   std::vector<uint64_t> mine(1 << 22);
   g_handler_count = 0;
-  struct sigaction sa {};
-  sa.sa_handler = OnSignal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESTART;
-  ASSERT_EQ(sigaction(SIGUSR1, &sa, nullptr), 0);
-  // A kernel timer aimed at this thread, every 50 us: unlike a sender thread it
-  // keeps firing when the machine is busy.
-  sigevent sev{};
-  sev.sigev_notify = SIGEV_THREAD_ID;
-  sev.sigev_signo = SIGUSR1;
-  sev._sigev_un._tid = static_cast<pid_t>(gettid());
+  // Every 50 us at this thread.
   timer_t timer;
-  ASSERT_EQ(timer_create(CLOCK_MONOTONIC, &sev, &timer), 0);
-  itimerspec every{{0, 50000}, {0, 50000}};
-  ASSERT_EQ(timer_settime(timer, 0, &every, nullptr), 0);
+  ASSERT_TRUE(StartSignalStorm(SIGUSR1, OnSignal, static_cast<pid_t>(gettid()), 50000, &timer));
   // Draw until the storm has interrupted us often enough, the buffer is full,
   // or 20 s passed (under emulation, signal delivery can eat most of the time).
   constexpr int kWanted = 4000;
@@ -288,19 +276,9 @@ TEST(ForkSafeMutex, ForkFromAHandlerAnywhereInLockOrUnlock) {
   const int status = RunInChild(
       [] {
         pthread_atfork(StormPrepare, StormParent, StormChild);
-        struct sigaction sa {};
-        sa.sa_handler = ForkInStorm;
-        sigemptyset(&sa.sa_mask);
-        sa.sa_flags = SA_RESTART;
-        sigaction(SIGUSR2, &sa, nullptr);
-        sigevent sev{};
-        sev.sigev_notify = SIGEV_THREAD_ID;
-        sev.sigev_signo = SIGUSR2;
-        sev._sigev_un._tid = static_cast<pid_t>(gettid());
         timer_t timer;
-        if (timer_create(CLOCK_MONOTONIC, &sev, &timer) != 0) return 3;
-        const itimerspec every{{0, 300000}, {0, 300000}};
-        timer_settime(timer, 0, &every, nullptr);
+        if (!StartSignalStorm(SIGUSR2, ForkInStorm, static_cast<pid_t>(gettid()), 300000, &timer))
+          return 3;
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(40);
         while (g_storm_forks.load() < kForks && std::chrono::steady_clock::now() < deadline) {
           for (int i = 0; i < 64; ++i) {

@@ -100,6 +100,28 @@ inline int WaitAtMost(pid_t pid, int seconds) {
   }
 }
 
+// Sends `signo` to thread `tid` every `period_ns` through a kernel timer (it
+// keeps firing when the machine is busy, unlike a sender thread), with
+// `handler` installed first unless it is nullptr (SA_RESTART, nothing
+// masked). False when the timer could not be made; timer_delete() ends it.
+inline bool StartSignalStorm(int signo, void (*handler)(int), pid_t tid, long period_ns,
+                             timer_t *timer) {
+  if (handler != nullptr) {
+    struct sigaction sa {};
+    sa.sa_handler = handler;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(signo, &sa, nullptr) != 0) return false;
+  }
+  sigevent sev{};
+  sev.sigev_notify = SIGEV_THREAD_ID;
+  sev.sigev_signo = signo;
+  sev._sigev_un._tid = tid;
+  if (timer_create(CLOCK_MONOTONIC, &sev, timer) != 0) return false;
+  const itimerspec every{{0, period_ns}, {0, period_ns}};
+  return timer_settime(*timer, 0, &every, nullptr) == 0;
+}
+
 inline std::string DescribeStatus(int status) {
   if (status == -1) return "hung (killed after the time limit)";
   if (WIFSIGNALED(status)) return std::string("died of ") + strsignal(WTERMSIG(status));

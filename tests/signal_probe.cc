@@ -93,17 +93,11 @@ int FirstDrawSignal() {
 int StatsLoopWithSignals() {
   int result = 0;
   std::thread t([&] {
-    sigevent sev{};
-    sev.sigev_notify = SIGEV_THREAD_ID;
-    sev.sigev_signo = SIGUSR1;
-    sev._sigev_un._tid = static_cast<pid_t>(gettid());
     timer_t timer;
-    if (timer_create(CLOCK_MONOTONIC, &sev, &timer) != 0) {
+    if (!StartSignalStorm(SIGUSR1, nullptr, static_cast<pid_t>(gettid()), 20000, &timer)) {
       result = 2;
       return;
     }
-    itimerspec every{{0, 20000}, {0, 20000}};
-    timer_settime(timer, 0, &every, nullptr);
     struct grndpool_stats s;
     const uint64_t end = NowNs() + 20000000u;
     while (NowNs() < end || g_handler_draws < 5) {
