@@ -34,12 +34,16 @@ std::atomic<uint32_t> &Canary() {
 }
 std::atomic<uint32_t> g_child_epoch{1};
 std::atomic<uint32_t> g_fork_count{0};
+// Threads between their prepare and parent hooks (none in a child: the
+// other forking threads are not copied).
+std::atomic<uint32_t> g_forks_in_progress{0};
 // Set on the forking thread from the prepare hooks to the end of the parent's
 // or the child's (it is copied into the child with the rest of the thread).
 thread_local bool t_forking [[gnu::tls_model("initial-exec")]] = false;
 
 void RunChildHooks(bool via_atfork) {
   g_child_epoch.fetch_add(1, std::memory_order_relaxed);
+  g_forks_in_progress.store(0, std::memory_order_relaxed);
   if (via_atfork) {
     g_fork_count.fetch_add(1, std::memory_order_relaxed);  // even again after Prepare's
   } else {
@@ -64,12 +68,16 @@ void Prepare() {
   (void)CheckInChild();
   t_forking = true;
   std::atomic_signal_fence(std::memory_order_seq_cst);
+  g_forks_in_progress.fetch_add(1, std::memory_order_seq_cst);
   g_fork_count.fetch_add(1, std::memory_order_seq_cst);
   for (int i = 0; i < g_hook_count; ++i) g_hooks[i]->prepare();
 }
 void Parent() {
-  g_fork_count.fetch_add(1, std::memory_order_relaxed);
+  // The count moves before the fork stops being in progress: ForkedSince
+  // reads them the other way round, so it cannot miss both.
+  g_fork_count.fetch_add(1, std::memory_order_seq_cst);
   for (int i = g_hook_count - 1; i >= 0; --i) g_hooks[i]->parent();
+  g_forks_in_progress.fetch_sub(1, std::memory_order_seq_cst);
   std::atomic_signal_fence(std::memory_order_seq_cst);
   t_forking = false;
 }
@@ -117,8 +125,13 @@ uint32_t ForkCount() {
   return g_fork_count.load(std::memory_order_relaxed);
 }
 
+bool ForkInProgress() {
+  return g_forks_in_progress.load(std::memory_order_seq_cst) != 0;
+}
+
 bool ForkedSince(uint32_t since) {
-  return g_fork_count.load(std::memory_order_seq_cst) != since ||
+  return g_forks_in_progress.load(std::memory_order_seq_cst) != 0 ||
+         g_fork_count.load(std::memory_order_seq_cst) != since ||
          Canary().load(std::memory_order_relaxed) != kLive;
 }
 
@@ -158,14 +171,19 @@ bool ForkSafeMutex::LockSlow(bool yield_to_fork) {
         return true;
       continue;
     }
-    if (yield_to_fork && ((seen & ~kWaiters) == me || (ForkCount() & 1) != 0)) return false;
+    // Also in a child not reset yet: the holder may be a thread it lacks.
+    if (yield_to_fork && ((seen & ~kWaiters) == me || ForkInProgress() ||
+                          Canary().load(std::memory_order_relaxed) != kLive))
+      return false;
     if ((seen & kWaiters) == 0 &&
         !word_.compare_exchange_weak(seen, seen | kWaiters, std::memory_order_relaxed))
       continue;
-    // Bounded when yielding: a fork may begin while this thread sleeps.
+    // Bounded, and the word read again: a fork may begin while this thread
+    // sleeps, and a release can be cut between clearing the word and the
+    // wake by a handler on its thread that forks and waits for a lock this
+    // thread holds (two forks at once).
     const timespec ms{0, 1000000};
-    syscall(SYS_futex, &word_, FUTEX_WAIT_PRIVATE, seen | kWaiters, yield_to_fork ? &ms : nullptr,
-            nullptr, 0);
+    syscall(SYS_futex, &word_, FUTEX_WAIT_PRIVATE, seen | kWaiters, &ms, nullptr, 0);
   }
 }
 
@@ -193,14 +211,18 @@ void ForkSafeMutex::ParentAfterFork() {
 }
 
 void ForkSafeMutex::ChildAfterFork(bool via_atfork) {
-  if (forker_holds_) {
+  if (!via_atfork) {
+    // A raw clone: a forker_holds_ copied from another thread's fork in
+    // progress belongs to that thread, which is not here; so does a lock
+    // held (or waited for) by any thread but this one.
     forker_holds_ = false;
-  } else if (via_atfork) {
-    unlock();
-  } else if (!HeldByCaller()) {
-    // Held (or waited for) by threads that do not exist here.
-    word_.store(0, std::memory_order_relaxed);
+    if (!HeldByCaller()) word_.store(0, std::memory_order_relaxed);
+    return;
   }
+  if (forker_holds_)
+    forker_holds_ = false;
+  else
+    unlock();
 }
 
 bool CanaryWorks() {

@@ -55,6 +55,12 @@ uint32_t ChildEpoch();
 // key).
 uint32_t ForkCount();
 
+// True while some thread of this process is inside fork(), between its
+// prepare hooks and its parent hooks. Not the count's parity: glibc runs the
+// prepare hooks of two threads forking at once side by side, so two prepares
+// can leave the count even while both forks are under way.
+bool ForkInProgress();
+
 // True when a fork happened since ForkCount() returned `since` (in the parent
 // or the child), or this is a child that has not been reset yet. Checked after a
 // copy out of wipe-on-fork memory that a fork could have cut.

@@ -251,7 +251,9 @@ Claim ClaimSlice(uint32_t tag) {
   }
   if (!claim && GrowMayHelp(scanned)) claim = Grow(tag);
   if (!claim) {
-    g_failed_claims.fetch_add(1, std::memory_order_relaxed);
+    // Not a failure while a fork holds the directory's lock (Grow gave up
+    // rather than wait): no hot slice is parked for it.
+    if (!fork::ForkInProgress()) g_failed_claims.fetch_add(1, std::memory_order_relaxed);
     return Claim{};
   }
   claim.slice->Reset();

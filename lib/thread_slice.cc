@@ -148,7 +148,9 @@ SliceHeader *OwnedSlice(ThreadState &t, bool refilling) {
   // None left: a free hot slice's budget may be had (nobody draws from it).
   if (!t.owned && ParkFreeHotSlice()) t.owned = ClaimSlice(tag);
   t.claim_backoff = t.owned ? 0 : kClaimRetryInterval;
-  t.claim_frees = t.owned ? 0 : frees;
+  // A claim that found the directory's lock held by a fork (Grow does not
+  // wait then) tries again after the back-off, freed slices or not.
+  t.claim_frees = t.owned || fork::ForkInProgress() ? 0 : frees;
   return t.owned.slice;
 }
 

@@ -29,18 +29,20 @@ template <void (*kDraw)(void *, size_t)>
 void DirectDraw(void *out, size_t n) {
   FastThreadBlock &t = FastBlock();
   if (__builtin_expect(t.grndpool_in_draw, 0)) return NestedDraw(out, n);
-  // A child resets here first, as on the slab's slow path: the strategies'
-  // locks (and liburcu's) may have been copied held by threads that do not
-  // exist in it. While another thread resets it, or this one is inside its
-  // own fork(), the kernel serves.
-  if (__builtin_expect(!EnsureInitialized(), 0) ||
-      fork::CheckInChild() == fork::ChildState::kBusy) {
+  if (__builtin_expect(!EnsureInitialized(), 0)) {
     kernel::SyscallFill(out, n);
     return;
   }
   t.grndpool_in_draw = 1;
   std::atomic_signal_fence(std::memory_order_seq_cst);
-  kDraw(out, n);
+  // A child resets here first, as on the slab's slow path (also inside the
+  // in-draw flag): the strategies' locks (and liburcu's) may have been
+  // copied held by threads that do not exist in it. While another thread
+  // resets it, or this one is inside its own fork(), the kernel serves.
+  if (fork::CheckInChild() == fork::ChildState::kBusy)
+    kernel::SyscallFill(out, n);
+  else
+    kDraw(out, n);
   WipeRegisters();
   std::atomic_signal_fence(std::memory_order_seq_cst);
   t.grndpool_in_draw = 0;
