@@ -240,6 +240,11 @@ INSTANTIATE_TEST_SUITE_P(Strategies, ForkAndSignals, ::testing::ValuesIn(kAllStr
 fork::ForkSafeMutex g_storm_mutex;
 std::atomic<int> g_storm_forks{0};
 std::atomic<int> g_storm_bad_children{0};
+// Lock/unlock pairs done, and their count at the last fork: a fork can take
+// longer than the timer's period (ASan's shadow), and the signal already
+// pending would otherwise fork again before the loop moved on.
+volatile uint64_t g_storm_pairs = 0;
+uint64_t g_storm_pairs_at_fork = ~uint64_t{0};
 
 void StormPrepare() {
   g_storm_mutex.PrepareFork();
@@ -252,6 +257,8 @@ void StormChild() {
 }
 
 void ForkInStorm(int) {
+  if (g_storm_pairs == g_storm_pairs_at_fork) return;
+  g_storm_pairs_at_fork = g_storm_pairs;
   const int saved = errno;
   const pid_t pid = ::fork();
   if (pid == 0) {
@@ -288,6 +295,7 @@ TEST(ForkSafeMutex, ForkFromAHandlerAnywhereInLockOrUnlock) {
               return 4;  // uncontended: try_lock must succeed
             }
             g_storm_mutex.unlock();
+            g_storm_pairs = g_storm_pairs + 1;
           }
         }
         timer_delete(timer);
