@@ -73,7 +73,7 @@ void Prepare() {
   for (int i = 0; i < g_hook_count; ++i) g_hooks[i]->prepare();
 }
 void Parent() {
-  // The count moves before the fork stops being in progress: ForkedSince
+  // The count moves before the fork stops being in progress: KeyedOutput
   // reads them the other way round, so it cannot miss both.
   g_fork_count.fetch_add(1, std::memory_order_seq_cst);
   for (int i = g_hook_count - 1; i >= 0; --i) g_hooks[i]->parent();
@@ -130,8 +130,7 @@ bool ForkInProgress() {
 }
 
 bool ForkedSince(uint32_t since) {
-  return g_forks_in_progress.load(std::memory_order_seq_cst) != 0 ||
-         g_fork_count.load(std::memory_order_seq_cst) != since ||
+  return g_fork_count.load(std::memory_order_seq_cst) != since ||
          Canary().load(std::memory_order_relaxed) != kLive;
 }
 

@@ -55,10 +55,14 @@ void KeyedOutput(SliceHeader *slice, uint8_t *out, size_t len) {
   const uint32_t forks = fork::ForkCount();
   const bool ok = Keystream(slice->refill_key, out, len);
   explicit_bzero(slice->refill_key, sizeof slice->refill_key);
-  // An odd count: a fork was being prepared when this began. ForkedSince also
-  // reads the canary: a raw clone's child (no atfork handler) continues this
-  // refill with its key slot wiped, and must not keep a zero key's output.
-  if (ok && !fork::ForkedSince(forks) && (forks & 1) == 0) return;
+  // An odd count: a fork was being prepared when this began. A fork in
+  // progress now (read first: Parent moves the count before it stops being
+  // in progress) may have copied the key, also when two forks at once left
+  // the count even. ForkedSince also reads the canary: a raw clone's child
+  // (no atfork handler) continues this refill with its key slot wiped, and
+  // must not keep a zero key's output. Kernel bytes replace it: no retry loop
+  // waits for the fork to end.
+  if (ok && !fork::ForkInProgress() && !fork::ForkedSince(forks) && (forks & 1) == 0) return;
   CountFill(Kernel().fill(out, len));
 }
 
