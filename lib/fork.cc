@@ -188,8 +188,8 @@ bool ForkSafeMutex::LockSlow(bool yield_to_fork) {
 
 void ForkSafeMutex::unlock() {
   if (word_.exchange(0, std::memory_order_release) & kWaiters) {
-    // All of them: one woken waiter may give up (a fork began) and not pass
-    // the wake on to a prepare hook sleeping untimed behind it.
+    // All of them: a woken waiter may give up (a fork began) without taking
+    // the lock, and the others would then sleep out their 1 ms.
     syscall(SYS_futex, &word_, FUTEX_WAKE_PRIVATE, INT32_MAX, nullptr, nullptr, 0);
   }
 }
@@ -203,6 +203,8 @@ void ForkSafeMutex::PrepareFork() {
 }
 
 void ForkSafeMutex::ParentAfterFork() {
+  // What prepare took is released; what the interrupted code held, it
+  // releases itself.
   if (forker_holds_)
     forker_holds_ = false;
   else
@@ -218,10 +220,7 @@ void ForkSafeMutex::ChildAfterFork(bool via_atfork) {
     if (!HeldByCaller()) word_.store(0, std::memory_order_relaxed);
     return;
   }
-  if (forker_holds_)
-    forker_holds_ = false;
-  else
-    unlock();
+  ParentAfterFork();  // glibc's fork(): the same release as in the parent
 }
 
 bool CanaryWorks() {

@@ -269,10 +269,7 @@ void ForkInStorm(int) {
     _exit(0);
   }
   if (pid > 0) {
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) g_storm_bad_children.fetch_add(1);
+    if (WaitStatus(pid) != 0) g_storm_bad_children.fetch_add(1);
     g_storm_forks.fetch_add(1);
   }
   errno = saved;
