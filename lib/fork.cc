@@ -121,6 +121,10 @@ uint32_t ChildEpoch() {
   return g_child_epoch.load(std::memory_order_relaxed);
 }
 
+const std::atomic<uint32_t> *ForkCountWord() {
+  return &g_fork_count;
+}
+
 uint32_t ForkCount() {
   return g_fork_count.load(std::memory_order_relaxed);
 }

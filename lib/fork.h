@@ -55,6 +55,10 @@ uint32_t ChildEpoch();
 // key).
 uint32_t ForkCount();
 
+// The count's word, for code that compares it inside a restartable sequence
+// (lib/strategies/per_cpu.cc), where no function can be called.
+const std::atomic<uint32_t> *ForkCountWord();
+
 // True while some thread of this process is inside fork(), between its
 // prepare hooks and its parent hooks. Not the count's parity: glibc runs the
 // prepare hooks of two threads forking at once side by side, so two prepares

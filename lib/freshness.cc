@@ -35,6 +35,16 @@ uint32_t Epoch() {
   return g_epoch.load(std::memory_order_acquire);
 }
 
+const std::atomic<uint32_t> *EpochWord() {
+  return &g_epoch;
+}
+
+void CheckGeneration() {
+  if (g_kernel->mode != kernel::GenerationMode::kPerDraw) return;
+  uint64_t cookie = ~g_last_generation.load(std::memory_order_acquire);
+  if (g_kernel->timestamp(&cookie) != 0) NoteGeneration(~cookie);
+}
+
 void NewEpoch() {
   g_epoch.fetch_add(1, std::memory_order_acq_rel);
   for (int i = 0; i < g_hook_count; ++i) g_hooks[i]();

@@ -21,6 +21,7 @@
 // older than their label.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -46,6 +47,17 @@ Stamp StampForFill(const Stamp &previous);
 // GRND_TIMESTAMP in the vDSO, the kernel's cookie unchanged (a changed cookie
 // moves the epoch). Async-signal-safe.
 bool IsCurrent(const Stamp &s);
+
+// The epoch word itself, for serving code that compares a buffer's stamp with
+// it inside a restartable sequence (lib/strategies/per_cpu.cc), where no
+// function can be called.
+const std::atomic<uint32_t> *EpochWord();
+
+// With GRND_TIMESTAMP in the vDSO: asks whether the last generation seen is
+// still the kernel's (one vDSO call) and, when it is not, notes the new one
+// (moving the epoch), so that a compare of stamps against the epoch alone is
+// then as good as IsCurrent. Otherwise nothing. Async-signal-safe.
+void CheckGeneration();
 
 // Records that the kernel's generation is `generation` (a cookie's
 // complement, or the generation read at a refill): when it differs from the

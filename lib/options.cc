@@ -54,8 +54,9 @@ bool StoreStats(Options *o, uint64_t v) {
 
 // The order of the choice names is the order of the enums in options.h.
 const OptionSpec kOptionTable[] = {
-    {"GRNDPOOL_STRATEGY", OptionKind::kChoice, "slab", "slab|syscall|vdso|per-thread|shared|mutex",
-     0, 0, "How draws share buffered bytes between threads.", StoreStrategy},
+    {"GRNDPOOL_STRATEGY", OptionKind::kChoice, "slab",
+     "slab|syscall|vdso|per-thread|shared|mutex|per-cpu", 0, 0,
+     "How draws share buffered bytes between threads.", StoreStrategy},
     {"GRNDPOOL_SOURCE", OptionKind::kChoice, "auto", "auto|grnd_timestamp|vdso|syscall", 0, 0,
      "Kernel path: auto picks grnd_timestamp, then vdso, then syscall.", StoreSource},
     {"GRNDPOOL_REFILL", OptionKind::kChoice, "chacha20", "chacha20|direct", 0, 0,
@@ -257,7 +258,7 @@ struct ChoiceNames {
 };
 
 const char *StrategyName(Strategy s) {
-  static const ChoiceNames<6> names(Row(StoreStrategy));
+  static const ChoiceNames<7> names(Row(StoreStrategy));
   return names.names[static_cast<int>(s)];
 }
 

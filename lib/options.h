@@ -9,7 +9,7 @@
 
 namespace grndpool {
 
-enum class Strategy : uint8_t { kSlab, kSyscall, kVdso, kPerThread, kShared, kMutex };
+enum class Strategy : uint8_t { kSlab, kSyscall, kVdso, kPerThread, kShared, kMutex, kPerCpu };
 enum class SourceChoice : uint8_t { kAuto, kGrndTimestamp, kVdso, kSyscall };
 enum class RefillMode : uint8_t { kChacha20, kDirect };
 

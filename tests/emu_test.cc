@@ -77,7 +77,7 @@ TEST_P(TaggedBytes, NoByteFromAnOldGenerationIsServed) {
 
 INSTANTIATE_TEST_SUITE_P(Strategies, TaggedBytes,
                          ::testing::Values(Strategy::kPerThread, Strategy::kSlab, Strategy::kShared,
-                                           Strategy::kMutex, Strategy::kVdso),
+                                           Strategy::kMutex, Strategy::kVdso, Strategy::kPerCpu),
                          [](const auto &info) { return StrategyParamName(info.param); });
 
 // With GRND_TIMESTAMP in the vDSO the window is 0 bytes: the first draw after a

@@ -32,6 +32,7 @@
 
 #include "grndpool/grndpool.h"
 #include "lib/runtime.h"
+#include "lib/strategies/strategies.h"
 #include "tests/soak_draw.h"
 #include "tests/soak_fork.h"
 #include "tests/soak_store.h"
@@ -108,7 +109,9 @@ int main(int argc, char **argv) {
   }
   uint64_t warm;
   grndpool_buf(&warm, sizeof warm);  // start-up; the handler may draw on this thread now
-  const uint64_t budget = grndpool::CurrentOptions().slab_bytes;
+  // The per-cpu strategy's pool has a budget of its own, beside the slab's
+  // (a process normally draws through one of them; this one uses all).
+  const uint64_t budget = grndpool::CurrentOptions().slab_bytes + grndpool::PerCpuPoolBytes();
   const int urandom = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
 
   timer_t timer;

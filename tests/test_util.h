@@ -90,7 +90,7 @@ inline std::string StrategyParamName(Strategy s) {
 }
 
 // Strategies that buffer bytes (the others have nothing to invalidate).
-inline constexpr Strategy kBufferingStrategies[] = {Strategy::kPerThread, Strategy::kSlab,
-                                                    Strategy::kShared, Strategy::kMutex};
+inline constexpr Strategy kBufferingStrategies[] = {
+    Strategy::kPerThread, Strategy::kSlab, Strategy::kShared, Strategy::kMutex, Strategy::kPerCpu};
 
 }  // namespace grndpool::test

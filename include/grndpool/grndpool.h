@@ -57,9 +57,10 @@ GRNDPOOL_API uint32_t grndpool_uniform(uint32_t /* upper_bound */);
   X(hot_slices_in_use, "hot (larger) slices owned by threads that draw the most")                  \
   X(slices_dropped, "slices whose MAP_DROPPABLE page the kernel dropped (refilled, never served)") \
   X(vdso_fills, "buffer fills and keys the vDSO getrandom served")                                 \
-  X(syscall_fills, "buffer fills and keys the getrandom syscall served")
+  X(syscall_fills, "buffer fills and keys the getrandom syscall served")                            \
+  X(percpu_fallbacks, "per-cpu strategy draws served by the per-thread strategy instead")
 
-#define GRNDPOOL_STATS_VERSION 5
+#define GRNDPOOL_STATS_VERSION 6
 
 /* Counters of this process: a child after fork starts its own from zero
  * (gauges such as slab_bytes are recounted). A snapshot, each field read

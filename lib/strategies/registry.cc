@@ -56,6 +56,7 @@ constexpr void (*kDraws[])(void *, size_t) = {
     PerThreadStrategyDraw,
     SharedBufferStrategyDraw,
     MutexStrategyDraw,
+    PerCpuStrategyDraw,
 };
 constexpr void (*kDirectDraws[])(void *, size_t) = {
     SlabStrategyDraw,
@@ -64,6 +65,7 @@ constexpr void (*kDirectDraws[])(void *, size_t) = {
     DirectDraw<PerThreadStrategyDraw>,
     DirectDraw<SharedBufferStrategyDraw>,
     DirectDraw<MutexStrategyDraw>,
+    DirectDraw<PerCpuStrategyDraw>,
 };
 
 }  // namespace
@@ -76,6 +78,7 @@ const StrategyOps &StrategyFor(Strategy strategy) {
       {StrategyName(Strategy::kPerThread), kDirectDraws[3]},
       {StrategyName(Strategy::kShared), kDirectDraws[4]},
       {StrategyName(Strategy::kMutex), kDirectDraws[5]},
+      {StrategyName(Strategy::kPerCpu), kDirectDraws[6]},
   };
   return table[static_cast<int>(strategy)];
 }
@@ -89,6 +92,7 @@ void InitStrategies(const Process &process) {
   InitPerThreadStrategy(process);
   InitSharedBufferStrategy(process);
   InitMutexStrategy(process);
+  InitPerCpuStrategy(process);
 }
 
 }  // namespace grndpool

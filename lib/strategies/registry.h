@@ -27,8 +27,8 @@ void StrategyDraw(Strategy strategy, void *out, size_t n);
 // hooks).
 void InitStrategies(const Process &process);
 
-inline constexpr Strategy kAllStrategies[] = {Strategy::kSyscall,   Strategy::kVdso,
-                                              Strategy::kPerThread, Strategy::kSlab,
-                                              Strategy::kShared,    Strategy::kMutex};
+inline constexpr Strategy kAllStrategies[] = {
+    Strategy::kSyscall, Strategy::kVdso,  Strategy::kPerThread, Strategy::kSlab,
+    Strategy::kShared,  Strategy::kMutex, Strategy::kPerCpu};
 
 }  // namespace grndpool

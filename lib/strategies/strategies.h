@@ -19,6 +19,7 @@ void VdsoStrategyDraw(void *out, size_t n);          // the kernel path per draw
 void PerThreadStrategyDraw(void *out, size_t n);     // the seed: 4 KiB locked buffer per thread
 void SharedBufferStrategyDraw(void *out, size_t n);  // one lock-free buffer, RCU-swapped
 void MutexStrategyDraw(void *out, size_t n);         // one buffer behind a mutex
+void PerCpuStrategyDraw(void *out, size_t n);        // per-CPU buffers under rseq (x86_64)
 
 // Start-up only: each keeps `process` (its kernel path) and registers the fork
 // hooks of the locks it holds across calls.
@@ -26,5 +27,12 @@ void InitUnbuffered(const Process &process);
 void InitPerThreadStrategy(const Process &process);
 void InitSharedBufferStrategy(const Process &process);
 void InitMutexStrategy(const Process &process);
+void InitPerCpuStrategy(const Process &process);
+
+// Bytes the per-cpu strategy maps and locks once it draws (0 where it cannot:
+// it then draws through the per-thread strategy). A budget of its own, of the
+// size of the slab's (GRNDPOOL_SLAB_BYTES), or two 16 KiB buffers per CPU and
+// two more if that is larger.
+size_t PerCpuPoolBytes();
 
 }  // namespace grndpool

@@ -1,0 +1,503 @@
+// SPDX-License-Identifier: Apache-2.0
+// Per-CPU buffers served under rseq (restartable sequences): the number of
+// buffers, the locked memory and the refill size follow the number of CPUs,
+// not of threads, so a thousand threads on two cores refill as rarely as two.
+// x86_64 with rseq registered by glibc (>= 2.35); anywhere else, and for a
+// thread whose rseq registration failed, draws go to the per-thread strategy.
+//
+// Memory: one mapping from MapSegment (wipe-on-fork, not dumped, locked; if it
+// cannot be locked the strategy is off): a table (a live word, every CPU's
+// active buffer, every buffer's state word) and the buffers, each a
+// SliceHeader and its data, filled by RefillSlice (a fresh kernel key per
+// refill, as the slab's slices). A child after fork finds the table and the
+// buffers zero: no active buffer, every buffer free, the live word 0 until its
+// reset (the fork hook) locks the mapping again.
+//
+// Serving: one critical section reads this CPU's active buffer, checks its
+// epoch against the process epoch, moves the cursor down past n bytes, copies
+// them out and zeroes them; the zeroing is the commit. A preemption,
+// migration or signal inside it sends the thread to the abort handler before
+// the section resumes, so no other thread can run on this CPU's buffer in
+// between; a section cut after the cursor store leaves those bytes to nobody
+// (they stay above the cursor, never served, and are wiped when the buffer is
+// retired), and a signal frame that saved them saved bytes nobody gets.
+//
+// Refilling: take a ready buffer, or claim a free one and fill it (outside any
+// critical section: the buffer is the thread's alone, its state word holding
+// the thread's id), then swap it in as the CPU's active buffer in a second
+// critical section, which also checks that the active buffer is still the one
+// found empty, that no fork happened since the refill began (the fork count)
+// and that this is not a child whose reset has not run (the live word): a
+// child never publishes a buffer its parent's refill filled. The buffer it
+// replaced is then read by no critical section (any that read it was
+// restarted when its thread left the CPU), so it is wiped and freed at once.
+// A buffer that lost the race stays ready for the next refill. A filling
+// thread that is preempted holds its buffer until it runs again; when no
+// buffer is free the draw goes to the per-thread strategy (counted in
+// percpu_fallbacks).
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+
+#include "lib/fork.h"
+#include "lib/freshness.h"
+#include "lib/refill.h"
+#include "lib/slab_segment.h"
+#include "lib/stats.h"
+#include "lib/strategies/strategies.h"
+#include "lib/tsan.h"
+
+#if defined(__x86_64__) && __has_include(<sys/rseq.h>)
+#include <sys/rseq.h>
+#define GRNDPOOL_PER_CPU 1
+#else
+#define GRNDPOOL_PER_CPU 0
+#endif
+
+namespace grndpool {
+
+#if GRNDPOOL_PER_CPU
+namespace {
+
+constexpr size_t kBufferBytes = 16384;
+constexpr uint32_t kCapacity = kBufferBytes - sizeof(SliceHeader);
+constexpr size_t kMaxCpus = 4096;
+// A draw larger than this is served in pieces of it, each its own section.
+constexpr size_t kMaxPiece = 256;
+// Aborted sections in a row before a draw gives up on this CPU's buffer (a
+// thread preempted at every attempt).
+constexpr int kMaxAborts = 64;
+constexpr int kMaxRefills = 4;
+
+// State words: free (what a child reads: wiped), ready (filled, current when
+// filled, active nowhere), or the id of the thread that holds it (filling it,
+// or the one that made it active: an active buffer's state is not read).
+enum : uint32_t { kFree = 0, kReady = 1, kFirstId = 2 };
+
+enum MapState : uint32_t { kUnmapped, kMapping, kMapped, kOff };
+
+struct alignas(64) Table {
+  std::atomic<uint32_t> live;  // 1 once this process locked the mapping
+  uint32_t pad_[15];
+  // Followed by SliceHeader *active[cpus], std::atomic<uint32_t> state[count].
+};
+
+struct Pool {
+  uint8_t *base = nullptr;
+  size_t bytes = 0;
+  size_t cpus = 0;
+  size_t count = 0;
+  SliceHeader **active = nullptr;
+  std::atomic<uint32_t> *state = nullptr;
+  uint8_t *buffers = nullptr;
+
+  Table *table() const { return reinterpret_cast<Table *>(base); }
+  SliceHeader *At(size_t i) const {
+    return reinterpret_cast<SliceHeader *>(buffers + i * kBufferBytes);
+  }
+  size_t IndexOf(const SliceHeader *b) const {
+    return static_cast<size_t>(reinterpret_cast<const uint8_t *>(b) - buffers) / kBufferBytes;
+  }
+};
+
+const Process *g_process = nullptr;
+std::atomic<uint32_t> g_map{kUnmapped};
+Pool g_pool;  // written once, before g_map is kMapped
+std::atomic<uint32_t> g_next_id{kFirstId};
+std::atomic<uint32_t> g_next_scan{0};
+thread_local uint32_t t_id [[gnu::tls_model("initial-exec")]] = 0;
+
+// A per-thread id for state words, unique in the process. A child's threads
+// other than the forker take new ids from the copied counter.
+uint32_t ThreadId() {
+  if (__builtin_expect(t_id == 0, 0)) {
+    uint32_t id;
+    do id = g_next_id.fetch_add(1, std::memory_order_relaxed);
+    while (id < kFirstId);  // skips kFree and kReady after a wrap
+    t_id = id;
+  }
+  return t_id;
+}
+
+struct rseq *Rseq() {
+  return reinterpret_cast<struct rseq *>(static_cast<char *>(__builtin_thread_pointer()) +
+                                         __rseq_offset);
+}
+
+#define GRNDPOOL_STR_(x) #x
+#define GRNDPOOL_STR(x) GRNDPOOL_STR_(x)
+// The descriptor of a critical section (start, post-commit and abort labels).
+#define GRNDPOOL_RSEQ_TABLE(label, start, post, abort) \
+  ".pushsection __rseq_cs, \"aw\"\n\t.balign 32\n\t" GRNDPOOL_STR(label) ":\n\t"            \
+  ".long 0x0, 0x0\n\t.quad " GRNDPOOL_STR(start) "f, (" GRNDPOOL_STR(post) "f - " GRNDPOOL_STR( \
+      start) "f), " GRNDPOOL_STR(abort) "f\n\t.popsection\n\t"
+// The abort handler; the kernel checks the signature in the 4 bytes before it.
+#define GRNDPOOL_RSEQ_ABORT(label, target)                                                \
+  ".pushsection __rseq_failure, \"ax\"\n\t.byte 0x0f, 0xb9, 0x3d\n\t.long " GRNDPOOL_STR( \
+      RSEQ_SIG) "\n\t" GRNDPOOL_STR(label) ":\n\tjmp %l[" GRNDPOOL_STR(target) "]\n\t."   \
+                                                                               "popsection\n\t"
+
+constexpr size_t kEpochOffset = offsetof(SliceHeader, stamp) + offsetof(Stamp, epoch);
+static_assert(offsetof(SliceHeader, avail) == 0);
+static_assert(sizeof(SliceHeader) == 64);
+
+enum class Section : uint8_t { kDone, kAborted, kEmpty };
+
+// n (1..kMaxPiece) bytes from `cpu`'s active buffer into out: the cursor
+// store, the copy, then the zeroing, whose end is the commit. kEmpty: no
+// active buffer, one of another epoch, or fewer than n bytes left.
+Section ServeBytes(uint64_t cpu, uint8_t *out, size_t n) {
+  struct rseq *rs = Rseq();
+  SliceHeader *buf;
+  uint64_t pos;
+  __asm__ volatile goto(
+      GRNDPOOL_RSEQ_TABLE(3, 1, 2, 4)            //
+      "leaq 3b(%%rip), %%rax\n\t"                //
+      "movq %%rax, %[rseq_cs]\n\t"               //
+      "1:\n\t"                                   //
+      "cmpl %k[cpu], %[cpu_id]\n\t"              //
+      "jnz 4f\n\t"                               //
+      "movq (%[active], %[cpu], 8), %[buf]\n\t"  // the CPU's buffer
+      "testq %[buf], %[buf]\n\t"                 //
+      "jz %l[empty]\n\t"                         //
+      "movl (%[epoch]), %%eax\n\t"               //
+      "cmpl %%eax, %c[epoch_off](%[buf])\n\t"    // made in this epoch
+      "jnz %l[empty]\n\t"                        //
+      "movl (%[buf]), %k[pos]\n\t"               // avail
+      "subl %k[n], %k[pos]\n\t"                  //
+      "jl %l[empty]\n\t"                         //
+      "movl %k[pos], (%[buf])\n\t"               // avail -= n
+      "leaq %c[hdr](%[buf], %[pos]), %%rsi\n\t"  // the bytes
+      "movq %[out], %%rdi\n\t"                   //
+      "movq %[n], %%rcx\n\t"                     //
+      "rep movsb\n\t"                            //
+      "leaq %c[hdr](%[buf], %[pos]), %%rdi\n\t"  //
+      "movq %[n], %%rcx\n\t"                     //
+      "xorl %%eax, %%eax\n\t"                    //
+      "rep stosb\n\t"                            // commit: the last byte zeroed
+      "2:\n\t" GRNDPOOL_RSEQ_ABORT(4, aborted)
+      : [buf] "=&r"(buf), [pos] "=&r"(pos)
+      : [rseq_cs] "m"(rs->rseq_cs), [cpu_id] "m"(rs->cpu_id), [cpu] "r"(cpu),
+        [active] "r"(g_pool.active), [epoch] "r"(EpochWord()), [epoch_off] "i"(kEpochOffset),
+        [hdr] "i"(sizeof(SliceHeader)), [n] "r"(n), [out] "r"(out)
+      : "memory", "cc", "rax", "rcx", "rsi", "rdi"
+      : aborted, empty);
+  return Section::kDone;
+aborted:
+  return Section::kAborted;
+empty:
+  return Section::kEmpty;
+}
+
+// One word (4 or 8 bytes) in one section, as ServeBytes, through a register:
+// the cursor store, the load, then the zeroing store, which commits. Cut
+// before the cursor store: nothing happened; after it: those bytes are never
+// served (a register copy a signal frame saved is of bytes nobody gets). The
+// caller's register copy is wiped by the draw's WipeRegisters.
+template <typename T>
+Section ServeWord(uint64_t cpu, T *out) {
+  static_assert(sizeof(T) == 4 || sizeof(T) == 8);
+  struct rseq *rs = Rseq();
+  SliceHeader *buf;
+  uint64_t pos, v;
+#define GRNDPOOL_WORD_SECTION(mov, reg) \
+  __asm__ volatile goto(GRNDPOOL_RSEQ_TABLE(3, 1, 2, 4)                                          \
+                        "leaq 3b(%%rip), %[v]\n\t"                                               \
+                        "movq %[v], %[rseq_cs]\n\t"                                              \
+                        "1:\n\t"                                                                 \
+                        "cmpl %k[cpu], %[cpu_id]\n\t"                                            \
+                        "jnz 4f\n\t"                                                             \
+                        "movq (%[active], %[cpu], 8), %[buf]\n\t"                                \
+                        "testq %[buf], %[buf]\n\t"                                               \
+                        "jz %l[empty]\n\t"                                                       \
+                        "movl (%[epoch]), %k[v]\n\t"                                             \
+                        "cmpl %k[v], %c[epoch_off](%[buf])\n\t"                                  \
+                        "jnz %l[empty]\n\t"                                                      \
+                        "movl (%[buf]), %k[pos]\n\t"                                             \
+                        "subl %[size], %k[pos]\n\t"                                              \
+                        "jl %l[empty]\n\t"                                                       \
+                        "movl %k[pos], (%[buf])\n\t"                                             \
+                        mov " %c[hdr](%[buf], %[pos]), %" reg "[v]\n\t"                          \
+                        mov " $0, %c[hdr](%[buf], %[pos])\n\t"                                   \
+                        "2:\n\t" GRNDPOOL_RSEQ_ABORT(4, aborted)                                 \
+                        : [v] "=&r"(v), [buf] "=&r"(buf), [pos] "=&r"(pos)                       \
+                        : [rseq_cs] "m"(rs->rseq_cs), [cpu_id] "m"(rs->cpu_id), [cpu] "r"(cpu),  \
+                          [active] "r"(g_pool.active), [epoch] "r"(EpochWord()),                 \
+                          [epoch_off] "i"(kEpochOffset), [hdr] "i"(sizeof(SliceHeader)),         \
+                          [size] "i"(sizeof(T))                                                  \
+                        : "memory", "cc"                                                         \
+                        : aborted, empty)
+  if constexpr (sizeof(T) == 4)
+    GRNDPOOL_WORD_SECTION("movl", "k");
+  else
+    GRNDPOOL_WORD_SECTION("movq", "q");
+#undef GRNDPOOL_WORD_SECTION
+  *out = static_cast<T>(v);
+  return Section::kDone;
+aborted:
+  return Section::kAborted;
+empty:
+  return Section::kEmpty;
+}
+
+// 0: `fresh` is now `cpu`'s active buffer in place of `cur`. 1: it was not,
+// and will not be on retrying: `cur` is no longer active there, a fork
+// happened since `forks` was read, or this is a child not reset yet. 2: the
+// section was cut (preempted, migrated, signalled); try again.
+int SwapIn(uint64_t cpu, SliceHeader *cur, SliceHeader *fresh, uint32_t forks) {
+  struct rseq *rs = Rseq();
+  __asm__ volatile goto(GRNDPOOL_RSEQ_TABLE(3, 1, 2, 4)               //
+                        "leaq 3b(%%rip), %%rax\n\t"                   //
+                        "movq %%rax, %[rseq_cs]\n\t"                  //
+                        "1:\n\t"                                      //
+                        "cmpl %k[cpu], %[cpu_id]\n\t"                 //
+                        "jnz 4f\n\t"                                  //
+                        "cmpl $1, (%[live])\n\t"                      // reset in this process
+                        "jnz %l[changed]\n\t"                         //
+                        "cmpl %k[forks], (%[fork_count])\n\t"         // no fork since
+                        "jnz %l[changed]\n\t"                         //
+                        "cmpq %[cur], (%[active], %q[cpu], 8)\n\t"    //
+                        "jnz %l[changed]\n\t"                         //
+                        "movq %[fresh], (%[active], %q[cpu], 8)\n\t"  // commit
+                        "2:\n\t" GRNDPOOL_RSEQ_ABORT(4, retry)
+                        :
+                        : [rseq_cs] "m"(rs->rseq_cs), [cpu_id] "m"(rs->cpu_id), [cpu] "r"(cpu),
+                          [live] "r"(&g_pool.table()->live), [forks] "r"(forks),
+                          [fork_count] "r"(fork::ForkCountWord()), [cur] "r"(cur),
+                          [fresh] "r"(fresh), [active] "r"(g_pool.active)
+                        : "memory", "cc", "rax"
+                        : changed, retry);
+  return 0;
+changed:
+  return 1;
+retry:
+  return 2;
+}
+
+// The CPU this thread runs on as rseq last told it, or -1: no rseq
+// registration (glibc.pthread.rseq=0, a kernel without rseq, a vfork child's
+// unregistered task sees the parent thread's area: not detectable, see the
+// README) or more CPUs than the table has.
+int64_t ThisCpu() {
+  const int32_t cpu = static_cast<int32_t>(__atomic_load_n(&Rseq()->cpu_id, __ATOMIC_RELAXED));
+  if (cpu < 0 || static_cast<size_t>(cpu) >= g_pool.cpus) return -1;
+  return cpu;
+}
+
+// Wipes a buffer no section reads any more (swapped out, or never swapped in)
+// and frees it.
+void Retire(SliceHeader *b) {
+  GRNDPOOL_TSAN_ACQUIRE(b);
+  const uint32_t filled = b->filled.load(std::memory_order_relaxed);
+  const int32_t avail = std::atomic_ref<int32_t>(b->avail).load(std::memory_order_relaxed);
+  const uint32_t left = avail > 0 ? static_cast<uint32_t>(avail) : 0;
+  Count(g_counters.bytes_served, filled > left ? filled - left : 0);
+  Count(g_counters.bytes_discarded, left);
+  // All of it: bytes skipped by a cut section are above the cursor, unzeroed.
+  explicit_bzero(b->data(), kCapacity);
+  b->Reset();
+  g_pool.state[g_pool.IndexOf(b)].store(kFree, std::memory_order_release);
+}
+
+// A buffer full of current bytes, now held by `me` (its state word), or
+// nullptr: every buffer is active or held.
+SliceHeader *TakeFilled(uint32_t me) {
+  const size_t count = g_pool.count;
+  const size_t start = g_next_scan.fetch_add(1, std::memory_order_relaxed) % count;
+  for (const uint32_t wanted : {kReady, kFree}) {
+    for (size_t k = 0; k < count; ++k) {
+      const size_t i = (start + k) % count;
+      uint32_t seen = g_pool.state[i].load(std::memory_order_relaxed);
+      if (seen != wanted ||
+          !g_pool.state[i].compare_exchange_strong(seen, me, std::memory_order_acquire))
+        continue;
+      SliceHeader *b = g_pool.At(i);
+      GRNDPOOL_TSAN_ACQUIRE(b);
+      if (wanted == kFree || !IsCurrent(b->stamp))
+        RefillSlice(b, kCapacity, StampForFill(b->stamp));
+      GRNDPOOL_TSAN_RELEASE(b);
+      return b;
+    }
+  }
+  return nullptr;
+}
+
+// The active buffer of this CPU could not serve n bytes: put a full one in its
+// place. False when the draw must go elsewhere.
+bool Refill(size_t n) {
+  if (g_pool.table()->live.load(std::memory_order_acquire) != 1) return false;
+  const uint32_t forks = fork::ForkCount();
+  const int64_t cpu = ThisCpu();
+  if (cpu < 0) return false;
+  SliceHeader *cur = __atomic_load_n(&g_pool.active[cpu], __ATOMIC_RELAXED);
+  if (cur != nullptr) {
+    GRNDPOOL_TSAN_ACQUIRE(cur);
+    // Another thread on this CPU refilled it since this one found it empty.
+    if (std::atomic_ref<int32_t>(cur->avail).load(std::memory_order_relaxed) >=
+            static_cast<int32_t>(n) &&
+        IsCurrent(cur->stamp))
+      return true;
+  }
+  const uint32_t me = ThreadId();
+  SliceHeader *fresh = TakeFilled(me);
+  if (fresh == nullptr) return false;
+  const int r = SwapIn(static_cast<uint64_t>(cpu), cur, fresh, forks);
+  if (r == 0) {
+    if (cur != nullptr) Retire(cur);
+    return true;
+  }
+  // Kept for the next refill if it is still this thread's: in a child (a
+  // fork from a signal handler cut this refill) the state word reads free,
+  // or another thread of the child's now.
+  uint32_t mine = me;
+  g_pool.state[g_pool.IndexOf(fresh)].compare_exchange_strong(mine, kReady,
+                                                              std::memory_order_release);
+  return r == 2 || !fork::ForkedSince(forks);
+}
+
+// n bytes (at most kMaxPiece) from this CPU's buffer; false: not served.
+template <typename T>
+bool ServeHere(uint8_t *out, size_t n) {
+  int aborts = 0, refills = 0;
+  for (;;) {
+    const int64_t cpu = ThisCpu();
+    if (cpu < 0) return false;
+    Section s;
+    if constexpr (sizeof(T) > 1)
+      s = ServeWord<T>(static_cast<uint64_t>(cpu), reinterpret_cast<T *>(out));
+    else
+      s = ServeBytes(static_cast<uint64_t>(cpu), out, n);
+    if (__builtin_expect(s == Section::kDone, 1)) return true;
+    if (s == Section::kAborted) {
+      if (++aborts > kMaxAborts) return false;
+    } else if (++refills > kMaxRefills || !Refill(n)) {
+      return false;
+    }
+  }
+}
+
+struct Geometry {
+  size_t cpus, count, table, bytes;
+};
+
+// The pool's shape for this machine and GRNDPOOL_SLAB_BYTES.
+Geometry PoolGeometry() {
+  const long conf = sysconf(_SC_NPROCESSORS_CONF);
+  const size_t cpus = std::clamp<size_t>(conf > 0 ? static_cast<size_t>(conf) : 1, 1, kMaxCpus);
+  // The slab's budget, in 16 KiB buffers, the table included; at least two
+  // per CPU (a spare to fill while one serves) and two more.
+  const size_t page = PageBytes();
+  const size_t budget = g_process->options.slab_bytes;
+  const size_t most = std::max(budget / kBufferBytes, 2 * cpus + 2);
+  const size_t table =
+      (sizeof(Table) + cpus * sizeof(SliceHeader *) + most * sizeof(uint32_t) + page - 1) / page *
+      page;
+  const size_t count = std::max((budget > table ? budget - table : 0) / kBufferBytes, 2 * cpus + 2);
+  return {cpus, count, table, table + count * kBufferBytes};
+}
+
+// Maps the pool, once, on the first draw; false while another thread maps it,
+// or for good when it cannot be mapped and locked.
+bool Mapped() {
+  uint32_t state = g_map.load(std::memory_order_acquire);
+  if (__builtin_expect(state == kMapped, 1)) return true;
+  if (state != kUnmapped ||
+      !g_map.compare_exchange_strong(state, kMapping, std::memory_order_acq_rel))
+    return false;
+  const Geometry g = PoolGeometry();
+  const size_t cpus = g.cpus, count = g.count, table = g.table, bytes = g.bytes;
+  const uint32_t before = fork::ChildEpoch();
+  const SegmentMapping m = __rseq_size > 0 ? MapSegment(bytes, false) : SegmentMapping{};
+  if (m.base == nullptr || !m.locked) {
+    if (m.base != nullptr) UnmapSegment(m, bytes);
+    g_map.store(kOff, std::memory_order_release);
+    return false;
+  }
+  Pool p;
+  p.base = static_cast<uint8_t *>(m.base);
+  p.bytes = bytes;
+  p.cpus = cpus;
+  p.count = count;
+  p.active = reinterpret_cast<SliceHeader **>(p.base + sizeof(Table));
+  p.state = reinterpret_cast<std::atomic<uint32_t> *>(p.base + sizeof(Table) +
+                                                      cpus * sizeof(SliceHeader *));
+  p.buffers = p.base + table;
+  g_pool = p;
+  g_map.store(kMapped, std::memory_order_release);
+  // A child forked from a signal handler during MapSegment did not lock it.
+  if (fork::RelockIfReset(before, fork::ChildEpoch(), m.base, bytes))
+    g_pool.table()->live.store(1, std::memory_order_release);
+  return true;
+}
+
+// A child after fork: locks are not inherited. Until this runs the live word
+// reads 0 and no refill publishes anything.
+void NoForkLocks() {}
+void ChildAfterFork(bool) {
+  if (g_map.load(std::memory_order_acquire) != kMapped) return;
+  const bool locked = LockSegment(g_pool.base, g_pool.bytes);
+  CountLock(locked, g_pool.bytes);
+  if (locked) g_pool.table()->live.store(1, std::memory_order_release);
+}
+const fork::Hooks kForkHooks{NoForkLocks, NoForkLocks, ChildAfterFork};
+
+// Serves n bytes, in pieces; false: the caller serves them elsewhere.
+bool PerCpuServe(uint8_t *out, size_t n) {
+  if (!Mapped()) return false;
+  CheckGeneration();  // GRND_TIMESTAMP per draw: a new cookie moves the epoch
+  const uint32_t forks = fork::ForkCount();
+  bool ok;
+  if (n == 4) {
+    ok = ServeHere<uint32_t>(out, n);
+  } else if (n == 8) {
+    ok = ServeHere<uint64_t>(out, n);
+  } else {
+    ok = true;
+    for (size_t done = 0; ok && done < n; done += kMaxPiece)
+      ok = ServeHere<uint8_t>(out + done, std::min(kMaxPiece, n - done));
+  }
+  // A fork (from a signal handler) during the copy: the child's copy of out
+  // holds what the parent was served. Both redo it.
+  if (ok && fork::ForkedSince(forks)) {
+    Count(g_counters.fork_redraws);
+    CountFill(g_process->kernel->fill(out, n));
+  }
+  return ok;
+}
+
+}  // namespace
+
+void InitPerCpuStrategy(const Process &process) {
+  g_process = &process;
+  fork::RegisterHooks(&kForkHooks);
+}
+
+size_t PerCpuPoolBytes() {
+  return __rseq_size > 0 && g_process != nullptr ? PoolGeometry().bytes : 0;
+}
+
+void PerCpuStrategyDraw(void *out, size_t n) {
+  if (__builtin_expect(PerCpuServe(static_cast<uint8_t *>(out), n), 1)) return;
+  Count(g_counters.percpu_fallbacks);
+  PerThreadStrategyDraw(out, n);
+}
+
+#else  // !GRNDPOOL_PER_CPU
+
+void InitPerCpuStrategy(const Process &) {}
+
+size_t PerCpuPoolBytes() {
+  return 0;
+}
+
+void PerCpuStrategyDraw(void *out, size_t n) {
+  Count(g_counters.percpu_fallbacks);
+  PerThreadStrategyDraw(out, n);
+}
+
+#endif
+
+}  // namespace grndpool
