@@ -35,7 +35,6 @@
 
 #include <sched.h>
 #include <sys/mman.h>
-#include <sys/rseq.h>
 
 #include <atomic>
 #include <cstdio>
@@ -45,6 +44,7 @@
 #include "grndpool/grndpool.h"
 #include "lib/keystream.h"
 #include "lib/runtime.h"
+#include "lib/strategies/rseq_x86.h"
 
 #if defined(__x86_64__)
 
@@ -105,37 +105,16 @@ Pool &ThePool() {
   return pool;
 }
 
-struct rseq *Rseq() {
-  return reinterpret_cast<struct rseq *>(static_cast<char *>(__builtin_thread_pointer()) +
-                                         __rseq_offset);
-}
-
-#define PC_STR_(x) #x
-#define PC_STR(x) PC_STR_(x)
-// The descriptor of a critical section (start, post-commit, abort labels).
-#define PC_TABLE(label, start, post, abort) \
-  ".pushsection __rseq_cs, \"aw\"\n\t.balign 32\n\t" PC_STR(label) ":\n\t" \
-  ".long 0x0, 0x0\n\t.quad " PC_STR(start) "f, (" PC_STR(post) "f - " PC_STR( \
-      start) "f), " PC_STR(abort) "f\n\t.popsection\n\t"
-// The abort handler: the kernel checks the signature in the 4 bytes before it.
-#define PC_ABORT(label, target)                                                     \
-  ".pushsection __rseq_failure, \"ax\"\n\t.byte 0x0f, 0xb9, 0x3d\n\t.long " PC_STR( \
-      RSEQ_SIG) "\n\t" PC_STR(label) ":\n\tjmp %l[" PC_STR(target) "]\n\t.popsection\n\t"
-
 // Section 3: makes `fresh` the active buffer of `cpu` if it is still `cur`.
 // 0: done; 1: it was not `cur` any more; 2: migrated or preempted, try again.
 int SwapIn(uint64_t cpu, PcBuffer *cur, PcBuffer *fresh) {
-  struct rseq *rs = Rseq();
-  __asm__ volatile goto(PC_TABLE(3, 1, 2, 4)                        //
-                        "leaq 3b(%%rip), %%rax\n\t"                 //
-                        "movq %%rax, %[rseq_cs]\n\t"                //
-                        "1:\n\t"                                    //
-                        "cmpl %k[cpu], %[cpu_id]\n\t"               //
-                        "jnz 4f\n\t"                                //
+  struct rseq *rs = grndpool::ThreadRseq();
+  __asm__ volatile goto(GRNDPOOL_RSEQ_TABLE(3, 1, 2, 4)             //
+                        GRNDPOOL_RSEQ_ENTER("%rax")                 //
                         "cmpq %[cur], (%[active], %q[cpu], 8)\n\t"  //
                         "jnz %l[changed]\n\t"                       //
                         "movq %[fresh], (%[active], %q[cpu], 8)\n\t"
-                        "2:\n\t" PC_ABORT(4, retry)
+                        "2:\n\t" GRNDPOOL_RSEQ_ABORT(4, retry)
                         :
                         : [rseq_cs] "m"(rs->rseq_cs), [cpu_id] "m"(rs->cpu_id), [cpu] "r"(cpu),
                           [cur] "r"(cur), [fresh] "r"(fresh), [active] "r"(g_active)
@@ -202,7 +181,7 @@ void Retire(Pool &p, PcBuffer *b) {
 template <size_t kBufferBytes>
 [[gnu::noinline]] bool Refill() {
   Pool &p = ThePool<kBufferBytes>();
-  struct rseq *rs = Rseq();
+  struct rseq *rs = grndpool::ThreadRseq();
   for (;;) {
     const int cpu = static_cast<int>(__atomic_load_n(&rs->cpu_id, __ATOMIC_RELAXED));
     if (cpu < 0 || cpu >= kMaxCpus) return false;
@@ -234,17 +213,13 @@ template <size_t kBufferBytes>
 template <size_t kBufferBytes, size_t kN>
 inline void DrawN(void *out) {
   static_assert(kN % 16 == 0 && kN >= 16 && kN <= 64);
-  struct rseq *rs = Rseq();
+  struct rseq *rs = grndpool::ThreadRseq();
 retry : {
   const uint64_t cpu = __atomic_load_n(&rs->cpu_id_start, __ATOMIC_RELAXED);
   PcBuffer *buf;
   uint64_t pos;
-  __asm__ volatile goto(PC_TABLE(3, 1, 2, 4)                       //
-                        "leaq 3b(%%rip), %%rax\n\t"                //
-                        "movq %%rax, %[rseq_cs]\n\t"               //
-                        "1:\n\t"                                   //
-                        "cmpl %k[cpu], %[cpu_id]\n\t"              //
-                        "jnz 4f\n\t"                               //
+  __asm__ volatile goto(GRNDPOOL_RSEQ_TABLE(3, 1, 2, 4)            //
+                        GRNDPOOL_RSEQ_ENTER("%rax")                //
                         "movq (%[active], %[cpu], 8), %[buf]\n\t"  // the CPU's buffer
                         "movl (%[buf]), %k[pos]\n\t"               // avail
                         "subl %[n], %k[pos]\n\t"                   //
@@ -265,7 +240,7 @@ retry : {
                         ".endif\n\t"                               //
                         ".endr\n\t"                                //
                         "movdqu %%xmm1, %c[n] - 16(%%rax)\n\t"     // commit: the last zeroed
-                        "2:\n\t" PC_ABORT(4, abort)
+                        "2:\n\t" GRNDPOOL_RSEQ_ABORT(4, abort)
                         : [buf] "=&r"(buf), [pos] "=&r"(pos)
                         : [rseq_cs] "m"(rs->rseq_cs), [cpu_id] "m"(rs->cpu_id), [cpu] "r"(cpu),
                           [active] "r"(g_active), [n] "i"(kN), [out] "r"(out)
@@ -294,18 +269,14 @@ kernel:
 // in a microbenchmark).
 template <size_t kBufferBytes>
 inline uint32_t DrawU32() {
-  struct rseq *rs = Rseq();
+  struct rseq *rs = grndpool::ThreadRseq();
   uint64_t v, pos;
   PcBuffer *buf;
 retry : {
   const uint64_t cpu = __atomic_load_n(&rs->cpu_id_start, __ATOMIC_RELAXED);
   __asm__ volatile goto(
-      PC_TABLE(3, 1, 2, 4)                       //
-      "leaq 3b(%%rip), %[v]\n\t"                 //
-      "movq %[v], %[rseq_cs]\n\t"                //
-      "1:\n\t"                                   //
-      "cmpl %k[cpu], %[cpu_id]\n\t"              //
-      "jnz 4f\n\t"                               //
+      GRNDPOOL_RSEQ_TABLE(3, 1, 2, 4)            //
+      GRNDPOOL_RSEQ_ENTER("[v]")                 //
       "movq (%[active], %[cpu], 8), %[buf]\n\t"  // the CPU's buffer
       "movl (%[buf]), %k[pos]\n\t"               // avail
       "subl $4, %k[pos]\n\t"                     // (zero-extends: pos >= 0 past the jl)
@@ -313,7 +284,7 @@ retry : {
       "movl %k[pos], (%[buf])\n\t"               // avail -= 4
       "movl 64(%[buf], %[pos]), %k[v]\n\t"       // the word
       "movl $0, 64(%[buf], %[pos])\n\t"          // commit: the word zeroed
-      "2:\n\t" PC_ABORT(4, abort)
+      "2:\n\t" GRNDPOOL_RSEQ_ABORT(4, abort)
       : [v] "=&r"(v), [buf] "=&r"(buf), [pos] "=&r"(pos)
       : [rseq_cs] "m"(rs->rseq_cs), [cpu_id] "m"(rs->cpu_id), [cpu] "r"(cpu), [active] "r"(g_active)
       : "memory", "cc"

@@ -51,6 +51,7 @@
 #include <vector>
 
 #include "grndpool/grndpool.h"
+#include "lib/strategies/registry.h"
 #include "peers.h"
 #include "proc_self.h"
 #include "threads_protos.h"
@@ -108,6 +109,21 @@ uint32_t XorshiftFloor() {
   return static_cast<uint32_t>(x);
 }
 
+// The per-cpu strategy through its table entry (only with --sources: the
+// entry's start-up, fork and in-draw checks and register wipe are most of its
+// cost). Its cost as a process's strategy is grndpool_u32 itself in a run
+// under GRNDPOOL_STRATEGY=per-cpu.
+uint32_t PerCpuU32() {
+  uint32_t v;
+  grndpool::StrategyFor(grndpool::Strategy::kPerCpu).draw(&v, sizeof v);
+  return v;
+}
+uint32_t PerCpu16B() {
+  uint32_t v[4];
+  grndpool::StrategyFor(grndpool::Strategy::kPerCpu).draw(v, sizeof v);
+  return v[0] ^ v[3];
+}
+
 std::vector<Source> AllSources(std::vector<std::string> *skipped) {
   std::vector<Source> out;
   out.push_back({"grndpool_u32", "grndpool", 4, 1, RunLoop<GrndpoolU32Inline>});
@@ -124,6 +140,8 @@ std::vector<Source> AllSources(std::vector<std::string> *skipped) {
   out.push_back({"grndpool_buf-16B", "grndpool", 16, 1, RunLoop<Grndpool16B>});
   if (RustPeersBuilt(&why))
     out.push_back({"rust-threadrng-held-16B", "peer", 16, 1, RunLoop<RustThreadRngHeld16B>});
+  out.push_back({"grndpool-per-cpu_u32", "grndpool", 4, 1, RunLoop<PerCpuU32>, true});
+  out.push_back({"grndpool-per-cpu-16B", "grndpool", 16, 1, RunLoop<PerCpu16B>, true});
   for (const ThreadsProto &p : ThreadsProtos())
     out.push_back({p.name, "prototype", p.bytes_per_draw, 1, p.run, p.extra});
   return out;

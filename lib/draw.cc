@@ -203,6 +203,8 @@ void Initialize() {
   InitStrategies(process);
   InitThreadSlices(process);
   fork::Init();
+  if (process.options.strategy == Strategy::kPerCpu && PerCpuPoolBytes() > 0)
+    g_per_cpu_strategy.store(true, std::memory_order_relaxed);
 }
 
 }  // namespace

@@ -30,6 +30,19 @@ namespace grndpool {
 // Counts it and draws again from scratch.
 [[gnu::noinline, gnu::cold]] void RedoCutDraw(void *out, size_t n, bool slab_only);
 
+// GRNDPOOL_STRATEGY=per-cpu: set as start-up's last step (when the pool can
+// be had: rseq, a thread key), after which the draws' miss path (every draw:
+// threads own no slice then) tries the per-CPU buffers before the slow path.
+inline constinit std::atomic<bool> g_per_cpu_strategy{false};
+
+// The per-cpu strategy's lean entry (lib/strategies/per_cpu.cc): n bytes from
+// this CPU's buffer, with the in-draw flag set by the caller; false for
+// anything but a plain serve (no rseq, not mapped, no free buffer, a child
+// not reset yet, a fork during the copy), and the caller then takes its full
+// path, which starts with the child's reset. Leaves no served byte or key in
+// a vector register (a refill wipes them).
+[[gnu::noinline]] bool PerCpuTake(void *out, size_t n);
+
 // Start-up of the process, once, by the first caller; true once it is done.
 // Other threads wait for it. False only on the initialising thread itself (a
 // signal handler that interrupted start-up): it then draws from the kernel.
@@ -106,7 +119,8 @@ inline void Draw(void *out, size_t n) {
     // zero, and a dropped page reads zero: either way it no longer names us.
     if (__builtin_expect(slice->owner.load(std::memory_order_relaxed) != t.grndpool_tag, 0))
       RedoCutDraw(out, n, kSlabOnly);
-  } else {
+  } else if (kSlabOnly || !g_per_cpu_strategy.load(std::memory_order_relaxed) ||
+             !PerCpuTake(out, n)) {
     SlowDraw(out, n, kSlabOnly);
   }
   std::atomic_signal_fence(std::memory_order_seq_cst);
@@ -154,7 +168,7 @@ inline T DrawWord() {
     std::atomic_signal_fence(std::memory_order_seq_cst);  // the check after the copy
     if (__builtin_expect(slice->owner.load(std::memory_order_relaxed) != t.grndpool_tag, 0))
       v = RedoCutWord<T>();  // see Draw
-  } else {
+  } else if (!g_per_cpu_strategy.load(std::memory_order_relaxed) || !PerCpuTake(&v, sizeof v)) {
     v = SlowWord<T>();
   }
   std::atomic_signal_fence(std::memory_order_seq_cst);

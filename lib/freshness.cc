@@ -57,12 +57,16 @@ void OnNewEpoch(void (*hook)()) {
 void NoteGeneration(uint64_t generation) {
   uint64_t last = g_last_generation.load(std::memory_order_relaxed);
   while (last != generation) {
-    if (g_last_generation.compare_exchange_weak(last, generation, std::memory_order_acq_rel)) {
-      // The first one seen is the starting point, not a change.
-      if (last != 0) {
-        Count(g_counters.generation_changes);
-        NewEpoch();
-      }
+    // The epoch moves before the new generation is published: a thread that
+    // finds the kernel still at the published generation (CheckGeneration)
+    // then also finds every buffer of the old one stale. (Published first,
+    // a draw between the two could compare the epoch only and serve bytes of
+    // the old generation: TaggedBytes/per_cpu under TSan found it.) Two
+    // threads noting the same change move it twice: one more refill each.
+    // The first generation seen is the starting point, not a change.
+    if (last != 0) NewEpoch();
+    if (g_last_generation.compare_exchange_strong(last, generation, std::memory_order_acq_rel)) {
+      if (last != 0) Count(g_counters.generation_changes);
       return;
     }
   }

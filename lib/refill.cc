@@ -127,6 +127,10 @@ void InitRefill(const Process &process) {
     StartKeystream();
 }
 
+bool RefillReady() {
+  return g_process != nullptr;
+}
+
 bool KeystreamStarted() {
   return g_keystream.load(std::memory_order_acquire) == kReady;
 }

@@ -21,6 +21,10 @@ namespace grndpool {
 // provide ChaCha20, take kernel bytes.
 void InitRefill(const Process &process);
 
+// True once InitRefill ran: not in a process without a thread key, whose
+// draws all go to the kernel.
+bool RefillReady();
+
 // True once the chacha20 keystream is in use.
 bool KeystreamStarted();
 

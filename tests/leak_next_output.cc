@@ -19,7 +19,16 @@
 namespace grndpool::test {
 namespace {
 
-enum class Kind { kSmallSlice, kHotSlice, kOverflowSlice, kPerThread, kShared, kMutex, kVdso };
+enum class Kind {
+  kSmallSlice,
+  kHotSlice,
+  kOverflowSlice,
+  kPerThread,
+  kShared,
+  kMutex,
+  kVdso,
+  kPerCpu
+};
 
 // In the order of enum Kind: the name of each and the strategy its thread draws from.
 constexpr struct {
@@ -29,7 +38,7 @@ constexpr struct {
     {"small_slice", Strategy::kSlab},    {"hot_slice", Strategy::kSlab},
     {"overflow_slice", Strategy::kSlab}, {"per_thread", Strategy::kPerThread},
     {"shared", Strategy::kShared},       {"mutex", Strategy::kMutex},
-    {"vdso", Strategy::kVdso},
+    {"vdso", Strategy::kVdso},           {"per_cpu", Strategy::kPerCpu},
 };
 
 const char *KindName(Kind k) {

@@ -17,7 +17,6 @@
 
 #include "lib/freshness.h"
 #include "lib/strategies/registry.h"
-#include "lib/strategies/strategies.h"
 #include "test_util.h"
 
 namespace grndpool::test {

@@ -32,7 +32,7 @@
 
 #include "grndpool/grndpool.h"
 #include "lib/runtime.h"
-#include "lib/strategies/strategies.h"
+#include "lib/strategies/registry.h"
 #include "tests/soak_draw.h"
 #include "tests/soak_fork.h"
 #include "tests/soak_store.h"

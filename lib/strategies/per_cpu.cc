@@ -44,14 +44,17 @@
 
 #include "lib/fork.h"
 #include "lib/freshness.h"
+#include "lib/fast_path.h"
 #include "lib/refill.h"
+#include "lib/scrub.h"
 #include "lib/slab_segment.h"
 #include "lib/stats.h"
+#include "lib/strategies/registry.h"
 #include "lib/strategies/strategies.h"
 #include "lib/tsan.h"
 
 #if defined(__x86_64__) && __has_include(<sys/rseq.h>)
-#include <sys/rseq.h>
+#include "lib/strategies/rseq_x86.h"
 #define GRNDPOOL_PER_CPU 1
 #else
 #define GRNDPOOL_PER_CPU 0
@@ -104,6 +107,10 @@ struct Pool {
 };
 
 const Process *g_process = nullptr;
+bool g_per_draw = false;  // GRND_TIMESTAMP in the vDSO: the generation is asked per draw
+// EpochWord() and fork::ForkCountWord(), kept at start-up.
+const std::atomic<uint32_t> *g_epoch_word = nullptr;
+const std::atomic<uint32_t> *g_fork_count_word = nullptr;
 std::atomic<uint32_t> g_map{kUnmapped};
 Pool g_pool;  // written once, before g_map is kMapped
 std::atomic<uint32_t> g_next_id{kFirstId};
@@ -122,24 +129,6 @@ uint32_t ThreadId() {
   return t_id;
 }
 
-struct rseq *Rseq() {
-  return reinterpret_cast<struct rseq *>(static_cast<char *>(__builtin_thread_pointer()) +
-                                         __rseq_offset);
-}
-
-#define GRNDPOOL_STR_(x) #x
-#define GRNDPOOL_STR(x) GRNDPOOL_STR_(x)
-// The descriptor of a critical section (start, post-commit and abort labels).
-#define GRNDPOOL_RSEQ_TABLE(label, start, post, abort) \
-  ".pushsection __rseq_cs, \"aw\"\n\t.balign 32\n\t" GRNDPOOL_STR(label) ":\n\t"            \
-  ".long 0x0, 0x0\n\t.quad " GRNDPOOL_STR(start) "f, (" GRNDPOOL_STR(post) "f - " GRNDPOOL_STR( \
-      start) "f), " GRNDPOOL_STR(abort) "f\n\t.popsection\n\t"
-// The abort handler; the kernel checks the signature in the 4 bytes before it.
-#define GRNDPOOL_RSEQ_ABORT(label, target)                                                \
-  ".pushsection __rseq_failure, \"ax\"\n\t.byte 0x0f, 0xb9, 0x3d\n\t.long " GRNDPOOL_STR( \
-      RSEQ_SIG) "\n\t" GRNDPOOL_STR(label) ":\n\tjmp %l[" GRNDPOOL_STR(target) "]\n\t."   \
-                                                                               "popsection\n\t"
-
 constexpr size_t kEpochOffset = offsetof(SliceHeader, stamp) + offsetof(Stamp, epoch);
 static_assert(offsetof(SliceHeader, avail) == 0);
 static_assert(sizeof(SliceHeader) == 64);
@@ -150,16 +139,12 @@ enum class Section : uint8_t { kDone, kAborted, kEmpty };
 // store, the copy, then the zeroing, whose end is the commit. kEmpty: no
 // active buffer, one of another epoch, or fewer than n bytes left.
 Section ServeBytes(uint64_t cpu, uint8_t *out, size_t n) {
-  struct rseq *rs = Rseq();
+  struct rseq *rs = ThreadRseq();
   SliceHeader *buf;
   uint64_t pos;
   __asm__ volatile goto(
       GRNDPOOL_RSEQ_TABLE(3, 1, 2, 4)            //
-      "leaq 3b(%%rip), %%rax\n\t"                //
-      "movq %%rax, %[rseq_cs]\n\t"               //
-      "1:\n\t"                                   //
-      "cmpl %k[cpu], %[cpu_id]\n\t"              //
-      "jnz 4f\n\t"                               //
+      GRNDPOOL_RSEQ_ENTER("%rax")                //
       "movq (%[active], %[cpu], 8), %[buf]\n\t"  // the CPU's buffer
       "testq %[buf], %[buf]\n\t"                 //
       "jz %l[empty]\n\t"                         //
@@ -181,7 +166,7 @@ Section ServeBytes(uint64_t cpu, uint8_t *out, size_t n) {
       "2:\n\t" GRNDPOOL_RSEQ_ABORT(4, aborted)
       : [buf] "=&r"(buf), [pos] "=&r"(pos)
       : [rseq_cs] "m"(rs->rseq_cs), [cpu_id] "m"(rs->cpu_id), [cpu] "r"(cpu),
-        [active] "r"(g_pool.active), [epoch] "r"(EpochWord()), [epoch_off] "i"(kEpochOffset),
+        [active] "r"(g_pool.active), [epoch] "r"(g_epoch_word), [epoch_off] "i"(kEpochOffset),
         [hdr] "i"(sizeof(SliceHeader)), [n] "r"(n), [out] "r"(out)
       : "memory", "cc", "rax", "rcx", "rsi", "rdi"
       : aborted, empty);
@@ -198,18 +183,14 @@ empty:
 // served (a register copy a signal frame saved is of bytes nobody gets). The
 // caller's register copy is wiped by the draw's WipeRegisters.
 template <typename T>
-Section ServeWord(uint64_t cpu, T *out) {
+[[gnu::always_inline]] inline Section ServeWord(uint64_t cpu, uint8_t *out) {
   static_assert(sizeof(T) == 4 || sizeof(T) == 8);
-  struct rseq *rs = Rseq();
+  struct rseq *rs = ThreadRseq();
   SliceHeader *buf;
   uint64_t pos, v;
 #define GRNDPOOL_WORD_SECTION(mov, reg) \
   __asm__ volatile goto(GRNDPOOL_RSEQ_TABLE(3, 1, 2, 4)                                          \
-                        "leaq 3b(%%rip), %[v]\n\t"                                               \
-                        "movq %[v], %[rseq_cs]\n\t"                                              \
-                        "1:\n\t"                                                                 \
-                        "cmpl %k[cpu], %[cpu_id]\n\t"                                            \
-                        "jnz 4f\n\t"                                                             \
+                        GRNDPOOL_RSEQ_ENTER("[v]") \
                         "movq (%[active], %[cpu], 8), %[buf]\n\t"                                \
                         "testq %[buf], %[buf]\n\t"                                               \
                         "jz %l[empty]\n\t"                                                       \
@@ -225,7 +206,7 @@ Section ServeWord(uint64_t cpu, T *out) {
                         "2:\n\t" GRNDPOOL_RSEQ_ABORT(4, aborted)                                 \
                         : [v] "=&r"(v), [buf] "=&r"(buf), [pos] "=&r"(pos)                       \
                         : [rseq_cs] "m"(rs->rseq_cs), [cpu_id] "m"(rs->cpu_id), [cpu] "r"(cpu),  \
-                          [active] "r"(g_pool.active), [epoch] "r"(EpochWord()),                 \
+                          [active] "r"(g_pool.active), [epoch] "r"(g_epoch_word),                 \
                           [epoch_off] "i"(kEpochOffset), [hdr] "i"(sizeof(SliceHeader)),         \
                           [size] "i"(sizeof(T))                                                  \
                         : "memory", "cc"                                                         \
@@ -235,7 +216,10 @@ Section ServeWord(uint64_t cpu, T *out) {
   else
     GRNDPOOL_WORD_SECTION("movq", "q");
 #undef GRNDPOOL_WORD_SECTION
-  *out = static_cast<T>(v);
+  {
+    const T word = static_cast<T>(v);
+    memcpy(out, &word, sizeof word);  // out may be unaligned (grndpool_buf)
+  }
   return Section::kDone;
 aborted:
   return Section::kAborted;
@@ -248,28 +232,24 @@ empty:
 // happened since `forks` was read, or this is a child not reset yet. 2: the
 // section was cut (preempted, migrated, signalled); try again.
 int SwapIn(uint64_t cpu, SliceHeader *cur, SliceHeader *fresh, uint32_t forks) {
-  struct rseq *rs = Rseq();
-  __asm__ volatile goto(GRNDPOOL_RSEQ_TABLE(3, 1, 2, 4)               //
-                        "leaq 3b(%%rip), %%rax\n\t"                   //
-                        "movq %%rax, %[rseq_cs]\n\t"                  //
-                        "1:\n\t"                                      //
-                        "cmpl %k[cpu], %[cpu_id]\n\t"                 //
-                        "jnz 4f\n\t"                                  //
-                        "cmpl $1, (%[live])\n\t"                      // reset in this process
-                        "jnz %l[changed]\n\t"                         //
-                        "cmpl %k[forks], (%[fork_count])\n\t"         // no fork since
-                        "jnz %l[changed]\n\t"                         //
-                        "cmpq %[cur], (%[active], %q[cpu], 8)\n\t"    //
-                        "jnz %l[changed]\n\t"                         //
-                        "movq %[fresh], (%[active], %q[cpu], 8)\n\t"  // commit
-                        "2:\n\t" GRNDPOOL_RSEQ_ABORT(4, retry)
-                        :
-                        : [rseq_cs] "m"(rs->rseq_cs), [cpu_id] "m"(rs->cpu_id), [cpu] "r"(cpu),
-                          [live] "r"(&g_pool.table()->live), [forks] "r"(forks),
-                          [fork_count] "r"(fork::ForkCountWord()), [cur] "r"(cur),
-                          [fresh] "r"(fresh), [active] "r"(g_pool.active)
-                        : "memory", "cc", "rax"
-                        : changed, retry);
+  struct rseq *rs = ThreadRseq();
+  __asm__ volatile goto(
+      GRNDPOOL_RSEQ_TABLE(3, 1, 2, 4)               //
+      GRNDPOOL_RSEQ_ENTER("%rax")                   //
+      "cmpl $1, (%[live])\n\t"                      // reset in this process
+      "jnz %l[changed]\n\t"                         //
+      "cmpl %k[forks], (%[fork_count])\n\t"         // no fork since
+      "jnz %l[changed]\n\t"                         //
+      "cmpq %[cur], (%[active], %q[cpu], 8)\n\t"    //
+      "jnz %l[changed]\n\t"                         //
+      "movq %[fresh], (%[active], %q[cpu], 8)\n\t"  // commit
+      "2:\n\t" GRNDPOOL_RSEQ_ABORT(4, retry)
+      :
+      : [rseq_cs] "m"(rs->rseq_cs), [cpu_id] "m"(rs->cpu_id), [cpu] "r"(cpu),
+        [live] "r"(&g_pool.table()->live), [forks] "r"(forks), [fork_count] "r"(g_fork_count_word),
+        [cur] "r"(cur), [fresh] "r"(fresh), [active] "r"(g_pool.active)
+      : "memory", "cc", "rax"
+      : changed, retry);
   return 0;
 changed:
   return 1;
@@ -282,7 +262,8 @@ retry:
 // unregistered task sees the parent thread's area: not detectable, see the
 // README) or more CPUs than the table has.
 int64_t ThisCpu() {
-  const int32_t cpu = static_cast<int32_t>(__atomic_load_n(&Rseq()->cpu_id, __ATOMIC_RELAXED));
+  const int32_t cpu =
+      static_cast<int32_t>(__atomic_load_n(&ThreadRseq()->cpu_id, __ATOMIC_RELAXED));
   if (cpu < 0 || static_cast<size_t>(cpu) >= g_pool.cpus) return -1;
   return cpu;
 }
@@ -325,25 +306,25 @@ SliceHeader *TakeFilled(uint32_t me) {
   return nullptr;
 }
 
-// The active buffer of this CPU could not serve n bytes: put a full one in its
-// place. False when the draw must go elsewhere.
-bool Refill(size_t n) {
+// The active buffer of CPU `seen_cpu`, `seen` right after a section found it
+// empty (or stale), could not serve: put a full one in its place. Reads no
+// buffer header (another thread may be retiring or refilling `seen` by now):
+// only which buffer is active. False when the draw must go elsewhere.
+bool Refill(int64_t seen_cpu, SliceHeader *seen) {
   if (g_pool.table()->live.load(std::memory_order_acquire) != 1) return false;
   const uint32_t forks = fork::ForkCount();
   const int64_t cpu = ThisCpu();
   if (cpu < 0) return false;
   SliceHeader *cur = __atomic_load_n(&g_pool.active[cpu], __ATOMIC_RELAXED);
-  if (cur != nullptr) {
-    GRNDPOOL_TSAN_ACQUIRE(cur);
-    // Another thread on this CPU refilled it since this one found it empty.
-    if (std::atomic_ref<int32_t>(cur->avail).load(std::memory_order_relaxed) >=
-            static_cast<int32_t>(n) &&
-        IsCurrent(cur->stamp))
-      return true;
-  }
+  // Another thread on that CPU swapped a buffer in since: serve from it.
+  if (cpu == seen_cpu && cur != seen) return true;
+  if (cur != nullptr) GRNDPOOL_TSAN_ACQUIRE(cur);
   const uint32_t me = ThreadId();
   SliceHeader *fresh = TakeFilled(me);
   if (fresh == nullptr) return false;
+  // The keystream's work stays in vector registers: none of it may outlive
+  // the refill (the word section and the byte copy use none).
+  WipeRegisters();
   const int r = SwapIn(static_cast<uint64_t>(cpu), cur, fresh, forks);
   if (r == 0) {
     if (cur != nullptr) Retire(cur);
@@ -360,20 +341,21 @@ bool Refill(size_t n) {
 
 // n bytes (at most kMaxPiece) from this CPU's buffer; false: not served.
 template <typename T>
-bool ServeHere(uint8_t *out, size_t n) {
+[[gnu::always_inline]] inline bool ServeHere(uint8_t *out, size_t n) {
   int aborts = 0, refills = 0;
   for (;;) {
     const int64_t cpu = ThisCpu();
     if (cpu < 0) return false;
     Section s;
     if constexpr (sizeof(T) > 1)
-      s = ServeWord<T>(static_cast<uint64_t>(cpu), reinterpret_cast<T *>(out));
+      s = ServeWord<T>(static_cast<uint64_t>(cpu), out);
     else
       s = ServeBytes(static_cast<uint64_t>(cpu), out, n);
     if (__builtin_expect(s == Section::kDone, 1)) return true;
     if (s == Section::kAborted) {
       if (++aborts > kMaxAborts) return false;
-    } else if (++refills > kMaxRefills || !Refill(n)) {
+    } else if (++refills > kMaxRefills ||
+               !Refill(cpu, __atomic_load_n(&g_pool.active[cpu], __ATOMIC_RELAXED))) {
       return false;
     }
   }
@@ -410,7 +392,10 @@ bool Mapped() {
   const Geometry g = PoolGeometry();
   const size_t cpus = g.cpus, count = g.count, table = g.table, bytes = g.bytes;
   const uint32_t before = fork::ChildEpoch();
-  const SegmentMapping m = __rseq_size > 0 ? MapSegment(bytes, false) : SegmentMapping{};
+  // Without a thread key the refill module is not set up (every draw of the
+  // process goes to the kernel), so neither is this.
+  const SegmentMapping m =
+      __rseq_size > 0 && RefillReady() ? MapSegment(bytes, false) : SegmentMapping{};
   if (m.base == nullptr || !m.locked) {
     if (m.base != nullptr) UnmapSegment(m, bytes);
     g_map.store(kOff, std::memory_order_release);
@@ -444,39 +429,62 @@ void ChildAfterFork(bool) {
 }
 const fork::Hooks kForkHooks{NoForkLocks, NoForkLocks, ChildAfterFork};
 
+// A fork since `forks` was read, or a child not reset yet: what ForkedSince
+// tells, from the fork count and this mapping's own wipe-on-fork live word
+// (for a raw clone's child, which runs no atfork handler), inline.
+bool CutByFork(uint32_t forks) {
+  return g_fork_count_word->load(std::memory_order_seq_cst) != forks ||
+         g_pool.table()->live.load(std::memory_order_relaxed) != 1;
+}
+
+// After a serve: a fork during it (from a signal handler) left the child's
+// copy of out holding what the parent was served. Both redo it.
+[[gnu::noinline, gnu::cold]] void RedoCut(uint8_t *out, size_t n) {
+  Count(g_counters.fork_redraws);
+  CountFill(g_process->kernel->fill(out, n));
+}
+
+// One word (4 or 8 bytes): a small frame of its own, the common case.
+template <typename T>
+bool ServeWordDraw(uint8_t *out) {
+  if (__builtin_expect(g_map.load(std::memory_order_acquire) != kMapped, 0) && !Mapped())
+    return false;
+  if (g_per_draw) CheckGeneration();  // GRND_TIMESTAMP per draw: a new cookie moves the epoch
+  const uint32_t forks = g_fork_count_word->load(std::memory_order_relaxed);
+  if (!ServeHere<T>(out, sizeof(T))) return false;
+  if (__builtin_expect(CutByFork(forks), 0)) RedoCut(out, sizeof(T));
+  return true;
+}
+
 // Serves n bytes, in pieces; false: the caller serves them elsewhere.
 bool PerCpuServe(uint8_t *out, size_t n) {
+  if (n == 4) return ServeWordDraw<uint32_t>(out);
+  if (n == 8) return ServeWordDraw<uint64_t>(out);
   if (!Mapped()) return false;
-  CheckGeneration();  // GRND_TIMESTAMP per draw: a new cookie moves the epoch
-  const uint32_t forks = fork::ForkCount();
-  bool ok;
-  if (n == 4) {
-    ok = ServeHere<uint32_t>(out, n);
-  } else if (n == 8) {
-    ok = ServeHere<uint64_t>(out, n);
-  } else {
-    ok = true;
-    for (size_t done = 0; ok && done < n; done += kMaxPiece)
-      ok = ServeHere<uint8_t>(out + done, std::min(kMaxPiece, n - done));
-  }
-  // A fork (from a signal handler) during the copy: the child's copy of out
-  // holds what the parent was served. Both redo it.
-  if (ok && fork::ForkedSince(forks)) {
-    Count(g_counters.fork_redraws);
-    CountFill(g_process->kernel->fill(out, n));
-  }
-  return ok;
+  if (g_per_draw) CheckGeneration();
+  const uint32_t forks = g_fork_count_word->load(std::memory_order_relaxed);
+  for (size_t done = 0; done < n; done += kMaxPiece)
+    if (!ServeHere<uint8_t>(out + done, std::min(kMaxPiece, n - done))) return false;
+  if (CutByFork(forks)) RedoCut(out, n);
+  return true;
 }
 
 }  // namespace
 
 void InitPerCpuStrategy(const Process &process) {
   g_process = &process;
+  g_per_draw = process.kernel->mode == kernel::GenerationMode::kPerDraw;
+  g_epoch_word = EpochWord();
+  g_fork_count_word = fork::ForkCountWord();
   fork::RegisterHooks(&kForkHooks);
 }
 
+bool PerCpuTake(void *out, size_t n) {
+  return n <= kMaxPiece && PerCpuServe(static_cast<uint8_t *>(out), n);
+}
+
 size_t PerCpuPoolBytes() {
-  return __rseq_size > 0 && g_process != nullptr ? PoolGeometry().bytes : 0;
+  return __rseq_size > 0 && g_process != nullptr && RefillReady() ? PoolGeometry().bytes : 0;
 }
 
 void PerCpuStrategyDraw(void *out, size_t n) {
@@ -488,6 +496,10 @@ void PerCpuStrategyDraw(void *out, size_t n) {
 #else  // !GRNDPOOL_PER_CPU
 
 void InitPerCpuStrategy(const Process &) {}
+
+bool PerCpuTake(void *, size_t) {
+  return false;
+}
 
 size_t PerCpuPoolBytes() {
   return 0;

@@ -23,6 +23,12 @@ const StrategyOps &StrategyFor(Strategy strategy);
 // the thread's in-draw flag is set.
 void StrategyDraw(Strategy strategy, void *out, size_t n);
 
+// Bytes the per-cpu strategy maps and locks once it draws (0 where it cannot:
+// it then draws through the per-thread strategy). A budget of its own, of the
+// size of the slab's (GRNDPOOL_SLAB_BYTES), or two 16 KiB buffers per CPU and
+// two more if that is larger.
+size_t PerCpuPoolBytes();
+
 // Start-up only: hands `process` to every strategy (they register their fork
 // hooks).
 void InitStrategies(const Process &process);

@@ -29,10 +29,4 @@ void InitSharedBufferStrategy(const Process &process);
 void InitMutexStrategy(const Process &process);
 void InitPerCpuStrategy(const Process &process);
 
-// Bytes the per-cpu strategy maps and locks once it draws (0 where it cannot:
-// it then draws through the per-thread strategy). A budget of its own, of the
-// size of the slab's (GRNDPOOL_SLAB_BYTES), or two 16 KiB buffers per CPU and
-// two more if that is larger.
-size_t PerCpuPoolBytes();
-
 }  // namespace grndpool
