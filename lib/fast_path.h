@@ -42,6 +42,13 @@ inline constinit std::atomic<bool> g_per_cpu_strategy{false};
 // path, which starts with the child's reset. Leaves no served byte or key in
 // a vector register (a refill wipes them).
 [[gnu::noinline]] bool PerCpuTake(void *out, size_t n);
+// The same for one word (n = 4 or 8), returned in registers (rax:rdx), so
+// the word never goes through the library's stack.
+struct PerCpuWord {
+  uint64_t value;
+  bool ok;
+};
+[[gnu::noinline]] PerCpuWord PerCpuTakeWord(size_t n);
 
 // Start-up of the process, once, by the first caller; true once it is done.
 // Other threads wait for it. False only on the initialising thread itself (a
@@ -168,8 +175,11 @@ inline T DrawWord() {
     std::atomic_signal_fence(std::memory_order_seq_cst);  // the check after the copy
     if (__builtin_expect(slice->owner.load(std::memory_order_relaxed) != t.grndpool_tag, 0))
       v = RedoCutWord<T>();  // see Draw
-  } else if (!g_per_cpu_strategy.load(std::memory_order_relaxed) || !PerCpuTake(&v, sizeof v)) {
+  } else if (!g_per_cpu_strategy.load(std::memory_order_relaxed)) {
     v = SlowWord<T>();
+  } else {
+    const PerCpuWord w = PerCpuTakeWord(sizeof(T));
+    v = w.ok ? static_cast<T>(w.value) : SlowWord<T>();
   }
   std::atomic_signal_fence(std::memory_order_seq_cst);
   t.grndpool_in_draw = 0;

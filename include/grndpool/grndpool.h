@@ -57,8 +57,8 @@ GRNDPOOL_API uint32_t grndpool_uniform(uint32_t /* upper_bound */);
   X(hot_slices_in_use, "hot (larger) slices owned by threads that draw the most")                  \
   X(slices_dropped, "slices whose MAP_DROPPABLE page the kernel dropped (refilled, never served)") \
   X(vdso_fills, "buffer fills and keys the vDSO getrandom served")                                 \
-  X(syscall_fills, "buffer fills and keys the getrandom syscall served")                            \
-  X(percpu_fallbacks, "per-cpu strategy draws served by the per-thread strategy instead")
+  X(syscall_fills, "buffer fills and keys the getrandom syscall served")                           \
+  X(percpu_fallbacks, "per-cpu strategy draws served elsewhere (per-thread strategy, kernel)")
 
 #define GRNDPOOL_STATS_VERSION 6
 

@@ -312,6 +312,10 @@ SliceHeader *TakeFilled(uint32_t me) {
 // only which buffer is active. False when the draw must go elsewhere.
 bool Refill(int64_t seen_cpu, SliceHeader *seen) {
   if (g_pool.table()->live.load(std::memory_order_acquire) != 1) return false;
+  // A refill may start libcrypto, which allocates: not on a thread whose
+  // glibc fork() holds malloc's locks (a handler on the forking thread), as
+  // the slow path's CheckInChild does not let it either. Any fork will do.
+  if (fork::ForkInProgress()) return false;
   const uint32_t forks = fork::ForkCount();
   const int64_t cpu = ThisCpu();
   if (cpu < 0) return false;
@@ -326,6 +330,7 @@ bool Refill(int64_t seen_cpu, SliceHeader *seen) {
   // the refill (the word section and the byte copy use none).
   WipeRegisters();
   const int r = SwapIn(static_cast<uint64_t>(cpu), cur, fresh, forks);
+  __atomic_store_n(&ThreadRseq()->rseq_cs, 0, __ATOMIC_RELAXED);  // as after a serve
   if (r == 0) {
     if (cur != nullptr) Retire(cur);
     return true;
@@ -351,6 +356,10 @@ template <typename T>
       s = ServeWord<T>(static_cast<uint64_t>(cpu), out);
     else
       s = ServeBytes(static_cast<uint64_t>(cpu), out, n);
+    // The thread's rseq area no longer points into this object once the
+    // section is over: a copy of the static library in a plugin may be
+    // dlclosed, and the kernel reads the descriptor at every preemption.
+    __atomic_store_n(&ThreadRseq()->rseq_cs, 0, __ATOMIC_RELAXED);
     if (__builtin_expect(s == Section::kDone, 1)) return true;
     if (s == Section::kAborted) {
       if (++aborts > kMaxAborts) return false;
@@ -413,8 +422,16 @@ bool Mapped() {
   g_pool = p;
   g_map.store(kMapped, std::memory_order_release);
   // A child forked from a signal handler during MapSegment did not lock it.
-  if (fork::RelockIfReset(before, fork::ChildEpoch(), m.base, bytes))
+  if (fork::RelockIfReset(before, fork::ChildEpoch(), m.base, bytes)) {
     g_pool.table()->live.store(1, std::memory_order_release);
+    // A raw clone (no atfork handler) between the mlock and that store left
+    // a child whose mapping is not locked and whose live word now reads 1:
+    // its canary is wiped, so it takes the live word back; its first full
+    // draw resets it (ChildAfterFork locks and sets it again). A clone after
+    // the store finds the live word wiped anyway.
+    if (fork::ForkedSince(fork::ForkCount()))
+      g_pool.table()->live.store(0, std::memory_order_release);
+  }
   return true;
 }
 
@@ -437,35 +454,36 @@ bool CutByFork(uint32_t forks) {
          g_pool.table()->live.load(std::memory_order_relaxed) != 1;
 }
 
-// After a serve: a fork during it (from a signal handler) left the child's
-// copy of out holding what the parent was served. Both redo it.
-[[gnu::noinline, gnu::cold]] void RedoCut(uint8_t *out, size_t n) {
-  Count(g_counters.fork_redraws);
-  CountFill(g_process->kernel->fill(out, n));
-}
-
-// One word (4 or 8 bytes): a small frame of its own, the common case.
+// One word (4 or 8 bytes) in registers: the common case. Not served (ok
+// false) also when a fork cut it: a fork from a signal handler after the
+// commit left the child's copy of the word equal to the parent's, and the
+// caller's full path then resets a child before it draws again.
 template <typename T>
-bool ServeWordDraw(uint8_t *out) {
+PerCpuWord ServeWordDraw() {
   if (__builtin_expect(g_map.load(std::memory_order_acquire) != kMapped, 0) && !Mapped())
-    return false;
+    return {0, false};
   if (g_per_draw) CheckGeneration();  // GRND_TIMESTAMP per draw: a new cookie moves the epoch
   const uint32_t forks = g_fork_count_word->load(std::memory_order_relaxed);
-  if (!ServeHere<T>(out, sizeof(T))) return false;
-  if (__builtin_expect(CutByFork(forks), 0)) RedoCut(out, sizeof(T));
-  return true;
+  T v;
+  if (!ServeHere<T>(reinterpret_cast<uint8_t *>(&v), sizeof v)) return {0, false};
+  if (__builtin_expect(CutByFork(forks), 0)) {
+    Count(g_counters.fork_redraws);
+    return {0, false};
+  }
+  return {v, true};
 }
 
-// Serves n bytes, in pieces; false: the caller serves them elsewhere.
+// Serves n bytes (any size), in pieces; false: the caller serves them elsewhere.
 bool PerCpuServe(uint8_t *out, size_t n) {
-  if (n == 4) return ServeWordDraw<uint32_t>(out);
-  if (n == 8) return ServeWordDraw<uint64_t>(out);
   if (!Mapped()) return false;
   if (g_per_draw) CheckGeneration();
   const uint32_t forks = g_fork_count_word->load(std::memory_order_relaxed);
   for (size_t done = 0; done < n; done += kMaxPiece)
     if (!ServeHere<uint8_t>(out + done, std::min(kMaxPiece, n - done))) return false;
-  if (CutByFork(forks)) RedoCut(out, n);
+  if (CutByFork(forks)) {
+    Count(g_counters.fork_redraws);
+    return false;
+  }
   return true;
 }
 
@@ -483,14 +501,32 @@ bool PerCpuTake(void *out, size_t n) {
   return n <= kMaxPiece && PerCpuServe(static_cast<uint8_t *>(out), n);
 }
 
+PerCpuWord PerCpuTakeWord(size_t n) {
+  return n == 8 ? ServeWordDraw<uint64_t>() : ServeWordDraw<uint32_t>();
+}
+
 size_t PerCpuPoolBytes() {
   return __rseq_size > 0 && g_process != nullptr && RefillReady() ? PoolGeometry().bytes : 0;
 }
 
 void PerCpuStrategyDraw(void *out, size_t n) {
-  if (__builtin_expect(PerCpuServe(static_cast<uint8_t *>(out), n), 1)) return;
+  if (n == 4 || n == 8) {
+    const PerCpuWord w = PerCpuTakeWord(n);
+    if (__builtin_expect(w.ok, 1)) {
+      memcpy(out, &w.value, n);
+      return;
+    }
+  } else if (__builtin_expect(PerCpuServe(static_cast<uint8_t *>(out), n), 1)) {
+    return;
+  }
   Count(g_counters.percpu_fallbacks);
-  PerThreadStrategyDraw(out, n);
+  // Without the pool (no rseq, no lock, no thread key) the per-thread
+  // strategy stands in for it. Otherwise this draw only (no buffer free, a
+  // fork): the kernel path, which locks no memory per thread.
+  if (g_map.load(std::memory_order_acquire) == kOff)
+    PerThreadStrategyDraw(out, n);
+  else
+    CountFill(g_process->kernel->fill(out, n));
 }
 
 #else  // !GRNDPOOL_PER_CPU
@@ -499,6 +535,10 @@ void InitPerCpuStrategy(const Process &) {}
 
 bool PerCpuTake(void *, size_t) {
   return false;
+}
+
+PerCpuWord PerCpuTakeWord(size_t) {
+  return {0, false};
 }
 
 size_t PerCpuPoolBytes() {
