@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <time.h>
+#include <unistd.h>
 #include <sys/rseq.h>
 
 #include <algorithm>
@@ -166,6 +167,30 @@ TEST(PerCpu, ThreadsCrowdedOnOneCpuNeverShareBytes) {
       "%llu refills, %llu fallbacks\n",
       all.size(), kRounds, kThreads, kPinned, (unsigned long long)(after.refills - before.refills),
       (unsigned long long)fallbacks);
+}
+
+// A section entered with another CPU's number (a thread that moved between
+// reading its CPU and the section) never touches that CPU's buffer: the
+// CPU check is its first instruction, and it aborts.
+TEST(PerCpu, SectionOnAnotherCpuAborts) {
+  const long cpus = sysconf(_SC_NPROCESSORS_CONF);
+  ASSERT_GE(cpus, 2) << "needs a second CPU to name";
+  cpu_set_t before;
+  ASSERT_EQ(pthread_getaffinity_np(pthread_self(), sizeof before, &before), 0);
+  ASSERT_TRUE(PinTo(0));
+  // The control: on the CPU it runs on, the section serves (a preemption
+  // inside it may abort one attempt; a refill may be due).
+  int served = 0;
+  for (int i = 0; i < 10 && served == 0; ++i) {
+    uint64_t v;
+    PerCpu().draw(&v, sizeof v);  // start-up; CPU 0 gets a full buffer
+    served += PerCpuSectionOnCpuForTesting(0) == 0;
+  }
+  EXPECT_EQ(served, 1) << "the control: never served on the CPU it runs on";
+  int wrong = 0;
+  for (int i = 0; i < 100; ++i) wrong += PerCpuSectionOnCpuForTesting(1) != 1;
+  EXPECT_EQ(wrong, 0) << "sections entered as CPU 1 on CPU 0 did not abort";
+  pthread_setaffinity_np(pthread_self(), sizeof before, &before);
 }
 
 // A reseed noticed by one thread makes every CPU's buffer stale at once.

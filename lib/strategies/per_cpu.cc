@@ -133,98 +133,101 @@ constexpr size_t kEpochOffset = offsetof(SliceHeader, stamp) + offsetof(Stamp, e
 static_assert(offsetof(SliceHeader, avail) == 0);
 static_assert(sizeof(SliceHeader) == 64);
 
-enum class Section : uint8_t { kDone, kAborted, kEmpty };
+enum class Section : uint8_t { kDone = 0, kAborted = 1, kEmpty = 2 };  // the sections' status
 
 // n (1..kMaxPiece) bytes from `cpu`'s active buffer into out: the cursor
 // store, the copy, then the zeroing, whose end is the commit. kEmpty: no
 // active buffer, one of another epoch, or fewer than n bytes left.
 Section ServeBytes(uint64_t cpu, uint8_t *out, size_t n) {
   struct rseq *rs = ThreadRseq();
-  SliceHeader *buf;
-  uint64_t pos;
-  __asm__ volatile goto(
-      GRNDPOOL_RSEQ_TABLE(3, 1, 2, 4)            //
-      GRNDPOOL_RSEQ_ENTER("%rax")                //
-      "movq (%[active], %[cpu], 8), %[buf]\n\t"  // the CPU's buffer
-      "testq %[buf], %[buf]\n\t"                 //
-      "jz %l[empty]\n\t"                         //
-      "movl (%[epoch]), %%eax\n\t"               //
-      "cmpl %%eax, %c[epoch_off](%[buf])\n\t"    // made in this epoch
-      "jnz %l[empty]\n\t"                        //
-      "movl (%[buf]), %k[pos]\n\t"               // avail
-      "subl %k[n], %k[pos]\n\t"                  //
-      "jl %l[empty]\n\t"                         //
-      "movl %k[pos], (%[buf])\n\t"               // avail -= n
-      "leaq %c[hdr](%[buf], %[pos]), %%rsi\n\t"  // the bytes
-      "movq %[out], %%rdi\n\t"                   //
-      "movq %[n], %%rcx\n\t"                     //
-      "rep movsb\n\t"                            //
-      "leaq %c[hdr](%[buf], %[pos]), %%rdi\n\t"  //
-      "movq %[n], %%rcx\n\t"                     //
-      "xorl %%eax, %%eax\n\t"                    //
-      "rep stosb\n\t"                            // commit: the last byte zeroed
-      "2:\n\t" GRNDPOOL_RSEQ_ABORT(4, aborted)
-      : [buf] "=&r"(buf), [pos] "=&r"(pos)
+  uint64_t buf, pos;
+  uint32_t status;
+  __asm__ volatile(
+      GRNDPOOL_RSEQ_TABLE(3, 1, 2, 4)               //
+      GRNDPOOL_RSEQ_ENTER("%rax")                   //
+      "movq (%[active], %[cpu], 8), %[buf]\n\t"     // the CPU's buffer
+      "testq %[buf], %[buf]\n\t"                    //
+      "jz 5f\n\t"                                   //
+      "movl (%[epoch]), %%eax\n\t"                  //
+      "cmpl %%eax, %c[epoch_off](%[buf])\n\t"       // made in this epoch
+      "jnz 5f\n\t"                                  //
+      "movl (%[buf]), %k[pos]\n\t"                  // avail
+      "subl %k[n], %k[pos]\n\t"                     //
+      "jl 5f\n\t"                                   //
+      "movl %k[pos], (%[buf])\n\t"                  // avail -= n
+      "leaq %c[hdr](%[buf], %[pos]), %%rsi\n\t"     // the bytes
+      "movq %[out], %%rdi\n\t"                      //
+      "movq %[n], %%rcx\n\t"                        //
+      "rep movsb\n\t"                               //
+      "leaq %c[hdr](%[buf], %[pos]), %%rdi\n\t"     //
+      "movq %[n], %%rcx\n\t"                        //
+      "xorl %%eax, %%eax\n\t"                       //
+      "rep stosb\n\t"                               // commit: the last byte zeroed
+      "2:\n\t"                                      //
+      "xorl %k[status], %k[status]\n\t"             // served
+      "jmp 6f\n\t"                                  //
+      "5:\n\t"                                      //
+      "movl $2, %k[status]\n\t"                     // nothing to serve here
+      "jmp 6f\n\t" GRNDPOOL_RSEQ_ABORT_LOCAL(4, 7)  //
+      "7:\n\t"                                      //
+      "movl $1, %k[status]\n\t"                     // cut: aborted
+      "6:\n\t"
+      : [buf] "=&r"(buf), [pos] "=&r"(pos), [status] "=&r"(status)
       : [rseq_cs] "m"(rs->rseq_cs), [cpu_id] "m"(rs->cpu_id), [cpu] "r"(cpu),
         [active] "r"(g_pool.active), [epoch] "r"(g_epoch_word), [epoch_off] "i"(kEpochOffset),
         [hdr] "i"(sizeof(SliceHeader)), [n] "r"(n), [out] "r"(out)
-      : "memory", "cc", "rax", "rcx", "rsi", "rdi"
-      : aborted, empty);
-  return Section::kDone;
-aborted:
-  return Section::kAborted;
-empty:
-  return Section::kEmpty;
+      : "memory", "cc", "rax", "rcx", "rsi", "rdi");
+  return static_cast<Section>(status);
 }
 
 // One word (4 or 8 bytes) in one section, as ServeBytes, through a register:
 // the cursor store, the load, then the zeroing store, which commits. Cut
 // before the cursor store: nothing happened; after it: those bytes are never
 // served (a register copy a signal frame saved is of bytes nobody gets). The
-// caller's register copy is wiped by the draw's WipeRegisters.
+// word leaves in a register.
 template <typename T>
-[[gnu::always_inline]] inline Section ServeWord(uint64_t cpu, uint8_t *out) {
+[[gnu::always_inline]] inline Section ServeWord(uint64_t cpu, T *word) {
   static_assert(sizeof(T) == 4 || sizeof(T) == 8);
   struct rseq *rs = ThreadRseq();
-  SliceHeader *buf;
-  uint64_t pos, v;
+  uint64_t buf, pos, v;
+  uint32_t status;
 #define GRNDPOOL_WORD_SECTION(mov, reg) \
-  __asm__ volatile goto(GRNDPOOL_RSEQ_TABLE(3, 1, 2, 4)                                          \
-                        GRNDPOOL_RSEQ_ENTER("[v]") \
-                        "movq (%[active], %[cpu], 8), %[buf]\n\t"                                \
-                        "testq %[buf], %[buf]\n\t"                                               \
-                        "jz %l[empty]\n\t"                                                       \
-                        "movl (%[epoch]), %k[v]\n\t"                                             \
-                        "cmpl %k[v], %c[epoch_off](%[buf])\n\t"                                  \
-                        "jnz %l[empty]\n\t"                                                      \
-                        "movl (%[buf]), %k[pos]\n\t"                                             \
-                        "subl %[size], %k[pos]\n\t"                                              \
-                        "jl %l[empty]\n\t"                                                       \
-                        "movl %k[pos], (%[buf])\n\t"                                             \
-                        mov " %c[hdr](%[buf], %[pos]), %" reg "[v]\n\t"                          \
-                        mov " $0, %c[hdr](%[buf], %[pos])\n\t"                                   \
-                        "2:\n\t" GRNDPOOL_RSEQ_ABORT(4, aborted)                                 \
-                        : [v] "=&r"(v), [buf] "=&r"(buf), [pos] "=&r"(pos)                       \
-                        : [rseq_cs] "m"(rs->rseq_cs), [cpu_id] "m"(rs->cpu_id), [cpu] "r"(cpu),  \
-                          [active] "r"(g_pool.active), [epoch] "r"(g_epoch_word),                 \
-                          [epoch_off] "i"(kEpochOffset), [hdr] "i"(sizeof(SliceHeader)),         \
-                          [size] "i"(sizeof(T))                                                  \
-                        : "memory", "cc"                                                         \
-                        : aborted, empty)
+  __asm__ volatile(GRNDPOOL_RSEQ_TABLE(3, 1, 2, 4)                                              \
+                   GRNDPOOL_RSEQ_ENTER("[v]")                                                   \
+                   "movq (%[active], %[cpu], 8), %[buf]\n\t"                                    \
+                   "testq %[buf], %[buf]\n\t"                                                   \
+                   "jz 5f\n\t"                                                                  \
+                   "movl (%[epoch]), %k[v]\n\t"                                                 \
+                   "cmpl %k[v], %c[epoch_off](%[buf])\n\t"                                      \
+                   "jnz 5f\n\t"                                                                 \
+                   "movl (%[buf]), %k[pos]\n\t"                                                 \
+                   "subl %[size], %k[pos]\n\t"                                                  \
+                   "jl 5f\n\t"                                                                  \
+                   "movl %k[pos], (%[buf])\n\t"                                                 \
+                   mov " %c[hdr](%[buf], %[pos]), %" reg "[v]\n\t"                              \
+                   mov " $0, %c[hdr](%[buf], %[pos])\n\t"                                       \
+                   "2:\n\t"                                                                     \
+                   "xorl %k[status], %k[status]\n\t"                                            \
+                   "jmp 6f\n\t"                                                                 \
+                   "5:\n\t"                                                                     \
+                   "movl $2, %k[status]\n\t"                                                    \
+                   "jmp 6f\n\t" GRNDPOOL_RSEQ_ABORT_LOCAL(4, 7)                                 \
+                   "7:\n\t"                                                                     \
+                   "movl $1, %k[status]\n\t"                                                    \
+                   "6:\n\t"                                                                     \
+                   : [v] "=&r"(v), [buf] "=&r"(buf), [pos] "=&r"(pos), [status] "=&r"(status)    \
+                   : [rseq_cs] "m"(rs->rseq_cs), [cpu_id] "m"(rs->cpu_id), [cpu] "r"(cpu),       \
+                     [active] "r"(g_pool.active), [epoch] "r"(g_epoch_word),                      \
+                     [epoch_off] "i"(kEpochOffset), [hdr] "i"(sizeof(SliceHeader)),              \
+                     [size] "i"(sizeof(T))                                                       \
+                   : "memory", "cc")
   if constexpr (sizeof(T) == 4)
     GRNDPOOL_WORD_SECTION("movl", "k");
   else
     GRNDPOOL_WORD_SECTION("movq", "q");
 #undef GRNDPOOL_WORD_SECTION
-  {
-    const T word = static_cast<T>(v);
-    memcpy(out, &word, sizeof word);  // out may be unaligned (grndpool_buf)
-  }
-  return Section::kDone;
-aborted:
-  return Section::kAborted;
-empty:
-  return Section::kEmpty;
+  *word = static_cast<T>(v);
+  return static_cast<Section>(status);
 }
 
 // 0: `fresh` is now `cpu`'s active buffer in place of `cur`. 1: it was not,
@@ -344,7 +347,8 @@ bool Refill(int64_t seen_cpu, SliceHeader *seen) {
   return r == 2 || !fork::ForkedSince(forks);
 }
 
-// n bytes (at most kMaxPiece) from this CPU's buffer; false: not served.
+// n bytes (at most kMaxPiece) from this CPU's buffer; false: not served. For
+// a word (T of 4 or 8 bytes) out is a T.
 template <typename T>
 [[gnu::always_inline]] inline bool ServeHere(uint8_t *out, size_t n) {
   int aborts = 0, refills = 0;
@@ -353,7 +357,7 @@ template <typename T>
     if (cpu < 0) return false;
     Section s;
     if constexpr (sizeof(T) > 1)
-      s = ServeWord<T>(static_cast<uint64_t>(cpu), out);
+      s = ServeWord<T>(static_cast<uint64_t>(cpu), reinterpret_cast<T *>(out));  // aligned: a T
     else
       s = ServeBytes(static_cast<uint64_t>(cpu), out, n);
     // The thread's rseq area no longer points into this object once the
@@ -497,6 +501,15 @@ void InitPerCpuStrategy(const Process &process) {
   fork::RegisterHooks(&kForkHooks);
 }
 
+int PerCpuSectionOnCpuForTesting(int64_t cpu) {
+  if (!Mapped() || cpu < 0 || static_cast<size_t>(cpu) >= g_pool.cpus) return -1;
+  uint32_t v;
+  const Section s = ServeWord<uint32_t>(static_cast<uint64_t>(cpu), &v);
+  __atomic_store_n(&ThreadRseq()->rseq_cs, 0, __ATOMIC_RELAXED);
+  explicit_bzero(&v, sizeof v);
+  return s == Section::kDone ? 0 : s == Section::kAborted ? 1 : 2;
+}
+
 bool PerCpuTake(void *out, size_t n) {
   return n <= kMaxPiece && PerCpuServe(static_cast<uint8_t *>(out), n);
 }
@@ -539,6 +552,10 @@ bool PerCpuTake(void *, size_t) {
 
 PerCpuWord PerCpuTakeWord(size_t) {
   return {0, false};
+}
+
+int PerCpuSectionOnCpuForTesting(int64_t) {
+  return -1;
 }
 
 size_t PerCpuPoolBytes() {

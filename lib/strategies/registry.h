@@ -29,6 +29,11 @@ void StrategyDraw(Strategy strategy, void *out, size_t n);
 // two more if that is larger.
 size_t PerCpuPoolBytes();
 
+// Tests: runs the per-cpu word section as if this thread ran on `cpu`: 0
+// served, 1 aborted (the thread is not on `cpu`), 2 nothing to serve there,
+// -1 no pool or no such CPU. What it served is wiped.
+int PerCpuSectionOnCpuForTesting(int64_t cpu);
+
 // Start-up only: hands `process` to every strategy (they register their fork
 // hooks).
 void InitStrategies(const Process &process);

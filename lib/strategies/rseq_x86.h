@@ -43,6 +43,15 @@
       RSEQ_SIG) "\n\t" GRNDPOOL_RSEQ_STR(label) ":\n\tjmp %l[" GRNDPOOL_RSEQ_STR(target) "]\n\t" \
   ".popsection\n\t"
 
+// The same, jumping to the numeric label `local` of the same asm (forward),
+// for sections in plain asm with a status output: asm goto with output
+// operands is miscompiled by GCC 12.2 (Debian 12's) on some inlined paths
+// (a goto label's return value was never set: tests/per_cpu_test caught it).
+#define GRNDPOOL_RSEQ_ABORT_LOCAL(label, local) \
+  ".pushsection __rseq_failure, \"ax\"\n\t.byte 0x0f, 0xb9, 0x3d\n\t.long " GRNDPOOL_RSEQ_STR( \
+      RSEQ_SIG) "\n\t" GRNDPOOL_RSEQ_STR(label) ":\n\tjmp " GRNDPOOL_RSEQ_STR(local) "f\n\t"     \
+  ".popsection\n\t"
+
 namespace grndpool {
 
 // This thread's rseq area (valid when __rseq_size > 0).
