@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/rseq.h>
@@ -56,7 +57,14 @@ bool PinTo(int cpu) {
 // `threads` threads draw `words` u64 each (with a 16-byte and a 40-byte draw
 // every few words, so both kinds of section and the word section race on the
 // same buffer); pinned ones all run on CPU 0. Returns every u64 drawn.
+void NoOp(int) {}
+
 std::vector<uint64_t> DrawAll(int threads, int pinned, size_t words) {
+  struct sigaction sa {};
+  sa.sa_handler = NoOp;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGURG, &sa, nullptr);
   std::vector<std::vector<uint64_t>> out(threads);
   std::vector<std::thread> pool;
   std::atomic<int> pin_failures{0};
@@ -84,6 +92,13 @@ std::vector<uint64_t> DrawAll(int threads, int pinned, size_t words) {
   for (int t = 0; t < threads; ++t)
     pool.emplace_back([&, t] {
       if (t < pinned && !PinTo(0)) pin_failures.fetch_add(1);
+      // Pinned drawers also get a signal every 30 us on their own thread
+      // (the handler does nothing): each one that lands inside a section
+      // cuts it, which the kernel's preemptions alone do a few hundred times.
+      timer_t storm;
+      const bool storming =
+          t < pinned && StartSignalStorm(SIGURG, nullptr, gettid(), 30000, &storm);
+      if (t < pinned && !storming) pin_failures.fetch_add(1);
       std::vector<uint64_t> &mine = out[t];
       mine.reserve(words + words / 2);
       for (size_t i = 0; i < words; ++i) {
@@ -99,6 +114,7 @@ std::vector<uint64_t> DrawAll(int threads, int pinned, size_t words) {
           mine.push_back(v[0]);
         }
       }
+      if (storming) timer_delete(storm);
     });
   for (auto &th : pool) th.join();
   stop.store(true);
@@ -141,6 +157,8 @@ TEST(PerCpu, ThreadsCrowdedOnOneCpuNeverShareBytes) {
   PerCpu().draw(&warm, sizeof warm);  // start-up
   ASSERT_GT(PerCpuPoolBytes(), 0u);
   const struct grndpool_stats before = Stats();
+  uint64_t serve_aborts_before, swap_aborts_before;
+  PerCpuAbortsForTesting(&serve_aborts_before, &swap_aborts_before);
   constexpr int kThreads = 24, kPinned = 16, kRounds = 3;
   constexpr size_t kWords = 100000;
   // Three rounds: with the section left unregistered (no rseq_cs store) one
@@ -151,6 +169,12 @@ TEST(PerCpu, ThreadsCrowdedOnOneCpuNeverShareBytes) {
     all.insert(all.end(), got.begin(), got.end());
   }
   const struct grndpool_stats after = Stats();
+  uint64_t serve_aborts, swap_aborts;
+  PerCpuAbortsForTesting(&serve_aborts, &swap_aborts);
+  serve_aborts -= serve_aborts_before;
+  swap_aborts -= swap_aborts_before;
+  // The races were run, not only hoped for: sections were cut.
+  EXPECT_GT(serve_aborts, 500u) << "too few serving sections were cut to test their restart";
   EXPECT_EQ(Repeats(all), 0u) << "a u64 was served twice";
   // A lost cursor update serves bytes another draw already zeroed.
   EXPECT_EQ(Zeros(all), 0u) << "a zero u64 was served";
@@ -163,10 +187,12 @@ TEST(PerCpu, ThreadsCrowdedOnOneCpuNeverShareBytes) {
   const uint64_t bytes = all.size() * 8;
   EXPECT_GE(after.refills - before.refills, (bytes - fallbacks * 40) / 16384);
   printf(
-      "per-cpu: %zu u64 drawn in %d rounds by %d threads (%d on CPU 0, with 8 wakers), "
-      "%llu refills, %llu fallbacks\n",
+      "per-cpu: %zu u64 drawn in %d rounds by %d threads (%d on CPU 0, with 8 wakers and "
+      "a signal storm), %llu refills, %llu fallbacks, %llu serving and %llu swapping sections "
+      "cut\n",
       all.size(), kRounds, kThreads, kPinned, (unsigned long long)(after.refills - before.refills),
-      (unsigned long long)fallbacks);
+      (unsigned long long)fallbacks, (unsigned long long)serve_aborts,
+      (unsigned long long)swap_aborts);
 }
 
 // A section entered with another CPU's number (a thread that moved between

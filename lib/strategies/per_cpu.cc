@@ -116,6 +116,9 @@ Pool g_pool;  // written once, before g_map is kMapped
 std::atomic<uint32_t> g_next_id{kFirstId};
 std::atomic<uint32_t> g_next_scan{0};
 thread_local uint32_t t_id [[gnu::tls_model("initial-exec")]] = 0;
+// Sections the kernel cut (preemption, migration, signal): counted on the
+// abort path only, for tests that must show they made it happen.
+std::atomic<uint64_t> g_serve_aborts{0}, g_swap_aborts{0};
 
 // A per-thread id for state words, unique in the process. A child's threads
 // other than the forker take new ids from the copied counter.
@@ -334,6 +337,7 @@ bool Refill(int64_t seen_cpu, SliceHeader *seen) {
   WipeRegisters();
   const int r = SwapIn(static_cast<uint64_t>(cpu), cur, fresh, forks);
   __atomic_store_n(&ThreadRseq()->rseq_cs, 0, __ATOMIC_RELAXED);  // as after a serve
+  if (r == 2) g_swap_aborts.fetch_add(1, std::memory_order_relaxed);
   if (r == 0) {
     if (cur != nullptr) Retire(cur);
     return true;
@@ -366,6 +370,7 @@ template <typename T>
     __atomic_store_n(&ThreadRseq()->rseq_cs, 0, __ATOMIC_RELAXED);
     if (__builtin_expect(s == Section::kDone, 1)) return true;
     if (s == Section::kAborted) {
+      g_serve_aborts.fetch_add(1, std::memory_order_relaxed);
       if (++aborts > kMaxAborts) return false;
     } else if (++refills > kMaxRefills ||
                !Refill(cpu, __atomic_load_n(&g_pool.active[cpu], __ATOMIC_RELAXED))) {
@@ -501,6 +506,11 @@ void InitPerCpuStrategy(const Process &process) {
   fork::RegisterHooks(&kForkHooks);
 }
 
+void PerCpuAbortsForTesting(uint64_t *serve, uint64_t *swap) {
+  *serve = g_serve_aborts.load(std::memory_order_relaxed);
+  *swap = g_swap_aborts.load(std::memory_order_relaxed);
+}
+
 int PerCpuSectionOnCpuForTesting(int64_t cpu) {
   if (!Mapped() || cpu < 0 || static_cast<size_t>(cpu) >= g_pool.cpus) return -1;
   uint32_t v;
@@ -556,6 +566,10 @@ PerCpuWord PerCpuTakeWord(size_t) {
 
 int PerCpuSectionOnCpuForTesting(int64_t) {
   return -1;
+}
+
+void PerCpuAbortsForTesting(uint64_t *serve, uint64_t *swap) {
+  *serve = *swap = 0;
 }
 
 size_t PerCpuPoolBytes() {

@@ -33,6 +33,8 @@ size_t PerCpuPoolBytes();
 // served, 1 aborted (the thread is not on `cpu`), 2 nothing to serve there,
 // -1 no pool or no such CPU. What it served is wiped.
 int PerCpuSectionOnCpuForTesting(int64_t cpu);
+// Tests: serving sections and buffer swaps the kernel cut so far.
+void PerCpuAbortsForTesting(uint64_t *serve, uint64_t *swap);
 
 // Start-up only: hands `process` to every strategy (they register their fork
 // hooks).
