@@ -463,37 +463,42 @@ bool CutByFork(uint32_t forks) {
          g_pool.table()->live.load(std::memory_order_relaxed) != 1;
 }
 
-// One word (4 or 8 bytes) in registers: the common case. Not served (ok
-// false) also when a fork cut it: a fork from a signal handler after the
-// commit left the child's copy of the word equal to the parent's, and the
-// caller's full path then resets a child before it draws again.
-template <typename T>
-PerCpuWord ServeWordDraw() {
+// Runs `serve` (one or more sections) between the checks every serve needs:
+// the pool mapped, the generation asked (GRND_TIMESTAMP per draw: a new cookie
+// moves the epoch), and no fork since. Not served also when a fork cut it: a
+// fork from a signal handler after the commit left the child's copy equal to
+// the parent's, and the caller's full path then resets a child before it
+// draws again.
+template <typename Serve>
+[[gnu::always_inline]] inline bool GuardedServe(Serve serve) {
   if (__builtin_expect(g_map.load(std::memory_order_acquire) != kMapped, 0) && !Mapped())
-    return {0, false};
-  if (g_per_draw) CheckGeneration();  // GRND_TIMESTAMP per draw: a new cookie moves the epoch
+    return false;
+  if (g_per_draw) CheckGeneration();
   const uint32_t forks = g_fork_count_word->load(std::memory_order_relaxed);
-  T v;
-  if (!ServeHere<T>(reinterpret_cast<uint8_t *>(&v), sizeof v)) return {0, false};
+  if (!serve()) return false;
   if (__builtin_expect(CutByFork(forks), 0)) {
     Count(g_counters.fork_redraws);
-    return {0, false};
+    return false;
   }
+  return true;
+}
+
+// One word (4 or 8 bytes) in registers: the common case.
+template <typename T>
+PerCpuWord ServeWordDraw() {
+  T v;
+  if (!GuardedServe([&] { return ServeHere<T>(reinterpret_cast<uint8_t *>(&v), sizeof v); }))
+    return {0, false};
   return {v, true};
 }
 
 // Serves n bytes (any size), in pieces; false: the caller serves them elsewhere.
 bool PerCpuServe(uint8_t *out, size_t n) {
-  if (!Mapped()) return false;
-  if (g_per_draw) CheckGeneration();
-  const uint32_t forks = g_fork_count_word->load(std::memory_order_relaxed);
-  for (size_t done = 0; done < n; done += kMaxPiece)
-    if (!ServeHere<uint8_t>(out + done, std::min(kMaxPiece, n - done))) return false;
-  if (CutByFork(forks)) {
-    Count(g_counters.fork_redraws);
-    return false;
-  }
-  return true;
+  return GuardedServe([&] {
+    for (size_t done = 0; done < n; done += kMaxPiece)
+      if (!ServeHere<uint8_t>(out + done, std::min(kMaxPiece, n - done))) return false;
+    return true;
+  });
 }
 
 }  // namespace
