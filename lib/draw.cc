@@ -204,7 +204,7 @@ void Initialize() {
   InitThreadSlices(process);
   fork::Init();
   if (process.options.strategy == Strategy::kPerCpu && PerCpuPoolBytes() > 0)
-    g_per_cpu_strategy.store(true, std::memory_order_relaxed);
+    g_per_cpu_strategy.store(true, std::memory_order_release);
 }
 
 }  // namespace

@@ -33,6 +33,8 @@ namespace grndpool {
 // GRNDPOOL_STRATEGY=per-cpu: set as start-up's last step (when the pool can
 // be had: rseq, a thread key), after which the draws' miss path (every draw:
 // threads own no slice then) tries the per-CPU buffers before the slow path.
+// Stored with release and read with acquire: a thread that sees it set sees
+// everything start-up wrote before it (the strategy's process pointer).
 inline constinit std::atomic<bool> g_per_cpu_strategy{false};
 
 // The per-cpu strategy's lean entry (lib/strategies/per_cpu.cc): n bytes from
@@ -126,7 +128,7 @@ inline void Draw(void *out, size_t n) {
     // zero, and a dropped page reads zero: either way it no longer names us.
     if (__builtin_expect(slice->owner.load(std::memory_order_relaxed) != t.grndpool_tag, 0))
       RedoCutDraw(out, n, kSlabOnly);
-  } else if (kSlabOnly || !g_per_cpu_strategy.load(std::memory_order_relaxed) ||
+  } else if (kSlabOnly || !g_per_cpu_strategy.load(std::memory_order_acquire) ||
              !PerCpuTake(out, n)) {
     SlowDraw(out, n, kSlabOnly);
   }
@@ -175,7 +177,7 @@ inline T DrawWord() {
     std::atomic_signal_fence(std::memory_order_seq_cst);  // the check after the copy
     if (__builtin_expect(slice->owner.load(std::memory_order_relaxed) != t.grndpool_tag, 0))
       v = RedoCutWord<T>();  // see Draw
-  } else if (!g_per_cpu_strategy.load(std::memory_order_relaxed)) {
+  } else if (!g_per_cpu_strategy.load(std::memory_order_acquire)) {
     v = SlowWord<T>();
   } else {
     const PerCpuWord w = PerCpuTakeWord(sizeof(T));
