@@ -47,6 +47,15 @@ void Draw(void *out, size_t n) {
   }
 }
 
+// Sections the kernel cut in the public header's inline draws.
+uint64_t InlineAborts() {
+#if defined(__x86_64__)
+  return __atomic_load_n(&grndpool_percpu_v1.grndpool_aborts, __ATOMIC_RELAXED);
+#else
+  return 0;
+#endif
+}
+
 bool PinTo(int cpu) {
   cpu_set_t set;
   CPU_ZERO(&set);
@@ -159,6 +168,7 @@ TEST(PerCpu, ThreadsCrowdedOnOneCpuNeverShareBytes) {
   const struct grndpool_stats before = Stats();
   uint64_t serve_aborts_before, swap_aborts_before;
   PerCpuAbortsForTesting(&serve_aborts_before, &swap_aborts_before);
+  const uint64_t inline_aborts_before = InlineAborts();
   constexpr int kThreads = 24, kPinned = 16, kRounds = 3;
   constexpr size_t kWords = 100000;
   // Three rounds: with the section left unregistered (no rseq_cs store) one
@@ -175,6 +185,14 @@ TEST(PerCpu, ThreadsCrowdedOnOneCpuNeverShareBytes) {
   swap_aborts -= swap_aborts_before;
   // The races were run, not only hoped for: sections were cut.
   EXPECT_GT(serve_aborts, 500u) << "too few serving sections were cut to test their restart";
+  // The process's strategy: the u64 draws ran the public header's section,
+  // inlined into this test, and the kernel cut it there too.
+  const uint64_t inline_aborts = InlineAborts() - inline_aborts_before;
+  if (CurrentOptions().strategy == Strategy::kPerCpu) {
+    EXPECT_NE(grndpool_percpu_v1.grndpool_active, nullptr)
+        << "the inline draws were not given the pool";
+    EXPECT_GT(inline_aborts, 200u) << "too few inline sections were cut to test their restart";
+  }
   EXPECT_EQ(Repeats(all), 0u) << "a u64 was served twice";
   // A lost cursor update serves bytes another draw already zeroed.
   EXPECT_EQ(Zeros(all), 0u) << "a zero u64 was served";
@@ -188,11 +206,11 @@ TEST(PerCpu, ThreadsCrowdedOnOneCpuNeverShareBytes) {
   EXPECT_GE(after.refills - before.refills, (bytes - fallbacks * 40) / 16384);
   printf(
       "per-cpu: %zu u64 drawn in %d rounds by %d threads (%d on CPU 0, with 8 wakers and "
-      "a signal storm), %llu refills, %llu fallbacks, %llu serving and %llu swapping sections "
-      "cut\n",
+      "a signal storm), %llu refills, %llu fallbacks, %llu serving (%llu of them inline) and %llu "
+      "swapping sections cut\n",
       all.size(), kRounds, kThreads, kPinned, (unsigned long long)(after.refills - before.refills),
       (unsigned long long)fallbacks, (unsigned long long)serve_aborts,
-      (unsigned long long)swap_aborts);
+      (unsigned long long)inline_aborts, (unsigned long long)swap_aborts);
 }
 
 // A section entered with another CPU's number (a thread that moved between

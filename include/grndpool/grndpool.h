@@ -108,7 +108,9 @@ GRNDPOOL_API const char *grndpool_describe_json(void);
  * here as extern inline (GNU) functions, always inlined: a copy of the
  * library's per-draw path (a thread-local load, a bounds check, the copy, a
  * zeroing store and an ownership check; with GRND_TIMESTAMP in the vDSO, one
- * call of the vDSO before the copy) that calls the exported function for
+ * call of the vDSO before the copy; under GRNDPOOL_STRATEGY=per-cpu on
+ * x86_64, the per-CPU buffer's rseq critical section for u32 and u64) that
+ * calls the exported function for
  * everything else (first draw, refill, fork, reseed, other strategies, a
  * signal handler that interrupted a draw). Taking a function's address, dlsym()
  * and other languages reach the exported functions. Define GRNDPOOL_NO_INLINE
@@ -117,17 +119,20 @@ GRNDPOOL_API const char *grndpool_describe_json(void);
  * that includes the header, since inlined code calls the library directly.
  *
  * The structures below are the library's, not an API: they describe the
- * exported thread-local blocks grndpool_thread_v1 and grndpool_lane_v1 and
- * the start of a slice, and their layout is versioned by those symbols'
- * names. A library with another layout does not export them, so a program
- * built against an older header fails to load instead of misreading them. */
+ * exported thread-local blocks grndpool_thread_v1 and grndpool_lane_v1, the
+ * per-CPU table grndpool_percpu_v1 and the start of a slice, and their
+ * layout is versioned by those symbols' names. A library with another layout
+ * does not export them, so a program built against an older header fails to
+ * load instead of misreading them. */
 #if defined(__GNUC__) && defined(__ELF__)
 /* may_alias: the library reads the same memory through its own types. */
 struct __attribute__((__may_alias__)) grndpool_slice_v1 {
   int32_t grndpool_avail; /* bytes left; the next draw of n takes data[avail - n, avail) */
   uint32_t grndpool_private_0;
   uint32_t grndpool_owner; /* the owning thread's tag; 0 once fork or the kernel wiped it */
-  uint32_t grndpool_private_1[3];
+  uint32_t grndpool_private_1;
+  uint32_t grndpool_epoch; /* the process epoch the data was made in (per-cpu buffers) */
+  uint32_t grndpool_private_3;
   uint64_t grndpool_cookie;       /* GRND_TIMESTAMP's cookie when the data was made; 0: none */
   uint32_t grndpool_private_2[8]; /* the data follows this 64-byte header */
 };
@@ -149,6 +154,25 @@ struct grndpool_lane_v1 {
   struct grndpool_slice_v1 *grndpool_slice; /* never NULL: the shared empty slice when off */
 };
 
+#if defined(__linux__)
+/* GRNDPOOL_STRATEGY=per-cpu (x86_64): one buffer per CPU, served in an rseq
+ * critical section. grndpool_active is NULL until the library's pool serves
+ * (and stays NULL with GRND_TIMESTAMP per draw, without rseq, or under
+ * another strategy); the words are the library's: the process epoch, the
+ * fork count, and the pool's live word (0 in a child until its reset). Since
+ * 0.5. */
+struct grndpool_percpu_v1 {
+  struct grndpool_slice_v1 *const *grndpool_active; /* [cpu]: the CPU's buffer or NULL */
+  int64_t grndpool_rseq_offset;                     /* glibc's __rseq_offset */
+  const uint32_t *grndpool_epoch;
+  const uint32_t *grndpool_forks;
+  const uint32_t *grndpool_live;
+  uint32_t grndpool_cpus; /* entries in grndpool_active */
+  uint32_t grndpool_private_0;
+  uint64_t grndpool_aborts; /* sections the kernel cut in inline draws (tests) */
+};
+#endif
+
 /* The exported functions under second names (aliases in the library), for
  * the inline definitions to call: a definition calling its own name would be
  * recursion, which compilers refuse to inline. */
@@ -161,6 +185,10 @@ extern __thread struct grndpool_thread_v1 grndpool_thread_v1
     __attribute__((__tls_model__("initial-exec")));
 extern __thread struct grndpool_lane_v1 grndpool_lane_v1
     __attribute__((__tls_model__("initial-exec")));
+#if defined(__x86_64__) && defined(__linux__)
+extern struct grndpool_percpu_v1 grndpool_percpu_v1;
+#define GRNDPOOL_PERCPU_INLINE_ 1
+#endif
 
 #define GRNDPOOL_INLINE_ \
   extern __inline__ __attribute__((__always_inline__, __gnu_inline__, __no_instrument_function__))
@@ -194,6 +222,102 @@ GRNDPOOL_INLINE_ void grndpool_copy_out_(void *grndpool_to_, const void *grndpoo
 #endif
 }
 
+#ifdef GRNDPOOL_PERCPU_INLINE_
+/* One word (n: 4 or 8) from this CPU's buffer (GRNDPOOL_STRATEGY=per-cpu),
+ * called inside the in-draw flag when the thread's slices cannot serve it,
+ * in one rseq
+ * critical section written into the caller's code: its descriptor goes into
+ * the program's __rseq_cs section, its abort handler (with glibc's x86_64
+ * signature) into __rseq_failure. The section checks the CPU, finds the
+ * CPU's buffer, checks its epoch, moves the cursor down past the word, loads
+ * it and zeroes it (the commit); a preemption, migration or signal inside it
+ * moves the thread to the abort handler, so no two threads ever get the same
+ * bytes. After it the area's rseq_cs is cleared (no descriptor of a
+ * dlclose'd plugin stays armed), and a fork since (the fork count, or the
+ * live word that reads 0 in a raw clone's child) discards the word. 0: the
+ * library draws instead (empty or stale buffer, cut section, no pool, a
+ * handler inside a draw, or a program built with -masm=intel: the section
+ * is written in AT&T syntax only). The descriptor and the handler join the
+ * section group of the code they are in ("?"): when the linker drops a
+ * duplicate of an inline function (a C++ COMDAT), it drops them too. */
+#ifdef __clang__
+#pragma clang diagnostic push /* the section is one string, longer than C89 promises */
+#pragma clang diagnostic ignored "-Woverlength-strings"
+#endif
+GRNDPOOL_INLINE_ int grndpool_percpu_word_(void *grndpool_out_, size_t grndpool_n_) {
+  struct grndpool_slice_v1 *const *grndpool_a_;
+  int64_t grndpool_off_;
+  uint32_t grndpool_forks_, grndpool_st_;
+  uint64_t grndpool_cpu_, grndpool_b_, grndpool_pos_, grndpool_w_;
+  grndpool_a_ = __atomic_load_n(&grndpool_percpu_v1.grndpool_active, __ATOMIC_ACQUIRE);
+  if (grndpool_a_ == 0) return 0;
+  grndpool_off_ = grndpool_percpu_v1.grndpool_rseq_offset;
+  grndpool_forks_ = __atomic_load_n(grndpool_percpu_v1.grndpool_forks, __ATOMIC_RELAXED);
+#define GRNDPOOL_PERCPU_SECTION_(size, load, zero)                                       \
+  __asm__ __volatile__(                                                                  \
+      "{"                                                                                \
+      "movl %%fs:4(%[off]), %k[cpu]\n\t" /* rseq cpu_id */                               \
+      "cmpl %[cpus], %k[cpu]\n\t"        /* unregistered (-1, -2) or beyond the table */ \
+      "jae 5f\n\t"                                                                       \
+      ".pushsection __rseq_cs, \"aw?\"\n\t.balign 32\n\t3:\n\t"                          \
+      ".long 0x0, 0x0\n\t.quad 1f, (2f - 1f), 4f\n\t.popsection\n\t"                     \
+      "leaq 3b(%%rip), %[w]\n\t"                                                         \
+      "movq %[w], %%fs:8(%[off])\n\t" /* rseq_cs */                                      \
+      "1:\n\t"                                                                           \
+      "cmpl %k[cpu], %%fs:4(%[off])\n\t"                                                 \
+      "jnz 4f\n\t"                                                                       \
+      "movq (%[active], %[cpu], 8), %[b]\n\t"                                            \
+      "testq %[b], %[b]\n\t"                                                             \
+      "jz 5f\n\t"                                                                        \
+      "movl (%[epoch]), %k[w]\n\t"                                                       \
+      "cmpl %k[w], 16(%[b])\n\t"                                                         \
+      "jnz 5f\n\t"                                                                       \
+      "movl (%[b]), %k[pos]\n\t"                                                         \
+      "subl $" size                                                                      \
+      ", %k[pos]\n\t"                                                                    \
+      "jl 5f\n\t"                                                                        \
+      "movl %k[pos], (%[b])\n\t" /* the cursor first */                                  \
+      load "\n\t" zero                                                                   \
+      "\n\t" /* the zeroing store commits */                                             \
+      "2:\n\t"                                                                           \
+      "xorl %k[st], %k[st]\n\t"                                                          \
+      "jmp 6f\n\t"                                                                       \
+      "5:\n\t"                                                                           \
+      "movl $2, %k[st]\n\t"                                                              \
+      "jmp 6f\n\t"                                                                       \
+      ".pushsection __rseq_failure, \"ax?\"\n\t"                                         \
+      ".byte 0x0f, 0xb9, 0x3d\n\t.long 0x53053053\n\t4:\n\tjmp 7f\n\t.popsection\n\t"    \
+      "7:\n\t"                                                                           \
+      "movl $1, %k[st]\n\t"                                                              \
+      "6:\n\t"                                                                           \
+      "movq $0, %%fs:8(%[off])"                                                          \
+      "|mov %k[st], 2}" /* -masm=intel: the library draws */                             \
+      : [w] "=&r"(grndpool_w_), [cpu] "=&r"(grndpool_cpu_), [b] "=&r"(grndpool_b_),      \
+        [pos] "=&r"(grndpool_pos_), [st] "=&r"(grndpool_st_)                             \
+      : [off] "r"(grndpool_off_), [cpus] "r"(grndpool_percpu_v1.grndpool_cpus),          \
+        [active] "r"(grndpool_a_), [epoch] "r"(grndpool_percpu_v1.grndpool_epoch)        \
+      : "memory", "cc")
+  if (grndpool_n_ == 8)
+    GRNDPOOL_PERCPU_SECTION_("8", "movq 64(%[b], %[pos]), %[w]", "movq $0, 64(%[b], %[pos])");
+  else
+    GRNDPOOL_PERCPU_SECTION_("4", "movl 64(%[b], %[pos]), %k[w]", "movl $0, 64(%[b], %[pos])");
+#undef GRNDPOOL_PERCPU_SECTION_
+  if (grndpool_st_ == 1)
+    __atomic_fetch_add(&grndpool_percpu_v1.grndpool_aborts, 1, __ATOMIC_RELAXED);
+  else if (grndpool_st_ == 0 &&
+           (__atomic_load_n(grndpool_percpu_v1.grndpool_forks, __ATOMIC_SEQ_CST) !=
+                grndpool_forks_ ||
+            __atomic_load_n(grndpool_percpu_v1.grndpool_live, __ATOMIC_RELAXED) != 1))
+    grndpool_st_ = 3; /* cut by a fork: the library resets a child and draws */
+  if (grndpool_st_ != 0) return 0;
+  __builtin_memcpy(grndpool_out_, &grndpool_w_, grndpool_n_); /* little-endian: the low bytes */
+  return 1;
+}
+#ifdef __clang__
+#pragma clang diagnostic pop
+#endif
+#endif
+
 /* Takes n bytes of the thread's slice into out; 0 when the library must serve
  * the draw (what was written to out is then not to be used). `bytes`: out is
  * the caller's buffer (copied memory to memory); otherwise a word the caller
@@ -217,7 +341,14 @@ GRNDPOOL_INLINE_ int grndpool_take_(void *grndpool_out_, size_t grndpool_n_, int
      * vDSO writes the new cookie over it when not). */
     grndpool_s_ = grndpool_lane_v1.grndpool_slice;
     grndpool_avail_ = __atomic_load_n(&grndpool_s_->grndpool_avail, __ATOMIC_RELAXED);
-    if (grndpool_avail_ < (int32_t)grndpool_n_) goto grndpool_done_;
+    if (grndpool_avail_ < (int32_t)grndpool_n_) {
+#ifdef GRNDPOOL_PERCPU_INLINE_
+      /* GRNDPOOL_STRATEGY=per-cpu: no slice of its own, the CPU's buffer. */
+      if (!grndpool_bytes_ && (grndpool_n_ == 4 || grndpool_n_ == 8))
+        grndpool_served_ = grndpool_percpu_word_(grndpool_out_, grndpool_n_);
+#endif
+      goto grndpool_done_;
+    }
     grndpool_cookie_ = grndpool_s_->grndpool_cookie;
     if (grndpool_lane_v1.grndpool_vgetrandom(&grndpool_cookie_, sizeof grndpool_cookie_,
                                              0x0008 /* GRND_TIMESTAMP */, (void *)0, 0) != 0)

@@ -60,6 +60,12 @@
 #define GRNDPOOL_PER_CPU 0
 #endif
 
+// The public header's view of the pool (its inline word draws), on every
+// architecture so that the exported symbols are the same; filled on x86_64
+// only. Pointers and a count, no secret.
+extern "C" GRNDPOOL_API struct grndpool_percpu_v1 grndpool_percpu_v1;
+struct grndpool_percpu_v1 grndpool_percpu_v1 = {};
+
 namespace grndpool {
 
 #if GRNDPOOL_PER_CPU
@@ -399,6 +405,20 @@ Geometry PoolGeometry() {
   return {cpus, count, table, table + count * kBufferBytes};
 }
 
+// The public header's inline word draws serve from the pool from now on
+// when it is the process's strategy and the generation is not asked per draw
+// (their section does not ask it). The fields first, the table last.
+void PublishForInlineDraws() {
+  if (g_process->options.strategy != Strategy::kPerCpu || g_per_draw) return;
+  grndpool_percpu_v1.grndpool_rseq_offset = __rseq_offset;
+  grndpool_percpu_v1.grndpool_epoch = reinterpret_cast<const uint32_t *>(g_epoch_word);
+  grndpool_percpu_v1.grndpool_forks = reinterpret_cast<const uint32_t *>(g_fork_count_word);
+  grndpool_percpu_v1.grndpool_live = reinterpret_cast<const uint32_t *>(&g_pool.table()->live);
+  grndpool_percpu_v1.grndpool_cpus = static_cast<uint32_t>(g_pool.cpus);
+  __atomic_store_n(&grndpool_percpu_v1.grndpool_active,
+                   reinterpret_cast<grndpool_slice_v1 *const *>(g_pool.active), __ATOMIC_RELEASE);
+}
+
 // Maps the pool, once, on the first draw; false while another thread maps it,
 // or for good when it cannot be mapped and locked.
 bool Mapped() {
@@ -441,6 +461,7 @@ bool Mapped() {
     if (fork::ForkedSince(fork::ForkCount()))
       g_pool.table()->live.store(0, std::memory_order_release);
   }
+  PublishForInlineDraws();
   return true;
 }
 
@@ -512,7 +533,8 @@ void InitPerCpuStrategy(const Process &process) {
 }
 
 void PerCpuAbortsForTesting(uint64_t *serve, uint64_t *swap) {
-  *serve = g_serve_aborts.load(std::memory_order_relaxed);
+  *serve = g_serve_aborts.load(std::memory_order_relaxed) +
+           __atomic_load_n(&grndpool_percpu_v1.grndpool_aborts, __ATOMIC_RELAXED);
   *swap = g_swap_aborts.load(std::memory_order_relaxed);
 }
 

@@ -42,6 +42,22 @@ if [[ $("$cc" -dumpmachine) == x86_64-* ]]; then
   token_asm=$(awk '/^token:/,/\.size[ \t]+token,/' <<<"$c_asm")
   [[ $(grep -cw 'movsq' <<<"$token_asm") == 2 ]] && ! grep -q 'rep movsb' <<<"$token_asm" ||
     fail "x86_64: the inline 16-byte draw is not two movsq: $(grep -E 'movs|rep' <<<"$token_asm" | tr -s '\t\n' '  ')"
+  # The per-CPU word section is inlined too: its descriptor in __rseq_cs and
+  # its abort handler in __rseq_failure (clang rewrites the directives).
+  grep -Eq '^\s*\.(push)?section\s+__rseq_cs' <<<"$c_asm" &&
+    grep -Eq '^\s*\.(push)?section\s+__rseq_failure' <<<"$c_asm" ||
+    fail "x86_64: the inline draws carry no per-CPU section (descriptor or abort handler)"
+  # Two C++ files with the same inline function that draws: the linker keeps
+  # one copy, and no descriptor may point into the dropped one.
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  for unit in a b; do
+    printf '#include <grndpool/grndpool.h>\ninline unsigned draw() { return grndpool_u32() + grndpool_u64(); }\nunsigned use_%s() { return draw(); }\n' \
+      "$unit" | "$cxx" -std=c++20 -O2 -fPIC -I"$inc" -c -x c++ -o "$tmp/$unit.o" - ||
+      fail "x86_64: an inline function that draws does not compile"
+  done
+  "$cxx" -shared -o "$tmp/both.so" "$tmp/a.o" "$tmp/b.o" ||
+    fail "x86_64: two copies of an inline function that draws do not link (a descriptor in a dropped COMDAT?)"
   # Every string move width assembles in both syntaxes (movsl is movsd in Intel's).
   for syntax in att intel; do
     "$cc" -std=c11 -O2 -masm=$syntax -Wall -Wextra -pedantic -Werror -I"$inc" -c -o /dev/null \
