@@ -161,15 +161,18 @@ struct grndpool_lane_v1 {
  * another strategy); the words are the library's: the process epoch, the
  * fork count, and the pool's live word (0 in a child until its reset). Since
  * 0.5. */
-struct grndpool_percpu_v1 {
+struct __attribute__((__aligned__(64))) grndpool_percpu_v1 {
   struct grndpool_slice_v1 *const *grndpool_active; /* [cpu]: the CPU's buffer or NULL */
   int64_t grndpool_rseq_offset;                     /* glibc's __rseq_offset */
   const uint32_t *grndpool_epoch;
   const uint32_t *grndpool_forks;
   const uint32_t *grndpool_live;
   uint32_t grndpool_cpus; /* entries in grndpool_active */
-  uint32_t grndpool_private_0;
-  uint64_t grndpool_aborts; /* sections the kernel cut in inline draws (tests) */
+  uint32_t grndpool_private_0[5];
+  /* Sections the kernel cut in inline draws (for tests), in a cache line of
+   * its own: every draw reads the line above. */
+  uint64_t grndpool_aborts;
+  uint64_t grndpool_private_1[7];
 };
 #endif
 
@@ -185,7 +188,7 @@ extern __thread struct grndpool_thread_v1 grndpool_thread_v1
     __attribute__((__tls_model__("initial-exec")));
 extern __thread struct grndpool_lane_v1 grndpool_lane_v1
     __attribute__((__tls_model__("initial-exec")));
-#if defined(__x86_64__) && defined(__linux__)
+#if defined(__x86_64__) && defined(__LP64__) && defined(__linux__) /* not x32 */
 extern struct grndpool_percpu_v1 grndpool_percpu_v1;
 #define GRNDPOOL_PERCPU_INLINE_ 1
 #endif
@@ -308,7 +311,11 @@ GRNDPOOL_INLINE_ int grndpool_percpu_word_(void *grndpool_out_, size_t grndpool_
            (__atomic_load_n(grndpool_percpu_v1.grndpool_forks, __ATOMIC_SEQ_CST) !=
                 grndpool_forks_ ||
             __atomic_load_n(grndpool_percpu_v1.grndpool_live, __ATOMIC_RELAXED) != 1))
-    grndpool_st_ = 3; /* cut by a fork: the library resets a child and draws */
+    /* A fork (maybe from a signal handler) since the word was decided: both
+     * processes would return it, so neither does. This narrows that window,
+     * it does not close it: a fork after this check leaves both holding the
+     * word, as after any draw has decided its result. */
+    grndpool_st_ = 3;
   if (grndpool_st_ != 0) return 0;
   __builtin_memcpy(grndpool_out_, &grndpool_w_, grndpool_n_); /* little-endian: the low bytes */
   return 1;

@@ -58,6 +58,10 @@ if [[ $("$cc" -dumpmachine) == x86_64-* ]]; then
   done
   "$cxx" -shared -o "$tmp/both.so" "$tmp/a.o" "$tmp/b.o" ||
     fail "x86_64: two copies of an inline function that draws do not link (a descriptor in a dropped COMDAT?)"
+  # x32 (ILP32 on x86_64: 32-bit pointers) assembles too; the per-CPU
+  # section is for LP64 only. Freestanding: no x32 libc is needed.
+  "$cc" -mx32 -ffreestanding -std=c11 -O2 -Wall -Wextra -pedantic -Werror -I"$inc" -c \
+    -o /dev/null -x c "$src" || fail "x32: the inline draws do not assemble"
   # Every string move width assembles in both syntaxes (movsl is movsd in Intel's).
   for syntax in att intel; do
     "$cc" -std=c11 -O2 -masm=$syntax -Wall -Wextra -pedantic -Werror -I"$inc" -c -o /dev/null \
