@@ -32,6 +32,8 @@ static_assert(offsetof(grndpool_slice_v1, grndpool_avail) == offsetof(SliceHeade
 static_assert(offsetof(grndpool_slice_v1, grndpool_owner) == offsetof(SliceHeader, owner));
 static_assert(offsetof(grndpool_slice_v1, grndpool_cookie) ==
               offsetof(SliceHeader, stamp) + offsetof(Stamp, label));
+static_assert(sizeof(struct grndpool_percpu_v1) == 128 &&
+              offsetof(struct grndpool_percpu_v1, grndpool_aborts) == 64);
 static_assert(offsetof(grndpool_slice_v1, grndpool_epoch) ==
               offsetof(SliceHeader, stamp) + offsetof(Stamp, epoch));
 
