@@ -112,6 +112,10 @@ std::vector<DescribeField> DescribeFields(const char *not_started) {
   number("slab", F::kBytes, o.slab_bytes);
   number("slice", F::kBytes, o.slice_bytes);
   text("hot-slice", HotSlices(p.geometry.hot_slice_bytes));
+  // The per-CPU reservoir's share of the slab budget ("102400B"), or "off".
+  text("reservoir", p.geometry.reservoir_bytes == 0
+                        ? std::string("off")
+                        : std::to_string(p.geometry.reservoir_bytes) + "B");
   number("rekey", F::kBytes, o.rekey_bytes);
   text("keystream", o.refill == RefillMode::kDirect ? "off" : KeystreamStatus());
   number("chacha20-after", F::kBytes, o.chacha20_after);

@@ -189,7 +189,9 @@ void ThreadExit(void *state) {
 
 void Initialize() {
   Process &process = InitRuntime(ThreadExit);
-  process.geometry = ComputeGeometry(process.options);
+  // Without a thread key no slice refills (see below): no reservoir either.
+  process.geometry =
+      ComputeGeometry(process.options, HaveThreadKey() ? ReservoirBytes(process) : 0);
   g_process = &process;
   InitFreshness(*process.kernel);
   // Before the directory: fork child hooks run in reverse, so the directory

@@ -66,7 +66,8 @@ const OptionSpec kOptionTable[] = {
      64 * MiB, "Cap on the process-wide locked slab, mapped only as threads arrive.", StoreSlab},
     {"GRNDPOOL_SLICE_BYTES", OptionKind::kSize, "1K", "256..64K, a power of two", 256, 64 * KiB,
      "Bytes of slab a thread owns (64 of them are the slice header); past two thirds of "
-     "the slab's slice segments new slices are a quarter of that (at least 256).",
+     "the slab's slice segments (three fifths beside the per-CPU reservoir) new slices are a "
+     "quarter of that (at least 256).",
      StoreSlice},
     {"GRNDPOOL_HOT_SLICE_BYTES", OptionKind::kSize, "16K",
      "0 (off) or 4K..256K, a power of two above GRNDPOOL_SLICE_BYTES", 0, 256 * KiB,

@@ -26,6 +26,7 @@ const Process *g_process = nullptr;
 enum KeystreamState : uint8_t { kCold, kStarting, kReady, kUnavailable };
 std::atomic<uint8_t> g_keystream{kCold};
 std::atomic<uint64_t> g_kernel_filled{0};  // bytes filled from the kernel while cold
+ReservoirFill g_reservoir = nullptr;       // set at start-up, or never
 
 const kernel::KernelOps &Kernel() {
   return *g_process->kernel;
@@ -119,7 +120,24 @@ void Fill(SliceHeader *slice, uint8_t *out, size_t len) {
     CountFill(Kernel().fill(out, len));
 }
 
+// A small refill's bytes from the reservoir, when there is one, the
+// keystream (which fills it) is in use and this refill read the kernel's
+// generation (`stamp`'s label; the read moved the epoch if it changed, and
+// the reservoir serves only bytes of the current epoch). Otherwise refills
+// take what they always took: with the generation unknown each takes a
+// fresh kernel key, so bytes made before a reseed nobody saw do not outlive
+// the next refill.
+bool FromReservoir(uint8_t *out, size_t len, const Stamp &stamp) {
+  return g_reservoir != nullptr && len <= kReservoirMaxBytes && stamp.label != 0 &&
+         g_process->options.refill == RefillMode::kChacha20 && KeystreamStarted() &&
+         g_reservoir(out, len);
+}
+
 }  // namespace
+
+void SetRefillReservoir(ReservoirFill fill) {
+  g_reservoir = fill;
+}
 
 void InitRefill(const Process &process) {
   g_process = &process;
@@ -157,7 +175,10 @@ void RefillSlice(SliceHeader *slice, uint32_t capacity, const Stamp &stamp) {
   Count(g_counters.bytes_served, filled > left ? filled - left : 0);
   Count(g_counters.bytes_discarded, left);
   Count(g_counters.refills);
-  Fill(slice, data, capacity);
+  if (FromReservoir(data, capacity, stamp))
+    Count(g_counters.reservoir_refills);
+  else
+    Fill(slice, data, capacity);
   slice->stamp = stamp;
   slice->filled.store(capacity, std::memory_order_relaxed);
   std::atomic_ref<int32_t>(slice->avail)

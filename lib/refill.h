@@ -33,10 +33,24 @@ bool KeystreamStarted();
 // could not provide ChaCha20, or a fork cut its start: kernel bytes for good).
 const char *KeystreamStatus();
 
+// The reservoir: where refills of at most kReservoirMaxBytes may take their
+// bytes once the keystream is in use and when the refill read the kernel's
+// generation (the per-CPU buffers, under the slab strategy:
+// lib/strategies/per_cpu.cc). It copies len bytes of the current
+// epoch into out memory to memory, or returns false (then the refill keys
+// its own). Its own buffers are larger than kReservoirMaxBytes, so their
+// refills never come back to it. Start-up only.
+constexpr size_t kReservoirMaxBytes = 4096;
+using ReservoirFill = bool (*)(uint8_t *out, size_t len);
+void SetRefillReservoir(ReservoirFill fill);
+
 // Discards what is left in `slice`, then fills it with fresh bytes from a new
 // kernel key (or straight from the kernel), in pieces of at most the rekey
-// budget, under `stamp` (read before: the bytes are never older than their
-// label). Leaves avail = filled = capacity. Uses the slice's key slot.
+// budget, or (at most kReservoirMaxBytes) from the reservoir, under `stamp`
+// (read before: the bytes are never older than their label; the reservoir
+// serves only bytes of the epoch current when it copies, which is the
+// stamp's or newer). Leaves avail = filled = capacity. Uses the slice's key
+// slot.
 void RefillSlice(SliceHeader *slice, uint32_t capacity, const Stamp &stamp);
 
 // Produces len bytes straight into `out` (from new kernel keys, or the kernel

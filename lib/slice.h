@@ -46,6 +46,9 @@ struct SlabGeometry {
   size_t hot_slice_bytes;
   uint32_t hot_capacity;  // bytes a hot slice serves between refills (0: off)
   size_t max_hot_slices;  // at most half the budget
+  // Of the budget, kept for the per-CPU reservoir small slices refill from
+  // (lib/strategies/per_cpu.cc); 0: none. The sizes above share the rest.
+  size_t reservoir_bytes;
 };
 
 struct alignas(64) SliceHeader {

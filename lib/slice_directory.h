@@ -19,8 +19,10 @@
 namespace grndpool {
 
 // Every size of the slab, from the options: computed once, at start-up.
+// `reservoir_bytes` of the budget (at most an eighth) are kept for the
+// per-CPU reservoir; the slab's segments and hot slices share the rest.
 // max_segments is at least 1: options make sure the budget holds one segment.
-SlabGeometry ComputeGeometry(const Options &options);
+SlabGeometry ComputeGeometry(const Options &options, size_t reservoir_bytes = 0);
 
 // Start-up only: keeps `process` (its geometry), maps the claim words and
 // registers the fork and new-epoch hooks.
@@ -29,7 +31,8 @@ void InitSliceDirectory(const Process &process);
 // A free slice now owned by `tag`, its header reset and stamped, or an empty
 // Claim when the budget is spent (or no memory can be mapped). Slices shrink
 // as threads multiply (GRNDPOOL_SLICE_BYTES in the first two thirds of the
-// owned segments, a quarter of it, at least 256 bytes, in the rest): the claim
+// owned segments, three fifths beside the reservoir, a quarter of it, at
+// least 256 bytes, in the rest): the claim
 // says its capacity. A claim that finds none counts in FailedClaims(). Its claim word
 // is outside the slab, so a slice in MAP_DROPPABLE memory stays owned when
 // the kernel drops its page.

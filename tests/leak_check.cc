@@ -19,6 +19,12 @@ bool OverflowProcess() {
   return false;
 }
 
+bool ReservoirProcess() {
+  for (const auto &[name, value] : TestEnvironment())
+    if (name == "GRNDPOOL_HOT_SLICE_BYTES" && value == "0") return true;
+  return false;
+}
+
 void ExpectAbsentWithControl(ImageKind kind, const MemoryImage &image, const uint8_t *needle,
                              size_t len, const std::string &what) {
   ASSERT_TRUE(image.error().empty()) << image.error();

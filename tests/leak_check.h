@@ -37,6 +37,11 @@ struct grndpool_stats Snapshot();
 // slice cases); every other case runs in the other one.
 bool OverflowProcess();
 
+// The .reservoir registration (its environment turns hot slices off): small
+// slices that refill from the per-CPU reservoir (x86_64), whose refills the
+// small_slice case must then see.
+bool ReservoirProcess();
+
 // Searches `image` for `needle`, then plants a copy in the heap and checks a
 // new image of the same kind finds it (the control). Reports through gtest.
 void ExpectAbsentWithControl(ImageKind kind, const MemoryImage &image, const uint8_t *needle,

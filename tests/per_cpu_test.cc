@@ -10,6 +10,9 @@
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <linux/random.h>
+#include <sys/ioctl.h>
 #include <sys/rseq.h>
 
 #include <algorithm>
@@ -30,11 +33,10 @@ const StrategyOps &PerCpu() {
   return StrategyFor(Strategy::kPerCpu);
 }
 
-// The draw under test: the strategy's table entry, or, when per-cpu is the
-// process's strategy (the .lean variant), the public calls (the header's
-// inline draw, which misses, then the library's draw and its lean entry).
-void Draw(void *out, size_t n) {
-  if (CurrentOptions().strategy != Strategy::kPerCpu) return PerCpu().draw(out, n);
+// The public calls: under per-cpu (the .lean variant) the header's inline
+// draw, which misses, then the library's draw and its lean entry; under the
+// slab (.reservoir) the thread's small slice, refilled from the reservoir.
+void PublicDraw(void *out, size_t n) {
   if (n == 8) {
     const uint64_t v = grndpool_u64();
     memcpy(out, &v, sizeof v);
@@ -45,6 +47,13 @@ void Draw(void *out, size_t n) {
   } else {
     grndpool_buf(out, n);
   }
+}
+
+// The draw under test: the strategy's table entry, or the public calls when
+// per-cpu is the process's strategy.
+void Draw(void *out, size_t n) {
+  if (CurrentOptions().strategy != Strategy::kPerCpu) return PerCpu().draw(out, n);
+  PublicDraw(out, n);
 }
 
 // Sections the kernel cut in the public header's inline draws.
@@ -68,7 +77,8 @@ bool PinTo(int cpu) {
 // same buffer); pinned ones all run on CPU 0. Returns every u64 drawn.
 void NoOp(int) {}
 
-std::vector<uint64_t> DrawAll(int threads, int pinned, size_t words) {
+std::vector<uint64_t> DrawAll(int threads, int pinned, size_t words,
+                              void (*draw)(void *, size_t) = Draw) {
   struct sigaction sa {};
   sa.sa_handler = NoOp;
   sa.sa_flags = SA_RESTART;
@@ -93,7 +103,7 @@ std::vector<uint64_t> DrawAll(int threads, int pinned, size_t words) {
         nanosleep(&nap, nullptr);
         for (int i = 0; i < 4; ++i) {
           uint64_t v;
-          Draw(&v, sizeof v);
+          draw(&v, sizeof v);
           woken[w].push_back(v);
         }
       }
@@ -113,13 +123,13 @@ std::vector<uint64_t> DrawAll(int threads, int pinned, size_t words) {
       for (size_t i = 0; i < words; ++i) {
         uint64_t v[5];
         if (i % 7 == 3) {
-          Draw(v, 16);
+          draw(v, 16);
           mine.insert(mine.end(), v, v + 2);
         } else if (i % 11 == 5) {
-          Draw(v, 40);
+          draw(v, 40);
           mine.insert(mine.end(), v, v + 5);
         } else {
-          Draw(v, 8);
+          draw(v, 8);
           mine.push_back(v[0]);
         }
       }
@@ -198,7 +208,12 @@ TEST(PerCpu, ThreadsCrowdedOnOneCpuNeverShareBytes) {
   EXPECT_EQ(Zeros(all), 0u) << "a zero u64 was served";
   const uint64_t draws = uint64_t{kRounds} * kThreads * kWords;
   const uint64_t fallbacks = after.percpu_fallbacks - before.percpu_fallbacks;
-  EXPECT_LT(fallbacks, draws / 100) << "per-CPU buffers served too few draws to test them";
+  // In a slab process with chacha20 refills the pool is the slices'
+  // reservoir, of 2 x CPUs + 2 buffers: 24 threads refilling it find none
+  // free more often (3.7 % of the draws seen) than in the strategy's pool of
+  // the whole budget.
+  const uint64_t most_fallbacks = PerCpuPoolIsReservoir() ? draws / 10 : draws / 100;
+  EXPECT_LT(fallbacks, most_fallbacks) << "per-CPU buffers served too few draws to test them";
   // Each refill serves at most one 16 KiB buffer: the bytes drawn needed
   // that many refills at least (here, or of the other strategies'; the test
   // draws through this one only).
@@ -252,7 +267,130 @@ TEST(PerCpu, NewEpochStalesEveryBuffer) {
   Draw(&v, sizeof v);
   EXPECT_GT(Stats().refills, refills) << "a buffer of the old epoch served";
 }
+
+// The reservoir (the .reservoir variant: the slab strategy, chacha20 from the
+// first refill, no hot slices, 256-byte slices: every thread refills its
+// small slice from the per-CPU buffers every 192 bytes).
+void ExpectReservoir() {
+  uint64_t v;
+  PublicDraw(&v, sizeof v);  // start-up
+  ASSERT_GT(__rseq_size, 0u) << "glibc registered no rseq area (glibc.pthread.rseq=0?)";
+  ASSERT_TRUE(PerCpuPoolIsReservoir())
+      << "the per-CPU pool is not the slab's reservoir in this process";
+  ASSERT_GT(CurrentProcess().geometry.reservoir_bytes, 0u);
+}
+
+// Threads crowded onto one CPU, each refilling its small slice from the
+// reservoir every 24 u64 in a section that preemptions, wakers and a signal
+// storm keep cutting: no u64 twice, none zero, and the refills really came
+// from the reservoir (a refill keyed by its thread would pass the uniqueness
+// check on its own).
+TEST(Reservoir, CrowdedSmallSlicesNeverShareBytes) {
+  ExpectReservoir();
+  const struct grndpool_stats before = Stats();
+  uint64_t serve_aborts_before, swap_aborts_before;
+  PerCpuAbortsForTesting(&serve_aborts_before, &swap_aborts_before);
+  std::vector<uint64_t> all;
+  for (int round = 0; round < 3; ++round) {
+    const std::vector<uint64_t> got = DrawAll(24, 16, 50000, PublicDraw);
+    all.insert(all.end(), got.begin(), got.end());
+  }
+  const struct grndpool_stats after = Stats();
+  uint64_t serve_aborts, swap_aborts;
+  PerCpuAbortsForTesting(&serve_aborts, &swap_aborts);
+  serve_aborts -= serve_aborts_before;
+  EXPECT_EQ(Repeats(all), 0u) << "a u64 was served twice";
+  EXPECT_EQ(Zeros(all), 0u) << "a zero u64 was served";
+  const uint64_t capacity = CurrentProcess().geometry.capacity;
+  const uint64_t small_refills = all.size() * 8 / capacity;
+  const uint64_t from_reservoir = after.reservoir_refills - before.reservoir_refills;
+  EXPECT_GT(from_reservoir, small_refills / 2) << "most small refills did not use the reservoir";
+  EXPECT_GT(serve_aborts, 50u) << "too few reservoir sections were cut to test their restart";
+  printf(
+      "reservoir: %zu u64 drawn by 24 threads (16 on CPU 0, with 8 wakers and a signal storm) "
+      "from %llu-byte slices: %llu refills, %llu of them from the reservoir, %llu sections "
+      "cut\n",
+      all.size(), (unsigned long long)capacity,
+      (unsigned long long)(after.refills - before.refills), (unsigned long long)from_reservoir,
+      (unsigned long long)serve_aborts);
+}
+
+// Draws u32 until a small refill came from the reservoir, then empties the
+// slice: the next draw refills it. False if that never happened.
+bool EmptyAfterAReservoirRefill(size_t capacity) {
+  const uint64_t before = Stats().reservoir_refills;
+  for (int i = 0; i < 100000 && Stats().reservoir_refills == before; ++i) (void)grndpool_u32();
+  if (Stats().reservoir_refills == before) return false;
+  for (size_t i = 4; i < capacity; i += 4) (void)grndpool_u32();
+  return true;
+}
+
+// Draws one slice's worth of u32 from an empty slice (a refill, two when a
+// new epoch stales the first one's slice) and counts how many of them are
+// somewhere in the `window` bytes of `seen`.
+size_t DrawnFound(const uint8_t *seen, size_t window, size_t capacity) {
+  size_t found = 0;
+  for (size_t i = 0; i < capacity; i += 4) {
+    const uint32_t w = grndpool_u32();
+    for (size_t k = 0; k + 4 <= window; ++k) found += memcmp(seen + k, &w, 4) == 0;
+  }
+  return found;
+}
+
+// A reseed makes what the reservoir holds stale: the refills after it do
+// not serve any of the next kWindow bytes CPU 0's buffer held before it
+// (read there beforehand). The control: without a reseed, the refill serves
+// its words from those bytes, so the read looked in the right place.
+TEST(Reservoir, ReseedDiscardsTheBytesItHeld) {
+  ExpectReservoir();
+  ASSERT_EQ(geteuid(), 0u) << "RNDRESEEDCRNG needs root";
+  const int urandom = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(urandom, 0);
+  cpu_set_t affinity;
+  ASSERT_EQ(pthread_getaffinity_np(pthread_self(), sizeof affinity, &affinity), 0);
+  ASSERT_TRUE(PinTo(0));
+  const size_t capacity = CurrentProcess().geometry.capacity;
+  ASSERT_LE(capacity, 256u);
+  constexpr size_t kWindow = 2048;  // the next refills' bytes, several times over
+  uint8_t next[kWindow];
+  // The control, then the reseed; each from an empty slice whose CPU's
+  // buffer has a refill's worth left (else the refill swaps buffers).
+  size_t control_found = 0, reseed_found = 0;
+  uint64_t generations = 0, from_reservoir = 0;
+  bool control_done = false, reseed_done = false;
+  for (int attempt = 0; attempt < 100 && !reseed_done; ++attempt) {
+    ASSERT_TRUE(EmptyAfterAReservoirRefill(capacity)) << "no small refill used the reservoir";
+    if (!PerCpuPeekForTesting(0, next, kWindow)) continue;
+    if (!control_done) {
+      control_found = DrawnFound(next, kWindow, capacity);
+      control_done = true;
+      continue;
+    }
+    const struct grndpool_stats before = Stats();
+    ASSERT_EQ(ioctl(urandom, RNDRESEEDCRNG), 0) << strerror(errno);
+    reseed_found = DrawnFound(next, kWindow, capacity);
+    generations = Stats().generation_changes - before.generation_changes;
+    from_reservoir = Stats().reservoir_refills - before.reservoir_refills;
+    reseed_done = true;
+  }
+  pthread_setaffinity_np(pthread_self(), sizeof affinity, &affinity);
+  close(urandom);
+  ASSERT_TRUE(reseed_done) << "CPU 0's buffer never had a refill's worth left";
+  EXPECT_EQ(control_found, capacity / 4) << "the control: the refill did not serve what was read";
+  EXPECT_GE(generations, 1u) << "the refill did not notice the reseed";
+  EXPECT_GE(from_reservoir, 1u) << "the refill after the reseed did not use the reservoir";
+  EXPECT_EQ(reseed_found, 0u) << "bytes the reservoir held before the reseed were served";
+}
 #else
+// Elsewhere the slab keeps its whole budget: there is no reservoir.
+TEST(Reservoir, NoneOffX86) {
+  uint64_t v;
+  PublicDraw(&v, sizeof v);
+  EXPECT_FALSE(PerCpuPoolIsReservoir());
+  EXPECT_EQ(CurrentProcess().geometry.reservoir_bytes, 0u);
+  EXPECT_EQ(Stats().reservoir_refills, 0u);
+}
+
 // Elsewhere the strategy is the per-thread one, and says so in its counter.
 TEST(PerCpu, FallsBackToPerThreadOffX86) {
   const uint64_t before = Stats().percpu_fallbacks;

@@ -34,9 +34,10 @@ TEST(Environment, GarbageInEveryVariable) {
   }
   EXPECT_NE(out.find("strategy=slab"), std::string::npos) << out;
   EXPECT_NE(out.find("refill=chacha20"), std::string::npos) << out;
-  EXPECT_NE(out.find("slab=2097152B slice=1024B hot-slice=16384B rekey=1048576B"),
-            std::string::npos)
+  // The reservoir's share depends on the CPUs and on rseq (off elsewhere).
+  EXPECT_NE(out.find("slab=2097152B slice=1024B hot-slice=16384B reservoir="), std::string::npos)
       << out;
+  EXPECT_NE(out.find(" rekey=1048576B"), std::string::npos) << out;
 }
 
 TEST(Environment, ValidValuesTakeEffect) {

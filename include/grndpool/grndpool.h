@@ -58,9 +58,11 @@ GRNDPOOL_API uint32_t grndpool_uniform(uint32_t /* upper_bound */);
   X(slices_dropped, "slices whose MAP_DROPPABLE page the kernel dropped (refilled, never served)") \
   X(vdso_fills, "buffer fills and keys the vDSO getrandom served")                                 \
   X(syscall_fills, "buffer fills and keys the getrandom syscall served")                           \
-  X(percpu_fallbacks, "per-cpu strategy draws served elsewhere (per-thread strategy, kernel)")
+  X(percpu_fallbacks, "per-cpu strategy draws served elsewhere (per-thread strategy, kernel)")     \
+  X(reservoir_refills,                                                                             \
+    "small slice refills copied from the per-CPU reservoir (no key of their own)")
 
-#define GRNDPOOL_STATS_VERSION 6
+#define GRNDPOOL_STATS_VERSION 7
 
 /* Counters of this process: a child after fork starts its own from zero
  * (gauges such as slab_bytes are recounted). A snapshot, each field read

@@ -35,6 +35,16 @@
 // thread that is preempted holds its buffer until it runs again; when no
 // buffer is free the draw goes to the per-thread strategy (counted in
 // percpu_fallbacks).
+//
+// The reservoir (the slab strategy, chacha20 refills, the generation not
+// asked per draw): the same pool, of 2 x CPUs + 2 buffers (at most an eighth
+// of the slab budget, which the slab's geometry leaves to it), from which the slab's
+// small slices (at most kReservoirMaxBytes) take their refills in sections of
+// kMaxPiece bytes, memory to memory, instead of keying a cipher for a few
+// hundred bytes each: the kernel key and the keyings are paid once per 16 KiB
+// buffer, as for a hot slice. What a raw clone during a refill can learn is
+// one buffer's output (the key sits in libcrypto's heap while it is made),
+// the same bound as one hot slice refill.
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -88,6 +98,9 @@ enum : uint32_t { kFree = 0, kReady = 1, kFirstId = 2 };
 
 enum MapState : uint32_t { kUnmapped, kMapping, kMapped, kOff };
 
+// What the pool is for in this process (start-up decides).
+enum class Role : uint8_t { kNone, kStrategy, kReservoir };
+
 struct alignas(64) Table {
   std::atomic<uint32_t> live;  // 1 once this process locked the mapping
   uint32_t pad_[15];
@@ -113,6 +126,7 @@ struct Pool {
 };
 
 const Process *g_process = nullptr;
+Role g_role = Role::kNone;
 bool g_per_draw = false;  // GRND_TIMESTAMP in the vDSO: the generation is asked per draw
 // EpochWord() and fork::ForkCountWord(), kept at start-up.
 const std::atomic<uint32_t> *g_epoch_word = nullptr;
@@ -141,6 +155,8 @@ uint32_t ThreadId() {
 constexpr size_t kEpochOffset = offsetof(SliceHeader, stamp) + offsetof(Stamp, epoch);
 static_assert(offsetof(SliceHeader, avail) == 0);
 static_assert(sizeof(SliceHeader) == 64);
+// A buffer's refill never comes back to the reservoir (RefillSlice).
+static_assert(kCapacity > kReservoirMaxBytes);
 
 enum class Section : uint8_t { kDone = 0, kAborted = 1, kEmpty = 2 };  // the sections' status
 
@@ -389,18 +405,30 @@ struct Geometry {
   size_t cpus, count, table, bytes;
 };
 
-// The pool's shape for this machine and GRNDPOOL_SLAB_BYTES.
-Geometry PoolGeometry() {
+// The pool's shape for this machine, the slab budget and `role`.
+Geometry PoolGeometry(Role role, size_t budget) {
   const long conf = sysconf(_SC_NPROCESSORS_CONF);
   const size_t cpus = std::clamp<size_t>(conf > 0 ? static_cast<size_t>(conf) : 1, 1, kMaxCpus);
-  // The slab's budget, in 16 KiB buffers, the table included; at least two
-  // per CPU (a spare to fill while one serves) and two more.
   const size_t page = PageBytes();
-  const size_t budget = g_process->options.slab_bytes;
-  const size_t most = std::max(budget / kBufferBytes, 2 * cpus + 2);
-  const size_t table =
-      (sizeof(Table) + cpus * sizeof(SliceHeader *) + most * sizeof(uint32_t) + page - 1) / page *
-      page;
+  const auto table_for = [&](size_t buffers) {
+    return (sizeof(Table) + cpus * sizeof(SliceHeader *) + buffers * sizeof(uint32_t) + page - 1) /
+           page * page;
+  };
+  if (role == Role::kReservoir) {
+    // Two per CPU (a spare to fill while one serves) and two more, within an
+    // eighth of the budget: the slab keeps the rest. Fewer than two: none
+    // (count 0). With fewer than one per CPU, the CPUs that find none refill
+    // their slices with keys of their own.
+    const size_t eighth = budget / 8;
+    const size_t fit = eighth > table_for(0) ? (eighth - table_for(0)) / kBufferBytes : 0;
+    const size_t count = std::min(fit, 2 * cpus + 2);
+    if (count < 2) return {cpus, 0, 0, 0};
+    const size_t table = table_for(count);
+    return {cpus, count, table, table + count * kBufferBytes};
+  }
+  // The strategy: the slab's budget, in 16 KiB buffers, the table included;
+  // at least two per CPU and two more.
+  const size_t table = table_for(std::max(budget / kBufferBytes, 2 * cpus + 2));
   const size_t count = std::max((budget > table ? budget - table : 0) / kBufferBytes, 2 * cpus + 2);
   return {cpus, count, table, table + count * kBufferBytes};
 }
@@ -409,7 +437,7 @@ Geometry PoolGeometry() {
 // when it is the process's strategy and the generation is not asked per draw
 // (their section does not ask it). The fields first, the table last.
 void PublishForInlineDraws() {
-  if (g_process->options.strategy != Strategy::kPerCpu || g_per_draw) return;
+  if (g_role != Role::kStrategy || g_per_draw) return;
   grndpool_percpu_v1.grndpool_rseq_offset = __rseq_offset;
   grndpool_percpu_v1.grndpool_epoch = reinterpret_cast<const uint32_t *>(g_epoch_word);
   grndpool_percpu_v1.grndpool_forks = reinterpret_cast<const uint32_t *>(g_fork_count_word);
@@ -427,7 +455,7 @@ bool Mapped() {
   if (state != kUnmapped ||
       !g_map.compare_exchange_strong(state, kMapping, std::memory_order_acq_rel))
     return false;
-  const Geometry g = PoolGeometry();
+  const Geometry g = PoolGeometry(g_role, g_process->options.slab_bytes);
   const size_t cpus = g.cpus, count = g.count, table = g.table, bytes = g.bytes;
   const uint32_t before = fork::ChildEpoch();
   // Without a thread key the refill module is not set up (every draw of the
@@ -522,7 +550,24 @@ bool PerCpuServe(uint8_t *out, size_t n) {
   });
 }
 
+// The reservoir's fill (SetRefillReservoir): len bytes of this CPU's buffer.
+bool FillFromReservoir(uint8_t *out, size_t len) {
+  return PerCpuServe(out, len);
+}
+
 }  // namespace
+
+// Under the slab strategy the pool is the small slices' reservoir when
+// refills are chacha20 (direct mode asks for kernel bytes in every slice),
+// the generation is not asked per draw (the sections do not ask it) and rseq
+// is registered.
+size_t ReservoirBytes(const Process &process) {
+  if (process.options.strategy != Strategy::kSlab ||
+      process.options.refill != RefillMode::kChacha20 ||
+      process.kernel->mode == kernel::GenerationMode::kPerDraw || __rseq_size == 0)
+    return 0;
+  return PoolGeometry(Role::kReservoir, process.options.slab_bytes).bytes;
+}
 
 void InitPerCpuStrategy(const Process &process) {
   g_process = &process;
@@ -530,6 +575,18 @@ void InitPerCpuStrategy(const Process &process) {
   g_epoch_word = EpochWord();
   g_fork_count_word = fork::ForkCountWord();
   fork::RegisterHooks(&kForkHooks);
+  // The reservoir needs the refill module (a thread key): without one its
+  // share of the budget stays unused, as the slab does.
+  if (process.options.strategy == Strategy::kPerCpu) {
+    g_role = Role::kStrategy;
+  } else if (process.geometry.reservoir_bytes != 0 && RefillReady()) {
+    g_role = Role::kReservoir;
+    SetRefillReservoir(FillFromReservoir);
+  }
+}
+
+bool PerCpuPoolIsReservoir() {
+  return g_role == Role::kReservoir;
 }
 
 void PerCpuAbortsForTesting(uint64_t *serve, uint64_t *swap) {
@@ -547,6 +604,18 @@ int PerCpuSectionOnCpuForTesting(int64_t cpu) {
   return s == Section::kDone ? 0 : s == Section::kAborted ? 1 : 2;
 }
 
+bool PerCpuPeekForTesting(int64_t cpu, uint8_t *out, size_t n) {
+  if (g_map.load(std::memory_order_acquire) != kMapped || cpu < 0 ||
+      static_cast<size_t>(cpu) >= g_pool.cpus)
+    return false;
+  const SliceHeader *b = __atomic_load_n(&g_pool.active[cpu], __ATOMIC_ACQUIRE);
+  if (b == nullptr) return false;
+  const int32_t avail = __atomic_load_n(&b->avail, __ATOMIC_RELAXED);
+  if (avail < static_cast<int32_t>(n)) return false;
+  memcpy(out, reinterpret_cast<const uint8_t *>(b + 1) + avail - n, n);
+  return true;
+}
+
 bool PerCpuTake(void *out, size_t n) {
   return n <= kMaxPiece && PerCpuServe(static_cast<uint8_t *>(out), n);
 }
@@ -556,7 +625,9 @@ PerCpuWord PerCpuTakeWord(size_t n) {
 }
 
 size_t PerCpuPoolBytes() {
-  return __rseq_size > 0 && g_process != nullptr && RefillReady() ? PoolGeometry().bytes : 0;
+  return __rseq_size > 0 && g_process != nullptr && RefillReady()
+             ? PoolGeometry(g_role, g_process->options.slab_bytes).bytes
+             : 0;
 }
 
 void PerCpuStrategyDraw(void *out, size_t n) {
@@ -589,6 +660,18 @@ bool PerCpuTake(void *, size_t) {
 
 PerCpuWord PerCpuTakeWord(size_t) {
   return {0, false};
+}
+
+size_t ReservoirBytes(const Process &) {
+  return 0;
+}
+
+bool PerCpuPoolIsReservoir() {
+  return false;
+}
+
+bool PerCpuPeekForTesting(int64_t, uint8_t *, size_t) {
+  return false;
 }
 
 int PerCpuSectionOnCpuForTesting(int64_t) {

@@ -29,10 +29,24 @@ void StrategyDraw(Strategy strategy, void *out, size_t n);
 // two more if that is larger.
 size_t PerCpuPoolBytes();
 
+// The slab budget's share that the per-CPU pool takes in this process as the
+// reservoir small slices refill from (lib/refill.h), for the slab's
+// geometry; 0: none (not the slab strategy, direct refills, the generation
+// asked per draw, no rseq, another architecture than x86_64). At start-up,
+// before the geometry.
+size_t ReservoirBytes(const Process &process);
+// Whether the per-CPU pool is that reservoir here (then PerCpuPoolBytes()
+// is its size), not a strategy's.
+bool PerCpuPoolIsReservoir();
+
 // Tests: runs the per-cpu word section as if this thread ran on `cpu`: 0
 // served, 1 aborted (the thread is not on `cpu`), 2 nothing to serve there,
 // -1 no pool or no such CPU. What it served is wiped.
 int PerCpuSectionOnCpuForTesting(int64_t cpu);
+// Tests: copies the n bytes `cpu`'s active buffer serves next (the
+// reservoir's next refill on that CPU), without taking them; false: no pool,
+// no active buffer, or fewer bytes left. Racy if another thread serves there.
+bool PerCpuPeekForTesting(int64_t cpu, uint8_t *out, size_t n);
 // Tests: serving sections and buffer swaps the kernel cut so far.
 void PerCpuAbortsForTesting(uint64_t *serve, uint64_t *swap);
 
