@@ -13,6 +13,7 @@
 #include "lib/runtime.h"
 #include "lib/stats.h"
 #include "lib/stats_page.h"
+#include "lib/strategies/registry.h"
 
 namespace grndpool {
 namespace {
@@ -112,10 +113,13 @@ std::vector<DescribeField> DescribeFields(const char *not_started) {
   number("slab", F::kBytes, o.slab_bytes);
   number("slice", F::kBytes, o.slice_bytes);
   text("hot-slice", HotSlices(p.geometry.hot_slice_bytes));
-  // The per-CPU reservoir's share of the slab budget ("102400B"), or "off".
-  text("reservoir", p.geometry.reservoir_bytes == 0
-                        ? std::string("off")
-                        : std::to_string(p.geometry.reservoir_bytes) + "B");
+  // The per-CPU reservoir's share of the slab budget: "102400B" in use,
+  // "102400B(not-yet)", "102400B(unused:not-locked)", or "off".
+  const std::string reservoir_status = ReservoirStatus();
+  text("reservoir", reservoir_status == "off"
+                        ? reservoir_status
+                        : std::to_string(p.geometry.reservoir_bytes) + "B" +
+                              (reservoir_status == "in-use" ? "" : "(" + reservoir_status + ")"));
   number("rekey", F::kBytes, o.rekey_bytes);
   text("keystream", o.refill == RefillMode::kDirect ? "off" : KeystreamStatus());
   number("chacha20-after", F::kBytes, o.chacha20_after);

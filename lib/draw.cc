@@ -207,6 +207,7 @@ void Initialize() {
   fork::Init();
   if (process.options.strategy == Strategy::kPerCpu && PerCpuPoolBytes() > 0)
     g_per_cpu_strategy.store(true, std::memory_order_release);
+  MarkStartedUp();
 }
 
 }  // namespace

@@ -18,7 +18,12 @@
 //    empty buffer and epoch 0, which is never current; a fork during a copy
 //    is caught by the fork count around it (Serve's last step).
 // The label is read before the bytes it labels are made, so bytes are never
-// older than their label.
+// older than their label; or, for a small slice refilled from the per-CPU
+// reservoir (lib/refill.h), before bytes are copied in that were made in the
+// epoch current at the copy, which is the label's or a later one: never
+// older than the label's epoch. (So the reservoir needs a readable
+// generation at each refill, and is off with GRND_TIMESTAMP per draw, whose
+// labels are cookies compared on every check.)
 #pragma once
 
 #include <atomic>

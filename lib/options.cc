@@ -63,7 +63,10 @@ const OptionSpec kOptionTable[] = {
      "chacha20: fast-key-erasure keystream keyed from the kernel; direct: kernel bytes.",
      StoreRefill},
     {"GRNDPOOL_SLAB_BYTES", OptionKind::kSize, "2M", "8K..64M (K and M suffixes)", 8 * KiB,
-     64 * MiB, "Cap on the process-wide locked slab, mapped only as threads arrive.", StoreSlab},
+     64 * MiB,
+     "Cap on the process-wide locked slab, mapped only as threads arrive (on x86_64 up to an "
+     "eighth of it is the per-CPU reservoir small slices refill from).",
+     StoreSlab},
     {"GRNDPOOL_SLICE_BYTES", OptionKind::kSize, "1K", "256..64K, a power of two", 256, 64 * KiB,
      "Bytes of slab a thread owns (64 of them are the slice header); past two thirds of "
      "the slab's slice segments (three fifths beside the per-CPU reservoir) new slices are a "

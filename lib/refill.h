@@ -40,7 +40,6 @@ const char *KeystreamStatus();
 // epoch into out memory to memory, or returns false (then the refill keys
 // its own). Its own buffers are larger than kReservoirMaxBytes, so their
 // refills never come back to it. Start-up only.
-constexpr size_t kReservoirMaxBytes = 4096;
 using ReservoirFill = bool (*)(uint8_t *out, size_t len);
 void SetRefillReservoir(ReservoirFill fill);
 

@@ -22,6 +22,9 @@ Process g_process{DefaultOptions(), SlabGeometry{}, nullptr};  // start-up fills
 char g_source_description[128];  // no destructor: read until the process ends
 const kernel::KernelOps *g_test_ops = nullptr;
 std::atomic<uint32_t> g_next_tag{0};
+// Released by start-up's end: the exit-time print (GRNDPOOL_STATS=1), on
+// whichever thread calls exit(), then sees what start-up set on another.
+std::atomic<bool> g_started_up{false};
 
 void PrintLine(const char *line) {
   fprintf(stderr, "%s\n", line);
@@ -70,7 +73,12 @@ bool HaveThreadKey() {
   return g_have_key;
 }
 
+void MarkStartedUp() {
+  g_started_up.store(true, std::memory_order_release);
+}
+
 uint64_t ServedFromLiveSlices() {
+  if (!g_started_up.load(std::memory_order_acquire)) return 0;
   return LiveServedBytes() + LiveHotServedBytes();
 }
 

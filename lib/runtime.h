@@ -31,8 +31,12 @@ bool RegisterThreadExit(void *state);
 // False when the thread-exit key could not be created: draws are kernel-only.
 bool HaveThreadKey();
 
+// Start-up calls it last, once every module is set up: from then on
+// ServedFromLiveSlices() may walk the slices.
+void MarkStartedUp();
+
 // Bytes served from owned slices (small and hot) since their last refill,
-// which the counters do not hold yet; for stats.
+// which the counters do not hold yet; for stats. 0 before start-up ended.
 uint64_t ServedFromLiveSlices();
 
 // A fresh nonzero tag for a thread, and counts it.

@@ -29,6 +29,10 @@ struct Stamp {
   uint64_t label = 0;  // the kernel's cookie or generation read before the fill; 0: unknown
 };
 
+// The largest refill the per-CPU reservoir serves (lib/refill.h): small
+// slices' refills take their bytes from it.
+constexpr size_t kReservoirMaxBytes = 4096;
+
 // Every size of the slab, derived from the options once, at start-up.
 struct SlabGeometry {
   size_t slice_bytes;         // header included; the largest owned slice

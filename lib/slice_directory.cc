@@ -212,6 +212,12 @@ SlabGeometry ComputeGeometry(const Options &options, size_t reservoir_bytes) {
     g.hot_slice_bytes = hot_span;
     g.hot_capacity = static_cast<uint32_t>(options.hot_slice_bytes - kSliceHeaderBytes);
   }
+  // No share for a reservoir that no slice refills from (the smallest are
+  // too large), or that would turn hot slices off.
+  if (g.reservoir_bytes != 0 &&
+      (g.min_slice_bytes - kSliceHeaderBytes > kReservoirMaxBytes ||
+       (g.hot_slice_bytes == 0 && ComputeGeometry(options).hot_slice_bytes != 0)))
+    return ComputeGeometry(options);
   return g;
 }
 

@@ -343,7 +343,7 @@ size_t DrawnFound(const uint8_t *seen, size_t window, size_t capacity) {
 // its words from those bytes, so the read looked in the right place.
 TEST(Reservoir, ReseedDiscardsTheBytesItHeld) {
   ExpectReservoir();
-  ASSERT_EQ(geteuid(), 0u) << "RNDRESEEDCRNG needs root";
+  if (geteuid() != 0) GTEST_SKIP() << "RNDRESEEDCRNG needs root; not root here";
   const int urandom = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
   ASSERT_GE(urandom, 0);
   cpu_set_t affinity;
@@ -380,6 +380,65 @@ TEST(Reservoir, ReseedDiscardsTheBytesItHeld) {
   EXPECT_GE(generations, 1u) << "the refill did not notice the reseed";
   EXPECT_GE(from_reservoir, 1u) << "the refill after the reseed did not use the reservoir";
   EXPECT_EQ(reseed_found, 0u) << "bytes the reservoir held before the reseed were served";
+}
+
+// The pool mapped is the share the slab's geometry left to it, and the
+// locked total stays within the budget.
+TEST(Reservoir, PoolIsTheShareTheSlabLeft) {
+  ExpectReservoir();
+  for (int i = 0; i < 10000; ++i) (void)grndpool_u64();  // small refills: the pool is mapped
+  ASSERT_GT(Stats().reservoir_refills, 0u);
+  EXPECT_EQ(PerCpuPoolBytes(), CurrentProcess().geometry.reservoir_bytes);
+  EXPECT_NE(strstr(grndpool_describe(), " reservoir="), nullptr);
+  EXPECT_EQ(strstr(grndpool_describe(), "(not-yet)"), nullptr) << grndpool_describe();
+  EXPECT_LE(Stats().locked_bytes, CurrentOptions().slab_bytes);
+}
+
+// Each byte a small slice serves is counted served once: when its slice is
+// refilled, not also when the reservoir's buffer it came from is retired.
+TEST(Reservoir, ServedBytesCountedOnce) {
+  ExpectReservoir();
+  const uint64_t capacity = CurrentProcess().geometry.capacity;
+  const uint64_t before = Stats().bytes_served;
+  constexpr uint64_t kBytes = 400000;  // buffers' worth: several retired
+  for (uint64_t i = 0; i < kBytes; i += 8) (void)grndpool_u64();
+  const uint64_t served = Stats().bytes_served - before;
+  EXPECT_LE(served, kBytes + capacity);
+  EXPECT_GE(served, kBytes - 2 * capacity);
+}
+
+// A pool with no spare buffer (the .reservoir-small variant: a budget whose
+// eighth holds two buffers, no more than the CPUs that draw): a thread on
+// each CPU draws many buffers' worth, and the reservoir keeps serving (each
+// CPU's empty buffer is retired and refilled: nothing else would free it).
+TEST(ReservoirSmallPool, KeepsServingWithoutASpareBuffer) {
+  ExpectReservoir();
+  cpu_set_t allowed;
+  ASSERT_EQ(sched_getaffinity(0, sizeof allowed, &allowed), 0);
+  const size_t buffers = CurrentProcess().geometry.reservoir_bytes / 16384;
+  ASSERT_GE(CPU_COUNT(&allowed), 2);
+  ASSERT_LE(buffers, static_cast<size_t>(CPU_COUNT(&allowed)))
+      << "the pool has a spare buffer: its absence is not tested";
+  std::vector<int> cpus;
+  for (int c = 0; c < CPU_SETSIZE && cpus.size() < buffers; ++c)
+    if (CPU_ISSET(c, &allowed)) cpus.push_back(c);
+  const struct grndpool_stats before = Stats();
+  constexpr size_t kWords = 20 * 16384 / 8;  // 20 buffers' worth on each CPU
+  std::atomic<int> pin_failures{0};
+  std::vector<std::thread> threads;
+  for (int c : cpus)
+    threads.emplace_back([&, c] {
+      if (!PinTo(c)) pin_failures.fetch_add(1);
+      for (size_t i = 0; i < kWords; ++i) (void)grndpool_u64();
+    });
+  for (auto &t : threads) t.join();
+  ASSERT_EQ(pin_failures.load(), 0);
+  const struct grndpool_stats after = Stats();
+  const uint64_t small_refills = cpus.size() * kWords * 8 / CurrentProcess().geometry.capacity;
+  const uint64_t from_reservoir = after.reservoir_refills - before.reservoir_refills;
+  printf("reservoir of %zu buffers, %zu CPUs drawing: %llu small refills, %llu from it\n", buffers,
+         cpus.size(), (unsigned long long)small_refills, (unsigned long long)from_reservoir);
+  EXPECT_GT(from_reservoir, small_refills * 3 / 4) << "the reservoir stopped serving";
 }
 #else
 // Elsewhere the slab keeps its whole budget: there is no reservoir.

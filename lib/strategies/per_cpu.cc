@@ -125,9 +125,18 @@ struct Pool {
   }
 };
 
+struct Geometry {
+  size_t cpus, count, table, bytes;
+};
+
 const Process *g_process = nullptr;
 Role g_role = Role::kNone;
-bool g_per_draw = false;  // GRND_TIMESTAMP in the vDSO: the generation is asked per draw
+// The pool's shape, fixed at start-up: the CPU count is read once, so the
+// mapped pool is the share the slab's geometry left to the reservoir even
+// if sysconf later answers otherwise (a hot-added CPU, a lost /sys).
+Geometry g_geometry{};
+Geometry g_reservoir_geometry{};  // what ReservoirBytes() offered the slab
+bool g_per_draw = false;          // GRND_TIMESTAMP in the vDSO: the generation is asked per draw
 // EpochWord() and fork::ForkCountWord(), kept at start-up.
 const std::atomic<uint32_t> *g_epoch_word = nullptr;
 const std::atomic<uint32_t> *g_fork_count_word = nullptr;
@@ -303,7 +312,8 @@ void Retire(SliceHeader *b) {
   const uint32_t filled = b->filled.load(std::memory_order_relaxed);
   const int32_t avail = std::atomic_ref<int32_t>(b->avail).load(std::memory_order_relaxed);
   const uint32_t left = avail > 0 ? static_cast<uint32_t>(avail) : 0;
-  Count(g_counters.bytes_served, filled > left ? filled - left : 0);
+  // The reservoir's bytes went into slices, whose refills count them.
+  if (g_role != Role::kReservoir) Count(g_counters.bytes_served, filled > left ? filled - left : 0);
   Count(g_counters.bytes_discarded, left);
   // All of it: bytes skipped by a cut section are above the cursor, unzeroed.
   explicit_bzero(b->data(), kCapacity);
@@ -353,6 +363,19 @@ bool Refill(int64_t seen_cpu, SliceHeader *seen) {
   if (cur != nullptr) GRNDPOOL_TSAN_ACQUIRE(cur);
   const uint32_t me = ThreadId();
   SliceHeader *fresh = TakeFilled(me);
+  if (fresh == nullptr && cur != nullptr && cpu == seen_cpu) {
+    // Every buffer is active on some CPU (a pool of no more buffers than the
+    // CPUs that draw, as the reservoir's may be), so none would ever be
+    // retired again: this CPU's, found empty or stale, is taken out (swapped
+    // for none), retired, and refilled like any free one.
+    const int out = SwapIn(static_cast<uint64_t>(cpu), cur, nullptr, forks);
+    __atomic_store_n(&ThreadRseq()->rseq_cs, 0, __ATOMIC_RELAXED);
+    if (out == 2) g_swap_aborts.fetch_add(1, std::memory_order_relaxed);
+    if (out != 0) return out == 2 || !fork::ForkedSince(forks);
+    Retire(cur);
+    cur = nullptr;
+    fresh = TakeFilled(me);
+  }
   if (fresh == nullptr) return false;
   // The keystream's work stays in vector registers: none of it may outlive
   // the refill (the word section and the byte copy use none).
@@ -400,10 +423,6 @@ template <typename T>
     }
   }
 }
-
-struct Geometry {
-  size_t cpus, count, table, bytes;
-};
 
 // The pool's shape for this machine, the slab budget and `role`.
 Geometry PoolGeometry(Role role, size_t budget) {
@@ -455,7 +474,7 @@ bool Mapped() {
   if (state != kUnmapped ||
       !g_map.compare_exchange_strong(state, kMapping, std::memory_order_acq_rel))
     return false;
-  const Geometry g = PoolGeometry(g_role, g_process->options.slab_bytes);
+  const Geometry g = g_geometry;
   const size_t cpus = g.cpus, count = g.count, table = g.table, bytes = g.bytes;
   const uint32_t before = fork::ChildEpoch();
   // Without a thread key the refill module is not set up (every draw of the
@@ -526,7 +545,8 @@ template <typename Serve>
   const uint32_t forks = g_fork_count_word->load(std::memory_order_relaxed);
   if (!serve()) return false;
   if (__builtin_expect(CutByFork(forks), 0)) {
-    Count(g_counters.fork_redraws);
+    // (The reservoir's refill keys its own instead: no draw is redone.)
+    if (g_role != Role::kReservoir) Count(g_counters.fork_redraws);
     return false;
   }
   return true;
@@ -562,11 +582,13 @@ bool FillFromReservoir(uint8_t *out, size_t len) {
 // the generation is not asked per draw (the sections do not ask it) and rseq
 // is registered.
 size_t ReservoirBytes(const Process &process) {
+  g_reservoir_geometry = Geometry{};
   if (process.options.strategy != Strategy::kSlab ||
       process.options.refill != RefillMode::kChacha20 ||
-      process.kernel->mode == kernel::GenerationMode::kPerDraw || __rseq_size == 0)
+      process.kernel->mode != kernel::GenerationMode::kPerRefill || __rseq_size == 0)
     return 0;
-  return PoolGeometry(Role::kReservoir, process.options.slab_bytes).bytes;
+  g_reservoir_geometry = PoolGeometry(Role::kReservoir, process.options.slab_bytes);
+  return g_reservoir_geometry.bytes;
 }
 
 void InitPerCpuStrategy(const Process &process) {
@@ -579,9 +601,25 @@ void InitPerCpuStrategy(const Process &process) {
   // share of the budget stays unused, as the slab does.
   if (process.options.strategy == Strategy::kPerCpu) {
     g_role = Role::kStrategy;
-  } else if (process.geometry.reservoir_bytes != 0 && RefillReady()) {
+  } else if (process.geometry.reservoir_bytes != 0 && RefillReady() &&
+             process.geometry.reservoir_bytes == g_reservoir_geometry.bytes) {
     g_role = Role::kReservoir;
+    g_geometry = g_reservoir_geometry;
     SetRefillReservoir(FillFromReservoir);
+    return;
+  }
+  g_geometry = PoolGeometry(Role::kStrategy, process.options.slab_bytes);
+}
+
+const char *ReservoirStatus() {
+  if (g_role != Role::kReservoir) return "off";
+  switch (g_map.load(std::memory_order_acquire)) {
+    case kMapped:
+      return "in-use";
+    case kOff:
+      return "unused:not-locked";
+    default:
+      return "not-yet";
   }
 }
 
@@ -625,9 +663,7 @@ PerCpuWord PerCpuTakeWord(size_t n) {
 }
 
 size_t PerCpuPoolBytes() {
-  return __rseq_size > 0 && g_process != nullptr && RefillReady()
-             ? PoolGeometry(g_role, g_process->options.slab_bytes).bytes
-             : 0;
+  return __rseq_size > 0 && g_process != nullptr && RefillReady() ? g_geometry.bytes : 0;
 }
 
 void PerCpuStrategyDraw(void *out, size_t n) {
@@ -668,6 +704,10 @@ size_t ReservoirBytes(const Process &) {
 
 bool PerCpuPoolIsReservoir() {
   return false;
+}
+
+const char *ReservoirStatus() {
+  return "off";
 }
 
 bool PerCpuPeekForTesting(int64_t, uint8_t *, size_t) {

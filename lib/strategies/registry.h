@@ -38,6 +38,10 @@ size_t ReservoirBytes(const Process &process);
 // Whether the per-CPU pool is that reservoir here (then PerCpuPoolBytes()
 // is its size), not a strategy's.
 bool PerCpuPoolIsReservoir();
+// For describe: "off" (no reservoir here), "not-yet" (not mapped yet: no
+// small refill used it), "in-use", or "unused:not-locked" (its share of the
+// budget stays unused: the pool could not be mapped and locked).
+const char *ReservoirStatus();
 
 // Tests: runs the per-cpu word section as if this thread ran on `cpu`: 0
 // served, 1 aborted (the thread is not on `cpu`), 2 nothing to serve there,
