@@ -258,9 +258,10 @@ TEST(PerCpu, SectionOnAnotherCpuAborts) {
 TEST(PerCpu, NewEpochStalesEveryBuffer) {
   uint64_t v;
   Draw(&v, sizeof v);
-  if (CurrentOptions().strategy == Strategy::kPerCpu)
+  if (CurrentOptions().strategy == Strategy::kPerCpu) {
     ASSERT_NE(grndpool_percpu_v1.grndpool_active, nullptr)
         << "the inline draws were not given the pool";
+  }
   Draw(&v, sizeof v);  // from a buffer of this epoch, inline in .lean
   const uint64_t refills = Stats().refills;
   NewEpoch();
