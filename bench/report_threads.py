@@ -55,7 +55,9 @@ def threads_section(doc):
     for p in phases:
         g = p["blocks"].get("grndpool_u32", [])
         draws = sum(b["draws"] for b in g) or 1
-        shared = sum(b["shared_draws"] for b in g)
+        # Overflow: draws past the slab budget, from the reservoir (JSON of
+        # runs before it lack the field) or the shared slices.
+        shared = sum(b["shared_draws"] + b.get("reservoir_draws", 0) for b in g)
         stat_rows.append([p["threads"], p["started"], f"{p['loadavg_start']:.2f}", p["vmlck_kib"],
                           p["locked_bytes"] // 1024, p["slab_bytes"] // 1024,
                           f"{p['slices_in_use']} ({p['hot_slices_in_use']} hot)",
@@ -64,7 +66,7 @@ def threads_section(doc):
                           f"{100 * shared / draws:.1f} %"])
     stats = md_table(["threads", "started", "load avg at start", "VmLck KiB (whole process)",
                       "grndpool locked KiB", "grndpool slab KiB", "slices in use",
-                      "grndpool_u32 refills /1000", "rekeys /1000", "from shared overflow"],
+                      "grndpool_u32 refills /1000", "rekeys /1000", "overflow (past the budget)"],
                      stat_rows)
     return (f"{doc['rounds']} rounds per thread count, every source one block per round in a "
             "rotated order, the same threads for the whole phase; a block lasts "

@@ -244,7 +244,7 @@ class Pool {
 struct BlockResult {
   double wall, cpu, draws;
   bool clean;
-  uint64_t refills, rekeys, shared_draws, kernel_draws;
+  uint64_t refills, rekeys, shared_draws, kernel_draws, reservoir_draws;
 };
 
 struct Phase {
@@ -305,6 +305,7 @@ Phase RunPhase(int n, std::vector<Source> &sources, const Options &o, int ncpu) 
       b.rekeys = after.s.rekeys - before.s.rekeys;
       b.shared_draws = after.s.shared_draws - before.s.shared_draws;
       b.kernel_draws = after.s.kernel_draws - before.s.kernel_draws;
+      b.reservoir_draws = after.s.reservoir_draws - before.s.reservoir_draws;
       ph.blocks[i].push_back(b);
     }
   }
@@ -394,12 +395,13 @@ void WriteJson(const Options &o, const std::vector<Source> &sources,
         fprintf(f,
                 "%s{\"wall\": %.6g, \"cpu\": %.6g, \"draws\": %.0f, \"clean\": %d, "
                 "\"refills\": %llu, \"rekeys\": %llu, \"shared_draws\": %llu, "
-                "\"kernel_draws\": %llu}",
+                "\"kernel_draws\": %llu, \"reservoir_draws\": %llu}",
                 r ? ", " : "", b.wall, b.cpu, b.draws, b.clean ? 1 : 0,
                 static_cast<unsigned long long>(b.refills),
                 static_cast<unsigned long long>(b.rekeys),
                 static_cast<unsigned long long>(b.shared_draws),
-                static_cast<unsigned long long>(b.kernel_draws));
+                static_cast<unsigned long long>(b.kernel_draws),
+                static_cast<unsigned long long>(b.reservoir_draws));
       }
       fprintf(f, "]");
     }
@@ -469,8 +471,8 @@ int Run(const Options &o) {
   }
   printf(
       "\ngrndpool per phase: load average, VmLck KiB, slab bytes, slices (hot) in use; per "
-      "grndpool_u32 block: refills and rekeys per 1000 draws, %% of draws from shared "
-      "overflow slices\n");
+      "grndpool_u32 block: refills and rekeys per 1000 draws, %% of draws past the slab "
+      "budget (overflow: from the reservoir or the shared slices)\n");
   for (const Phase &ph : phases) {
     printf("%5d threads: load %.2f, VmLck %ld KiB, slab %llu B, slices %llu (%llu hot)", ph.threads,
            ph.load_start, ph.vmlck_kib, static_cast<unsigned long long>(ph.slab_bytes),
@@ -478,16 +480,18 @@ int Run(const Options &o) {
            static_cast<unsigned long long>(ph.hot_slices_in_use));
     for (size_t i = 0; i < sources.size() && !ph.blocks.empty(); ++i) {
       if (strcmp(sources[i].kind, "grndpool") != 0) continue;
-      double draws = 0, refills = 0, rekeys = 0, shared = 0;
+      double draws = 0, refills = 0, rekeys = 0, shared = 0, reservoir = 0;
       for (const BlockResult &b : ph.blocks[i]) {
         draws += b.draws * sources[i].bytes_per_draw / 4;  // in u32 units for the shared share
         refills += b.refills;
         rekeys += b.rekeys;
         shared += b.shared_draws * sources[i].bytes_per_draw / 4.0;
+        reservoir += b.reservoir_draws * sources[i].bytes_per_draw / 4.0;
       }
-      printf("; %s: %.2f refills, %.2f rekeys /1000, %.1f %% shared", sources[i].name,
-             1000 * refills / draws * sources[i].bytes_per_draw / 4,
-             1000 * rekeys / draws * sources[i].bytes_per_draw / 4, 100 * shared / draws);
+      printf("; %s: %.2f refills, %.2f rekeys /1000, %.1f %% overflow (%.1f %% reservoir)",
+             sources[i].name, 1000 * refills / draws * sources[i].bytes_per_draw / 4,
+             1000 * rekeys / draws * sources[i].bytes_per_draw / 4,
+             100 * (shared + reservoir) / draws, 100 * reservoir / draws);
     }
     printf("\n");
   }

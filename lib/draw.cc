@@ -99,11 +99,17 @@ struct SliceBuffer {
   }
 };
 
-// Draws past the slab budget: the overflow slices, or the kernel for draws
-// too large for them.
+// Draws past the slab budget: the reservoir, else the overflow slices, or
+// the kernel for draws too large for them. The reservoir first: an overflow
+// slice being refilled by a preempted thread sends every draw of the others
+// to the kernel until it runs again (at 4096 threads on 2 cores a tenth of
+// all draws), while a per-CPU buffer is never held by a preempted thread.
 void OverflowDraw(ThreadState &t, void *out, size_t n) {
   if (n > kMaxSharedDraw) return KernelPathDraw(out, n);
-  if (SharedDraw(out, n, FastBlock().grndpool_tag)) {
+  if (ReservoirDraw(out, n, &t.reservoir_unread)) {
+    ++t.unflushed_reservoir_draws;
+    t.unflushed_shared_bytes += n;
+  } else if (SharedDraw(out, n, FastBlock().grndpool_tag)) {
     ++t.unflushed_shared_draws;
     t.unflushed_shared_bytes += n;
   }

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "lib/fork.h"
+#include "lib/freshness.h"
 #include "lib/keystream.h"
 #include "lib/stats.h"
 
@@ -122,13 +123,13 @@ void Fill(SliceHeader *slice, uint8_t *out, size_t len) {
 
 // A small refill's bytes from the reservoir, when there is one, the
 // keystream (which fills it) is in use and this refill read the kernel's
-// generation (`stamp`'s label; the read moved the epoch if it changed, and
+// generation (a stamp's label; the read moved the epoch if it changed, and
 // the reservoir serves only bytes of the current epoch). Otherwise refills
 // take what they always took: with the generation unknown each takes a
 // fresh kernel key, so bytes made before a reseed nobody saw do not outlive
 // the next refill.
-bool FromReservoir(uint8_t *out, size_t len, const Stamp &stamp) {
-  return g_reservoir != nullptr && len <= kReservoirMaxBytes && stamp.label != 0 &&
+bool FromReservoir(uint8_t *out, size_t len, bool generation_read) {
+  return g_reservoir != nullptr && len <= kReservoirMaxBytes && generation_read &&
          g_process->options.refill == RefillMode::kChacha20 && KeystreamStarted() &&
          g_reservoir(out, len);
 }
@@ -175,7 +176,7 @@ void RefillSlice(SliceHeader *slice, uint32_t capacity, const Stamp &stamp) {
   Count(g_counters.bytes_served, filled > left ? filled - left : 0);
   Count(g_counters.bytes_discarded, left);
   Count(g_counters.refills);
-  if (FromReservoir(data, capacity, stamp))
+  if (FromReservoir(data, capacity, stamp.label != 0))
     Count(g_counters.reservoir_refills);
   else
     Fill(slice, data, capacity);
@@ -183,6 +184,21 @@ void RefillSlice(SliceHeader *slice, uint32_t capacity, const Stamp &stamp) {
   slice->filled.store(capacity, std::memory_order_relaxed);
   std::atomic_ref<int32_t>(slice->avail)
       .store(static_cast<int32_t>(capacity), std::memory_order_relaxed);
+}
+
+bool ReservoirDraw(void *out, size_t n, uint32_t *unread) {
+  if (g_reservoir == nullptr) return false;
+  // The generation is read first, as for a refill (a 1-byte vDSO call: most
+  // of an overflow draw's cost if made for each), once per smallest slice's
+  // capacity of bytes served.
+  if (*unread < n) {
+    if (StampForFill(Stamp{}).label == 0) return false;
+    const SlabGeometry &g = g_process->geometry;
+    *unread = static_cast<uint32_t>(g.min_slice_bytes - kSliceHeaderBytes);
+  }
+  if (!FromReservoir(static_cast<uint8_t *>(out), n, true)) return false;
+  *unread -= static_cast<uint32_t>(n);
+  return true;
 }
 
 void GenerateInto(SliceHeader *slice, void *out, size_t len) {

@@ -88,10 +88,12 @@ void InitThreadSlices(const Process &process) {
 }
 
 void FlushSharedCounts(ThreadState &t) {
-  if (t.unflushed_shared_draws == 0) return;
+  if (t.unflushed_shared_draws == 0 && t.unflushed_reservoir_draws == 0) return;
   Count(g_counters.shared_draws, t.unflushed_shared_draws);
+  Count(g_counters.reservoir_draws, t.unflushed_reservoir_draws);
   Count(g_counters.bytes_served, t.unflushed_shared_bytes);
   t.unflushed_shared_draws = 0;
+  t.unflushed_reservoir_draws = 0;
   t.unflushed_shared_bytes = 0;
 }
 
@@ -182,6 +184,19 @@ void ReleaseThread(ThreadState *t) {
   if (g_process != nullptr) g_process->kernel->thread_exit();
   std::atomic_signal_fence(std::memory_order_seq_cst);
   fast.grndpool_in_draw = 0;
+}
+
+void StayInOverflowForTesting() {
+  ThreadState &t = ThisThread();
+  const Claim owned = t.owned;
+  const bool hot = t.hot;
+  const uint32_t tag = FastBlock().grndpool_tag;
+  ForgetSlice(t);
+  if (owned && hot)
+    ReleaseHotSlice(owned, tag);
+  else if (owned)
+    ReleaseSlice(owned, tag);
+  t.claim_backoff = UINT32_MAX;
 }
 
 }  // namespace grndpool

@@ -41,4 +41,8 @@ void FlushSharedCounts(ThreadState &t);
 // the kernel. Safe against a signal handler that draws meanwhile.
 void ReleaseThread(ThreadState *t);
 
+// Tests: the calling thread (which has drawn) gives its slice back and
+// claims none again: its draws take the overflow path, as past the budget.
+void StayInOverflowForTesting();
+
 }  // namespace grndpool

@@ -68,6 +68,10 @@ struct ThreadState {
   // claim retry and at thread exit: a shared counter per draw would be most of
   // their cost.
   uint32_t unflushed_shared_draws = 0;
+  uint32_t unflushed_reservoir_draws = 0;  // overflow draws the reservoir served
+  // Bytes an overflow thread may still take from the reservoir before it
+  // reads the kernel's generation again (lib/refill.h, ReservoirDraw).
+  uint32_t reservoir_unread = 0;
   uint64_t unflushed_shared_bytes = 0;
 };
 

@@ -24,6 +24,7 @@
 #include "lib/freshness.h"
 #include "lib/runtime.h"
 #include "lib/strategies/registry.h"
+#include "lib/thread_slice.h"
 #include "test_util.h"
 
 namespace grndpool::test {
@@ -406,6 +407,112 @@ TEST(Reservoir, ServedBytesCountedOnce) {
   const uint64_t served = Stats().bytes_served - before;
   EXPECT_LE(served, kBytes + capacity);
   EXPECT_GE(served, kBytes - 2 * capacity);
+}
+
+// The public calls on a thread past the slab budget: its first draw gives its
+// slice back for good (a test hook), so every draw takes the overflow path.
+void OverflowDraw(void *out, size_t n) {
+  thread_local bool overflow = false;
+  if (!overflow) {
+    (void)grndpool_u32();  // the thread is set up, with a slice
+    StayInOverflowForTesting();
+    overflow = true;
+  }
+  PublicDraw(out, n);
+}
+
+// Threads past the budget crowded onto one CPU: their draws (u64, 16 and 40
+// bytes) come from the reservoir's sections, which preemptions, wakers and a
+// signal storm keep cutting: no u64 twice, none zero, and most draws really
+// came from the reservoir (the shared overflow slices would pass the
+// uniqueness check on their own).
+TEST(Reservoir, CrowdedOverflowDrawsNeverShareBytes) {
+  ExpectReservoir();
+  const struct grndpool_stats before = Stats();
+  uint64_t serve_aborts_before, swap_aborts_before;
+  PerCpuAbortsForTesting(&serve_aborts_before, &swap_aborts_before);
+  const std::vector<uint64_t> all = DrawAll(24, 16, 30000, OverflowDraw);
+  const struct grndpool_stats after = Stats();  // the drawers exited: their counts flushed
+  uint64_t serve_aborts, swap_aborts;
+  PerCpuAbortsForTesting(&serve_aborts, &swap_aborts);
+  serve_aborts -= serve_aborts_before;
+  EXPECT_EQ(Repeats(all), 0u) << "a u64 was served twice";
+  EXPECT_EQ(Zeros(all), 0u) << "a zero u64 was served";
+  const uint64_t draws = after.reservoir_draws - before.reservoir_draws;
+  const uint64_t shared = after.shared_draws - before.shared_draws;
+  const uint64_t kernel = after.kernel_draws - before.kernel_draws;
+  // Each drawer makes 30000 draws (u64, 16 or 40 bytes), each waker 4 a
+  // nap: at least 24 x 30000 in all.
+  EXPECT_GT(draws, 24u * 30000 / 2) << "most overflow draws did not use the reservoir";
+  EXPECT_GT(serve_aborts, 50u) << "too few reservoir sections were cut to test their restart";
+  printf(
+      "overflow: %zu u64 in %llu draws from the reservoir (%llu from shared slices, %llu from "
+      "the kernel) by 24 threads past the budget (16 on CPU 0, with 8 wakers and a signal "
+      "storm), %llu sections cut\n",
+      all.size(), (unsigned long long)draws, (unsigned long long)shared, (unsigned long long)kernel,
+      (unsigned long long)serve_aborts);
+}
+
+// A thread past the budget reads the kernel's generation once per smallest
+// slice's capacity of reservoir bytes (192 here): after a reseed it serves at
+// most that many bytes the reservoir held before it, as a small slice does,
+// and none after. Read first: the next kWindow bytes of CPU 0's buffer. The
+// control: without a reseed the same draws come from those bytes, so the
+// read looked in the right place.
+TEST(Reservoir, OverflowDrawsServeOneSmallSliceAfterAReseed) {
+  ExpectReservoir();
+  if (geteuid() != 0) GTEST_SKIP() << "RNDRESEEDCRNG needs root; not root here";
+  const size_t window_bytes = CurrentProcess().geometry.min_slice_bytes - kSliceHeaderBytes;
+  ASSERT_LE(window_bytes, 256u);
+  constexpr size_t kWindow = 2048, kWords = 128;  // 512 bytes drawn, from a 2 KiB read
+  const struct grndpool_stats before = Stats();
+  size_t control_found = 0, early_found = 0, late_found = 0;
+  uint64_t generations = 0;
+  bool done = false;
+  std::thread([&] {
+    const int urandom = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (urandom < 0 || !PinTo(0)) return;
+    uint32_t w;
+    OverflowDraw(&w, sizeof w);
+    uint8_t next[kWindow];
+    // Counts the next kWords u32 found in `next`: the first window_bytes'
+    // worth in *early, the rest in *late.
+    const auto draw_found = [&](size_t *early, size_t *late) {
+      for (size_t i = 0; i < kWords; ++i) {
+        OverflowDraw(&w, sizeof w);
+        size_t found = 0;
+        for (size_t k = 0; k + 4 <= kWindow; ++k) found += memcmp(next + k, &w, 4) == 0;
+        (i * 4 < window_bytes ? *early : *late) += found;
+      }
+    };
+    for (int attempt = 0; attempt < 100 && !done; ++attempt) {
+      if (!PerCpuPeekForTesting(0, next, kWindow)) {
+        OverflowDraw(&w, sizeof w);  // nothing active, or too little left: move on
+        continue;
+      }
+      if (control_found == 0) {
+        size_t early = 0;
+        draw_found(&early, &control_found);
+        control_found += early;
+        continue;
+      }
+      const uint64_t changes = Stats().generation_changes;
+      if (ioctl(urandom, RNDRESEEDCRNG) != 0) break;
+      draw_found(&early_found, &late_found);
+      generations = Stats().generation_changes - changes;
+      done = true;
+    }
+    close(urandom);
+  }).join();
+  ASSERT_TRUE(done) << "CPU 0's buffer never had 2 KiB left, or the reseed failed";
+  EXPECT_EQ(control_found, kWords) << "the control: the draws did not serve what was read";
+  EXPECT_GT(Stats().reservoir_draws - before.reservoir_draws, 2 * kWords)
+      << "the draws did not come from the reservoir";
+  EXPECT_GE(generations, 1u) << "no draw noticed the reseed";
+  EXPECT_EQ(late_found, 0u) << "more than " << window_bytes
+                            << " bytes the reservoir held before the reseed were served";
+  printf("after the reseed: %zu of the first %zu u32 from before it, %zu of the next %zu\n",
+         early_found, window_bytes / 4, late_found, kWords - window_bytes / 4);
 }
 
 // A pool with no spare buffer (the .reservoir-small variant: a budget whose

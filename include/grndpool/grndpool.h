@@ -60,9 +60,10 @@ GRNDPOOL_API uint32_t grndpool_uniform(uint32_t /* upper_bound */);
   X(syscall_fills, "buffer fills and keys the getrandom syscall served")                           \
   X(percpu_fallbacks, "per-cpu strategy draws served elsewhere (per-thread strategy, kernel)")     \
   X(reservoir_refills,                                                                             \
-    "small slice refills copied from the per-CPU reservoir (no key of their own)")
+    "small slice refills copied from the per-CPU reservoir (no key of their own)")                 \
+  X(reservoir_draws, "draws past the slab budget served from the per-CPU reservoir")
 
-#define GRNDPOOL_STATS_VERSION 7
+#define GRNDPOOL_STATS_VERSION 8
 
 /* Counters of this process: a child after fork starts its own from zero
  * (gauges such as slab_bytes are recounted). A snapshot, each field read

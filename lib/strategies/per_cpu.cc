@@ -562,7 +562,14 @@ PerCpuWord ServeWordDraw() {
 }
 
 // Serves n bytes (any size), in pieces; false: the caller serves them elsewhere.
+// A word (an overflow draw's u32 or u64) in one word section: `rep movsb`
+// and `rep stosb` start slowly.
 bool PerCpuServe(uint8_t *out, size_t n) {
+  if (n == 4 || n == 8) {
+    const PerCpuWord w = n == 8 ? ServeWordDraw<uint64_t>() : ServeWordDraw<uint32_t>();
+    if (w.ok) memcpy(out, &w.value, n);
+    return w.ok;
+  }
   return GuardedServe([&] {
     for (size_t done = 0; done < n; done += kMaxPiece)
       if (!ServeHere<uint8_t>(out + done, std::min(kMaxPiece, n - done))) return false;
