@@ -189,12 +189,17 @@ void SlowDrawOnce(void *out, size_t n, bool slab_only) {
   while (!DrawOnce(t, out, n, slab_only)) Count(g_counters.fork_redraws);
 }
 
+// Start-up has ended (acquire: what it set up is visible).
+bool StartedUp() {
+  return g_init_state.load(std::memory_order_acquire) == kDone;
+}
+
 void ThreadExit(void *state) {
   ReleaseThread(static_cast<ThreadState *>(state));
 }
 
 void Initialize() {
-  Process &process = InitRuntime(ThreadExit);
+  Process &process = InitRuntime(ThreadExit, StartedUp);
   // Without a thread key no slice refills (see below): no reservoir either.
   process.geometry =
       ComputeGeometry(process.options, HaveThreadKey() ? ReservoirBytes(process) : 0);
@@ -213,7 +218,6 @@ void Initialize() {
   fork::Init();
   if (process.options.strategy == Strategy::kPerCpu && PerCpuPoolBytes() > 0)
     g_per_cpu_strategy.store(true, std::memory_order_release);
-  MarkStartedUp();
 }
 
 }  // namespace

@@ -129,9 +129,9 @@ void Fill(SliceHeader *slice, uint8_t *out, size_t len) {
 // fresh kernel key, so bytes made before a reseed nobody saw do not outlive
 // the next refill.
 bool FromReservoir(uint8_t *out, size_t len, bool generation_read) {
+  // (Registered only under chacha20 refills: ReservoirBytes.)
   return g_reservoir != nullptr && len <= kReservoirMaxBytes && generation_read &&
-         g_process->options.refill == RefillMode::kChacha20 && KeystreamStarted() &&
-         g_reservoir(out, len);
+         KeystreamStarted() && g_reservoir(out, len);
 }
 
 }  // namespace

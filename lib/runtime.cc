@@ -22,9 +22,10 @@ Process g_process{DefaultOptions(), SlabGeometry{}, nullptr};  // start-up fills
 char g_source_description[128];  // no destructor: read until the process ends
 const kernel::KernelOps *g_test_ops = nullptr;
 std::atomic<uint32_t> g_next_tag{0};
-// Released by start-up's end: the exit-time print (GRNDPOOL_STATS=1), on
-// whichever thread calls exit(), then sees what start-up set on another.
-std::atomic<bool> g_started_up{false};
+// Whether start-up has ended (draw.cc's start-up state): the exit-time print
+// (GRNDPOOL_STATS=1), on whichever thread calls exit(), walks the slices only
+// then, and sees what start-up set on another.
+std::atomic<bool (*)()> g_started_up{nullptr};
 
 void PrintLine(const char *line) {
   fprintf(stderr, "%s\n", line);
@@ -36,7 +37,8 @@ void PrintStatsAtExit() {
 
 }  // namespace
 
-Process &InitRuntime(void (*thread_exit)(void *)) {
+Process &InitRuntime(void (*thread_exit)(void *), bool (*started_up)()) {
+  g_started_up.store(started_up, std::memory_order_release);
   g_process.options =
       ParseOptions([](const char *name) -> const char * { return secure_getenv(name); }, PrintLine);
   if (g_test_ops != nullptr) {
@@ -73,12 +75,9 @@ bool HaveThreadKey() {
   return g_have_key;
 }
 
-void MarkStartedUp() {
-  g_started_up.store(true, std::memory_order_release);
-}
-
 uint64_t ServedFromLiveSlices() {
-  if (!g_started_up.load(std::memory_order_acquire)) return 0;
+  bool (*const started_up)() = g_started_up.load(std::memory_order_acquire);
+  if (started_up == nullptr || !started_up()) return 0;
   return LiveServedBytes() + LiveHotServedBytes();
 }
 

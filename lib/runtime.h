@@ -14,8 +14,9 @@ namespace grndpool {
 // picks the kernel path, creates the thread-exit key whose destructor is
 // `thread_exit`, and returns the process's one Process, for the caller to add
 // the slab's geometry to before handing it to the modules. Nothing changes it
-// afterwards.
-Process &InitRuntime(void (*thread_exit)(void *));
+// afterwards. `started_up` tells whether start-up has ended, every module set
+// up (with acquire order: the exit-time print may run on another thread).
+Process &InitRuntime(void (*thread_exit)(void *), bool (*started_up)());
 
 // The process's settings, decided at start-up (defaults before it).
 const Process &CurrentProcess();
@@ -30,10 +31,6 @@ bool RegisterThreadExit(void *state);
 
 // False when the thread-exit key could not be created: draws are kernel-only.
 bool HaveThreadKey();
-
-// Start-up calls it last, once every module is set up: from then on
-// ServedFromLiveSlices() may walk the slices.
-void MarkStartedUp();
 
 // Bytes served from owned slices (small and hot) since their last refill,
 // which the counters do not hold yet; for stats. 0 before start-up ended.

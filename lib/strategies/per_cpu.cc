@@ -577,11 +577,6 @@ bool PerCpuServe(uint8_t *out, size_t n) {
   });
 }
 
-// The reservoir's fill (SetRefillReservoir): len bytes of this CPU's buffer.
-bool FillFromReservoir(uint8_t *out, size_t len) {
-  return PerCpuServe(out, len);
-}
-
 }  // namespace
 
 // Under the slab strategy the pool is the small slices' reservoir when
@@ -612,7 +607,7 @@ void InitPerCpuStrategy(const Process &process) {
              process.geometry.reservoir_bytes == g_reservoir_geometry.bytes) {
     g_role = Role::kReservoir;
     g_geometry = g_reservoir_geometry;
-    SetRefillReservoir(FillFromReservoir);
+    SetRefillReservoir(PerCpuServe);  // the reservoir's fill: bytes of this CPU's buffer
     return;
   }
   g_geometry = PoolGeometry(Role::kStrategy, process.options.slab_bytes);
