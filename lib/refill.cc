@@ -173,13 +173,13 @@ void RefillSlice(SliceHeader *slice, uint32_t capacity, const Stamp &stamp) {
   // overwritten below, all `capacity` bytes of it.
   const uint32_t filled = slice->filled.load(std::memory_order_relaxed);
   const uint32_t left = slice->avail > 0 ? static_cast<uint32_t>(slice->avail) : 0;
-  Count(g_counters.bytes_served, filled > left ? filled - left : 0);
-  Count(g_counters.bytes_discarded, left);
-  Count(g_counters.refills);
-  if (FromReservoir(data, capacity, stamp.label != 0))
-    Count(g_counters.reservoir_refills);
-  else
-    Fill(slice, data, capacity);
+  const bool from_reservoir = FromReservoir(data, capacity, stamp.label != 0);
+  if (!from_reservoir) Fill(slice, data, capacity);
+  // Deferred for small slices, whose owners' exit flushes the tally; a hot
+  // slice's or a per-CPU buffer's (any thread, maybe one with no exit hook)
+  // at once: they are rare.
+  CountRefill(filled > left ? filled - left : 0, left, from_reservoir,
+              capacity <= kReservoirMaxBytes);
   slice->stamp = stamp;
   slice->filled.store(capacity, std::memory_order_relaxed);
   std::atomic_ref<int32_t>(slice->avail)

@@ -33,6 +33,23 @@ constexpr bool KeptInChild(const char *name) {
   return SameName(name, "slab_bytes") || SameName(name, "droppable_bytes");
 }
 
+// The calling thread's refill counts not yet in the counters. `busy` while
+// they change: a signal handler that reads the counters meanwhile (and so
+// would flush) leaves them alone.
+struct RefillTally {
+  uint64_t refills, reservoir_refills, served, discarded;
+  bool busy;
+};
+thread_local constinit RefillTally t_tally [[gnu::tls_model("initial-exec")]] = {};
+
+void AddTally(RefillTally &t) {
+  Count(g_counters.refills, t.refills);
+  if (t.reservoir_refills != 0) Count(g_counters.reservoir_refills, t.reservoir_refills);
+  Count(g_counters.bytes_served, t.served);
+  Count(g_counters.bytes_discarded, t.discarded);
+  t.refills = t.reservoir_refills = t.served = t.discarded = 0;
+}
+
 uint64_t Value(const CounterWord &c) {
   uint64_t v = c.word->load(std::memory_order_relaxed);
   if (c.extra != nullptr) v += c.extra->load(std::memory_order_relaxed);
@@ -54,7 +71,36 @@ static_assert(sizeof(struct grndpool_stats) ==
               offsetof(struct grndpool_stats, bytes_served) +
                   sizeof kCounterWords / sizeof kCounterWords[0] * sizeof(uint64_t));
 
+void CountRefill(uint64_t served, uint64_t discarded, bool from_reservoir, bool deferred) {
+  if (!deferred) {
+    RefillTally now{1, from_reservoir ? 1u : 0u, served, discarded, false};
+    AddTally(now);
+    return;
+  }
+  RefillTally &t = t_tally;
+  t.busy = true;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  ++t.refills;
+  t.reservoir_refills += from_reservoir ? 1 : 0;
+  t.served += served;
+  t.discarded += discarded;
+  if (t.refills >= kRefillTally) AddTally(t);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  t.busy = false;
+}
+
+void FlushTally() {
+  RefillTally &t = t_tally;
+  if (t.busy || t.refills == 0) return;
+  t.busy = true;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  AddTally(t);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  t.busy = false;
+}
+
 void SnapshotCounters(struct grndpool_stats *out, uint64_t live_served_bytes) {
+  FlushTally();
   struct grndpool_stats full;
   memset(&full, 0, sizeof full);
   full.size = sizeof full;
@@ -95,6 +141,7 @@ void PrintCounters(int fd, uint64_t live_served_bytes) {
 }
 
 void ResetCountersInChild() {
+  t_tally = RefillTally{};
   for (size_t i = 0; i < kCounterCount; ++i) {
     if (KeptInChild(kCounterWords[i].name)) continue;
     kCounterWords[i].word->store(0, std::memory_order_relaxed);

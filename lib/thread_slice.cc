@@ -168,6 +168,7 @@ void ReleaseThread(ThreadState *t) {
   ForgetSlice(*t);
   std::atomic_signal_fence(std::memory_order_seq_cst);
   FlushSharedCounts(*t);
+  FlushTally();
   // The thread a raw-clone child's slices are held back for is leaving, and
   // will not serve from its old slice again: nothing needs holding back.
   if ((t->child_epoch != 0 && t->child_epoch != fork::ChildEpoch()) || IsRawCloneForker()) {

@@ -1,16 +1,23 @@
 // SPDX-License-Identifier: Apache-2.0
 // lib/stats: grndpool_get_stats() honours the caller's size, so a program built
 // against an older, shorter struct grndpool_stats keeps working; a child
-// after fork counts its own work.
+// after fork counts its own work; a thread's refill tally reaches the
+// counters when it reads them and when it exits, and a signal handler that
+// reads them mid-count counts nothing twice.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "grndpool/grndpool.h"
+#include "lib/stats.h"
+#include "probe_util.h"
 #include "test_util.h"
 
 namespace grndpool::test {
@@ -119,6 +126,84 @@ TEST(Stats, ARawForkChildCountsItsOwnWorkFromItsFirstDraw) {
   int status = 0;
   ASSERT_EQ(waitpid(pid, &status, 0), pid);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+// u32 draws that refill a thread's 1 KiB slice about `refills` times (no
+// more than kRefillTally: the tally does not flush on its own).
+void DrawRefills(int refills) {
+  for (int i = 0; i < refills * 240; ++i) (void)grndpool_u32();
+}
+
+// A small slice's refills are tallied on its thread; reading the counters
+// there adds them first.
+TEST(Stats, ThisThreadsTallyIsCountedWhenItReadsThem) {
+  (void)grndpool_u32();  // the thread's slice, and its first refill
+  const struct grndpool_stats before = Stats();
+  DrawRefills(3);
+  const struct grndpool_stats after = Stats();
+  EXPECT_GE(after.refills - before.refills, 2u);
+  EXPECT_GE(after.bytes_served - before.bytes_served, 3u * 240 * 4 - 1024);
+}
+
+// ... and its exit adds them too.
+TEST(Stats, AnExitingThreadsTallyIsCounted) {
+  (void)grndpool_u32();
+  const struct grndpool_stats before = Stats();
+  std::thread([] { DrawRefills(4); }).join();
+  const struct grndpool_stats after = Stats();
+  EXPECT_GE(after.refills - before.refills, 3u) << "the exiting thread's refills were lost";
+}
+
+// A live thread's tally lags by at most kRefillTally refills.
+TEST(Stats, ALiveThreadsTallyLagsByLessThanAFlush) {
+  (void)grndpool_u32();
+  const struct grndpool_stats before = Stats();
+  std::atomic<bool> drawn{false}, done{false};
+  std::thread t([&] {
+    for (uint32_t i = 0; i < 3 * kRefillTally; ++i) CountRefill(1, 0, false, true);
+    drawn.store(true);
+    while (!done.load()) usleep(1000);
+  });
+  while (!drawn.load()) usleep(1000);
+  const struct grndpool_stats live = Stats();
+  done.store(true);
+  t.join();
+  const struct grndpool_stats after = Stats();
+  EXPECT_GE(live.refills - before.refills, 2u * kRefillTally);
+  EXPECT_EQ(after.refills - before.refills, 3u * kRefillTally);
+}
+
+std::atomic<uint64_t> g_handler_reads{0};
+void ReadStats(int) {
+  struct grndpool_stats st;
+  st.size = sizeof st;
+  grndpool_get_stats(&st);  // flushes this thread's tally, unless it is mid-count
+  g_handler_reads.fetch_add(1, std::memory_order_relaxed);
+}
+
+// A signal handler that reads the counters (and so flushes the tally)
+// interrupts CountRefill over and over, also while it adds the tally: every
+// count lands exactly once.
+TEST(Stats, AHandlerReadingMidCountCountsNothingTwice) {
+  (void)grndpool_u32();
+  constexpr uint64_t kCalls = 3000000;
+  uint64_t refills = 0, served = 0, handler_reads = 0;
+  std::thread([&] {
+    FlushTally();
+    const struct grndpool_stats before = Stats();
+    timer_t storm;
+    if (!StartSignalStorm(SIGURG, ReadStats, static_cast<pid_t>(gettid()), 20000, &storm)) return;
+    for (uint64_t i = 0; i < kCalls; ++i) CountRefill(1, 0, false, true);
+    timer_delete(storm);
+    handler_reads = g_handler_reads.load();
+    FlushTally();
+    const struct grndpool_stats after = Stats();
+    refills = after.refills - before.refills;
+    served = after.bytes_served - before.bytes_served;
+  }).join();
+  EXPECT_GT(handler_reads, 100u) << "the storm did not interrupt the counting";
+  EXPECT_EQ(refills, kCalls);
+  EXPECT_EQ(served, kCalls);
 }
 
 }  // namespace
