@@ -104,9 +104,12 @@ struct SliceBuffer {
 // slice being refilled by a preempted thread sends every draw of the others
 // to the kernel until it runs again (at 4096 threads on 2 cores a tenth of
 // all draws), while a per-CPU buffer is never held by a preempted thread.
+// A draw within the smallest slice's capacity (192 bytes or more), so a
+// window's allowance covers it and never wraps.
+static_assert(kMaxSharedDraw <= kMinSliceBytes - kSliceHeaderBytes);
 void OverflowDraw(ThreadState &t, void *out, size_t n) {
   if (n > kMaxSharedDraw) return KernelPathDraw(out, n);
-  if (ReservoirDraw(out, n, &t.reservoir_unread)) {
+  if (ReservoirDraw(out, n, &t.reservoir)) {
     ++t.unflushed_reservoir_draws;
     t.unflushed_shared_bytes += n;
   } else if (SharedDraw(out, n, FastBlock().grndpool_tag)) {

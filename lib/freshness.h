@@ -22,8 +22,10 @@
 // reservoir (lib/refill.h), before bytes are copied in that were made in the
 // epoch current at the copy, which is the label's or a later one: never
 // older than the label's epoch. (So the reservoir needs a readable
-// generation at each refill, and is off with GRND_TIMESTAMP per draw, whose
-// labels are cookies compared on every check.)
+// generation at each refill, and at each overflow window: a thread past the
+// budget reads it once per smallest slice's capacity of reservoir bytes; it
+// is off with GRND_TIMESTAMP per draw, whose labels are cookies compared on
+// every check.)
 #pragma once
 
 #include <atomic>

@@ -186,18 +186,29 @@ void RefillSlice(SliceHeader *slice, uint32_t capacity, const Stamp &stamp) {
       .store(static_cast<int32_t>(capacity), std::memory_order_relaxed);
 }
 
-bool ReservoirDraw(void *out, size_t n, uint32_t *unread) {
-  if (g_reservoir == nullptr) return false;
+bool ReservoirDraw(void *out, size_t n, ReservoirWindow *window) {
+  if (g_reservoir == nullptr || n > kReservoirMaxBytes || !KeystreamStarted()) return false;
   // The generation is read first, as for a refill (a 1-byte vDSO call: most
   // of an overflow draw's cost if made for each), once per smallest slice's
-  // capacity of bytes served.
-  if (*unread < n) {
-    if (StampForFill(Stamp{}).label == 0) return false;
-    const SlabGeometry &g = g_process->geometry;
-    *unread = static_cast<uint32_t>(g.min_slice_bytes - kSliceHeaderBytes);
+  // capacity of bytes served; after a failed read, not again for as many
+  // bytes (served elsewhere meanwhile).
+  const uint32_t span =
+      static_cast<uint32_t>(g_process->geometry.min_slice_bytes - kSliceHeaderBytes);
+  if (window->unread < n) {
+    if (window->skip >= n) {
+      window->skip -= static_cast<uint32_t>(n);
+      return false;
+    }
+    if (StampForFill(Stamp{}).label == 0) {
+      window->unread = 0;
+      window->skip = span;
+      return false;
+    }
+    window->unread = span;
+    window->skip = 0;
   }
   if (!FromReservoir(static_cast<uint8_t *>(out), n, true)) return false;
-  *unread -= static_cast<uint32_t>(n);
+  window->unread -= static_cast<uint32_t>(n);
   return true;
 }
 

@@ -55,13 +55,14 @@ void RefillSlice(SliceHeader *slice, uint32_t capacity, const Stamp &stamp);
 // A draw of at most kReservoirMaxBytes by a thread that owns no slice (past
 // the slab budget), copied from the reservoir under the same conditions as a
 // refill. The kernel's generation is read first when fewer than n bytes are
-// left of what the thread may serve since its last read (*unread, the
-// thread's: 0 at first), which then becomes a smallest slice's capacity: after a
-// reseed nobody has seen, an overflow thread serves at most that much from
-// before it, as a small slice does. False: not served (no reservoir, the
+// left of what the thread may serve since its last read (window->unread, the
+// thread's: 0 at first), which then becomes a smallest slice's capacity:
+// after a reseed nobody has seen, an overflow thread serves at most that much
+// from before it, as a small slice does. A failed read is not tried again
+// for as many bytes (window->skip). False: not served (no reservoir, the
 // keystream not started, the generation unreadable, no buffer, or a fork cut
 // it), and the caller serves it elsewhere.
-bool ReservoirDraw(void *out, size_t n, uint32_t *unread);
+bool ReservoirDraw(void *out, size_t n, ReservoirWindow *window);
 // Produces len bytes straight into `out` (from new kernel keys, or the kernel
 // in direct mode), for draws larger than a slice. Uses the slice's key slot.
 void GenerateInto(SliceHeader *slice, void *out, size_t len);

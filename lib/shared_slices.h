@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Lock-free draws from the shared overflow slices, used by threads that found
-// no free slice once the slab budget was spent. They live in the budget's last
+// no free slice once the slab budget was spent, where the per-CPU reservoir
+// is off or did not serve (lib/refill.h, ReservoirDraw). They live in the budget's last
 // segment, set aside by the slice directory and mapped here on first use. No
 // thread ever waits: a thread that finds its shared slice exhausted and still
 // being consumed or refilled draws straight from the kernel path instead.

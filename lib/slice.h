@@ -13,6 +13,8 @@
 namespace grndpool {
 
 inline constexpr uint32_t kSliceHeaderBytes = 64;
+// The smallest slice: GRNDPOOL_SLICE_BYTES' own lower bound.
+inline constexpr size_t kMinSliceBytes = 256;
 inline constexpr uint32_t kRefillKeyBytes = 32;
 // The claim word of a slice being wiped and freed: no thread has this tag, so
 // nobody claims the slice and its old owner's checks fail meanwhile.
@@ -32,6 +34,15 @@ struct Stamp {
 // The largest refill the per-CPU reservoir serves (lib/refill.h): small
 // slices' refills take their bytes from it.
 constexpr size_t kReservoirMaxBytes = 4096;
+
+// An overflow thread's reservoir draws since it last read the kernel's
+// generation (lib/refill.h, ReservoirDraw): bytes it may still take before
+// it reads again, and bytes to serve elsewhere before it tries again after
+// a failed read. Zero: read at the next draw.
+struct ReservoirWindow {
+  uint32_t unread = 0;
+  uint32_t skip = 0;
+};
 
 // Every size of the slab, derived from the options once, at start-up.
 struct SlabGeometry {

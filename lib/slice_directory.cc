@@ -14,8 +14,6 @@ namespace grndpool {
 namespace {
 
 const Process *g_process = nullptr;
-// The smallest slice: GRNDPOOL_SLICE_BYTES' own lower bound.
-constexpr size_t kMinSliceBytes = 256;
 // One claim word per slice the budget can hold, in segment order (segment s,
 // slice i: s * max_slices_per_segment + i). Mapped at start-up, wiped in a child
 // after fork, never droppable: see Claim.

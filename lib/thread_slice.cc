@@ -70,12 +70,23 @@ bool GaveHotSliceBack(ThreadState &t) {
 // glibc's fork() runs this in the forking thread of the child: its slice went
 // with the wiped slab. (A raw-clone child finds out in SetUpThread instead.)
 void NoForkLocks() {}
+// A thread of a child (the one that forked): no slice, every slice free to
+// claim, and nothing of the parent's counted here (the counters start from
+// zero in a child).
+void ResetInChild(ThreadState &t) {
+  ForgetSlice(t);
+  t.claim_backoff = 0;
+  t.claim_frees = 0;
+  t.reservoir = ReservoirWindow{};
+  t.unflushed_shared_draws = 0;
+  t.unflushed_reservoir_draws = 0;
+  t.unflushed_shared_bytes = 0;
+}
+
 void ForgetSliceInChild(bool via_atfork) {
   if (!via_atfork) return;
   ThreadState &t = ThisThread();
-  ForgetSlice(t);
-  t.claim_backoff = 0;  // the child's slices are all free
-  t.claim_frees = 0;
+  ResetInChild(t);
   if (t.child_epoch != 0) t.child_epoch = fork::ChildEpoch();
 }
 const fork::Hooks kForkHooks{NoForkLocks, NoForkLocks, ForgetSliceInChild};
@@ -114,9 +125,7 @@ bool SetUpThread(ThreadState &t) {
   const uint32_t epoch = fork::ChildEpoch();
   if (t.child_epoch != epoch) {
     if (t.child_epoch != 0 || IsRawCloneForker()) {
-      ForgetSlice(t);
-      t.claim_backoff = 0;
-      t.claim_frees = 0;
+      ResetInChild(t);
       LiftQuarantine();
       LiftHotQuarantine();
     }
@@ -133,6 +142,9 @@ SliceHeader *OwnedSlice(ThreadState &t, bool refilling) {
   }
   const bool had_one = static_cast<bool>(t.owned);
   ForgetSlice(t);
+  // Just off a slice (a hot one parked, or taken by a fork): the generation
+  // is read again before an overflow draw takes reservoir bytes.
+  if (had_one) t.reservoir = ReservoirWindow{};
   if (!had_one && t.claim_backoff > 0) {
     --t.claim_backoff;
     return nullptr;
@@ -188,16 +200,22 @@ void ReleaseThread(ThreadState *t) {
 }
 
 void StayInOverflowForTesting() {
+  // As ReleaseThread: a handler that draws meanwhile goes to the kernel.
+  FastThreadBlock &fast = FastBlock();
+  fast.grndpool_in_draw = 1;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
   ThreadState &t = ThisThread();
+  t.claim_backoff = UINT32_MAX;
   const Claim owned = t.owned;
   const bool hot = t.hot;
-  const uint32_t tag = FastBlock().grndpool_tag;
   ForgetSlice(t);
+  t.reservoir = ReservoirWindow{};
   if (owned && hot)
-    ReleaseHotSlice(owned, tag);
+    ReleaseHotSlice(owned, fast.grndpool_tag);
   else if (owned)
-    ReleaseSlice(owned, tag);
-  t.claim_backoff = UINT32_MAX;
+    ReleaseSlice(owned, fast.grndpool_tag);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  fast.grndpool_in_draw = 0;
 }
 
 }  // namespace grndpool

@@ -69,9 +69,10 @@ struct ThreadState {
   // their cost.
   uint32_t unflushed_shared_draws = 0;
   uint32_t unflushed_reservoir_draws = 0;  // overflow draws the reservoir served
-  // Bytes an overflow thread may still take from the reservoir before it
-  // reads the kernel's generation again (lib/refill.h, ReservoirDraw).
-  uint32_t reservoir_unread = 0;
+  // An overflow thread's reservoir window (lib/refill.h, ReservoirDraw):
+  // reset whenever the thread loses its slice (ForgetSlice), so a thread
+  // that just left a slice reads the generation before its first overflow draw.
+  ReservoirWindow reservoir;
   uint64_t unflushed_shared_bytes = 0;
 };
 

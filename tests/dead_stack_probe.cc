@@ -1,15 +1,27 @@
 // SPDX-License-Identifier: Apache-2.0
-// dead_stack_probe: does the exported grndpool_u64() (what the header's
-// inline draw calls on a miss, and every draw under GRNDPOOL_STRATEGY=per-cpu)
-// leave the word it returns in the dead stack below its caller? Draws 1000
-// words through the call, and after each scans the 16 KiB below the caller's
-// frame for it. Positive control first: a callee that leaves the word in its
-// own frame (a volatile local) must be found every time.
+// dead_stack_probe: does a word draw leave the word it serves in the dead
+// stack below its caller? Draws 1000 words, and after each scans the 16 KiB
+// below the caller's frame for it. Positive control first: a callee that
+// leaves the word in its own frame (a volatile local) must be found every
+// time. KIND: u64 (the exported grndpool_u64(), what the header's inline
+// draw calls on a miss, and every draw under GRNDPOOL_STRATEGY=per-cpu),
+// buf8 or buf4 (grndpool_buf of 8 or 4 bytes); overflow-KIND draws on a
+// thread past the slab budget (200 threads hold a slice each first; the
+// budget must be small enough), and fails unless the reservoir served it
+// (its reservoir_draws) or, with "shared" as the third argument, the shared
+// overflow slices did.
 //
-//   dead_stack_probe MAX_HITS   (exit 0 when at most MAX_HITS of 1000 are found)
+//   dead_stack_probe MAX_HITS [KIND [shared]]  (exit 0 when at most MAX_HITS of 1000 are found)
+#include <pthread.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
 
 #include "grndpool/grndpool.h"
 
@@ -25,8 +37,23 @@ volatile uint64_t g_masked;
   return spill + 0;
 }
 
+enum class Kind { kU64, kBuf8, kBuf4 };
+Kind g_kind = Kind::kU64;
+
+[[gnu::noinline]] uint64_t DrawWord() {
+  if (g_kind == Kind::kU64) return grndpool_u64_outline();
+  // The caller's buffer is its own copy: wiped here, so that what the scan
+  // finds is what the library left.
+  uint64_t v = 0;
+  grndpool_buf(&v, g_kind == Kind::kBuf8 ? 8 : 4);
+  uint64_t r = v;
+  __asm__ volatile("" : "+r"(r));
+  explicit_bzero(&v, sizeof v);
+  return r;
+}
+
 [[gnu::noinline]] void DrawOne(bool control) {
-  uint64_t v = grndpool_u64_outline();
+  uint64_t v = DrawWord();
   if (control) v = LeaveOnStack(v);
   g_masked = v ^ kMask;
   __asm__ volatile("xor %0, %0" : "+r"(v));  // this frame's register copy
@@ -51,24 +78,94 @@ int Hits(bool control) {
   return hits;
 }
 
+struct Result {
+  int control = 0, hits = 0;
+};
+
+void *Probe(void *arg) {
+  Result &r = *static_cast<Result *>(arg);
+  for (int i = 0; i < 100; ++i) (void)DrawWord();  // start-up, warm buffers
+  r.control = Hits(true);
+  r.hits = Hits(false);
+  return nullptr;
+}
+
+std::atomic<int> g_holding{0};
+std::atomic<bool> g_release{false};
+void *Hold(void *) {
+  (void)grndpool_u32();  // a slice, kept until released
+  g_holding.fetch_add(1);
+  while (!g_release.load()) usleep(1000);
+  return nullptr;
+}
+
+struct grndpool_stats Stats() {
+  struct grndpool_stats st;
+  memset(&st, 0, sizeof st);
+  st.size = sizeof st;
+  grndpool_get_stats(&st);
+  return st;
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
-  if (argc != 2) {
-    fprintf(stderr, "usage: dead_stack_probe MAX_HITS\n");
+  if (argc < 2 || argc > 4) {
+    fprintf(stderr,
+            "usage: dead_stack_probe MAX_HITS "
+            "[u64|buf8|buf4|overflow-u64|overflow-buf8|overflow-buf4 [shared]]\n");
     return 2;
   }
   const int max_hits = atoi(argv[1]);
-  for (int i = 0; i < 100; ++i) (void)grndpool_u64_outline();  // start-up, warm buffers
-  const int control = Hits(true);
-  const int hits = Hits(false);
+  std::string kind = argc > 2 ? argv[2] : "u64";
+  const bool overflow = kind.rfind("overflow-", 0) == 0;
+  if (overflow) kind = kind.substr(9);
+  if (kind == "u64") {
+    g_kind = Kind::kU64;
+  } else if (kind == "buf8") {
+    g_kind = Kind::kBuf8;
+  } else if (kind == "buf4") {
+    g_kind = Kind::kBuf4;
+  } else {
+    fprintf(stderr, "dead_stack_probe: unknown kind '%s' (accepted: [overflow-]u64, buf8, buf4)\n",
+            argv[2]);
+    return 2;
+  }
+  Result r;
+  const struct grndpool_stats before = Stats();
+  std::vector<pthread_t> holders(overflow ? 200 : 0);
+  for (pthread_t &h : holders) pthread_create(&h, nullptr, Hold, nullptr);
+  while (g_holding.load() < static_cast<int>(holders.size())) usleep(1000);
+  // On a thread of its own: its stack, scanned below its frame, and (for
+  // overflow) a thread that found every slice held.
+  pthread_t prober;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 1 << 20);
+  pthread_create(&prober, &attr, Probe, &r);
+  pthread_join(prober, nullptr);
+  g_release.store(true);
+  for (pthread_t &h : holders) pthread_join(h, nullptr);
+  const struct grndpool_stats after = Stats();
   printf(
-      "dead_stack_probe: control found %d / 1000; drawn words left on the dead stack: %d / 1000 "
-      "(at most %d)\n",
-      control, hits, max_hits);
-  if (control < 990) {
+      "dead_stack_probe: %s%s: control found %d / 1000; drawn words left on the dead stack: %d / "
+      "1000 (at most %d)\n",
+      overflow ? "overflow-" : "", kind.c_str(), r.control, r.hits, max_hits);
+  if (r.control < 990) {
     printf("dead_stack_probe: the scan does not see the callee's frame: it proves nothing\n");
     return 1;
   }
-  return hits <= max_hits ? 0 : 1;
+  if (overflow) {
+    const bool shared = argc > 3 && strcmp(argv[3], "shared") == 0;
+    const uint64_t reservoir = after.reservoir_draws - before.reservoir_draws;
+    const uint64_t shared_draws = after.shared_draws - before.shared_draws;
+    printf("dead_stack_probe: overflow draws: %llu from the reservoir, %llu from shared slices\n",
+           (unsigned long long)reservoir, (unsigned long long)shared_draws);
+    if ((shared ? shared_draws : reservoir) < 2000) {
+      printf("dead_stack_probe: the draws did not take the %s path: it proves nothing\n",
+             shared ? "shared overflow" : "reservoir");
+      return 1;
+    }
+  }
+  return r.hits <= max_hits ? 0 : 1;
 }

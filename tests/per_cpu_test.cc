@@ -458,7 +458,8 @@ TEST(Reservoir, CrowdedOverflowDrawsNeverShareBytes) {
 // most that many bytes the reservoir held before it, as a small slice does,
 // and none after. Read first: the next kWindow bytes of CPU 0's buffer. The
 // control: without a reseed the same draws come from those bytes, so the
-// read looked in the right place.
+// read looked in the right place. Three reseeds: with the thread's allowance
+// part spent, spent, and just renewed (the most it can serve from before).
 TEST(Reservoir, OverflowDrawsServeOneSmallSliceAfterAReseed) {
   ExpectReservoir();
   if (geteuid() != 0) GTEST_SKIP() << "RNDRESEEDCRNG needs root; not root here";
@@ -466,53 +467,74 @@ TEST(Reservoir, OverflowDrawsServeOneSmallSliceAfterAReseed) {
   ASSERT_LE(window_bytes, 256u);
   constexpr size_t kWindow = 2048, kWords = 128;  // 512 bytes drawn, from a 2 KiB read
   const struct grndpool_stats before = Stats();
-  size_t control_found = 0, early_found = 0, late_found = 0;
-  uint64_t generations = 0;
-  bool done = false;
+  enum Case { kPartSpent, kSpent, kRenewed, kCases };
+  const char *const names[kCases] = {"part spent", "spent", "just renewed"};
+  size_t control_found = 0, allowance[kCases] = {}, found[kCases] = {}, late[kCases] = {};
+  uint64_t generations[kCases] = {};
+  int done = 0;
   std::thread([&] {
     const int urandom = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
     if (urandom < 0 || !PinTo(0)) return;
     uint32_t w;
     OverflowDraw(&w, sizeof w);
     uint8_t next[kWindow];
-    // Counts the next kWords u32 found in `next`: the first window_bytes'
-    // worth in *early, the rest in *late.
-    const auto draw_found = [&](size_t *early, size_t *late) {
+    // Draws kWords u32 and counts those found in `next`: within the first
+    // `allowance` bytes in *early, after them in *after.
+    const auto draw_found = [&](size_t allowance_bytes, size_t *early, size_t *after) {
       for (size_t i = 0; i < kWords; ++i) {
         OverflowDraw(&w, sizeof w);
-        size_t found = 0;
-        for (size_t k = 0; k + 4 <= kWindow; ++k) found += memcmp(next + k, &w, 4) == 0;
-        (i * 4 < window_bytes ? *early : *late) += found;
+        size_t hits = 0;
+        for (size_t k = 0; k + 4 <= kWindow; ++k) hits += memcmp(next + k, &w, 4) == 0;
+        (i * 4 < allowance_bytes ? *early : *after) += hits;
       }
     };
-    for (int attempt = 0; attempt < 100 && !done; ++attempt) {
+    const ReservoirWindow &window = ThisThread().reservoir;
+    for (int attempt = 0; attempt < 300 && done < kCases; ++attempt) {
+      const Case c = static_cast<Case>(done);
+      if (c == kSpent || c == kRenewed)
+        while (window.unread >= 4) OverflowDraw(&w, sizeof w);
+      if (c == kRenewed) OverflowDraw(&w, sizeof w);  // reads the generation
       if (!PerCpuPeekForTesting(0, next, kWindow)) {
         OverflowDraw(&w, sizeof w);  // nothing active, or too little left: move on
         continue;
       }
       if (control_found == 0) {
         size_t early = 0;
-        draw_found(&early, &control_found);
-        control_found += early;
+        draw_found(0, &early, &control_found);
         continue;
       }
+      allowance[c] = window.unread;
       const uint64_t changes = Stats().generation_changes;
       if (ioctl(urandom, RNDRESEEDCRNG) != 0) break;
-      draw_found(&early_found, &late_found);
-      generations = Stats().generation_changes - changes;
-      done = true;
+      draw_found(allowance[c], &found[c], &late[c]);
+      generations[c] = Stats().generation_changes - changes;
+      ++done;
     }
     close(urandom);
   }).join();
-  ASSERT_TRUE(done) << "CPU 0's buffer never had 2 KiB left, or the reseed failed";
+  ASSERT_EQ(done, kCases) << "CPU 0's buffer never had 2 KiB left, or the reseed failed";
   EXPECT_EQ(control_found, kWords) << "the control: the draws did not serve what was read";
-  EXPECT_GT(Stats().reservoir_draws - before.reservoir_draws, 2 * kWords)
+  EXPECT_GT(Stats().reservoir_draws - before.reservoir_draws, 4 * kWords)
       << "the draws did not come from the reservoir";
-  EXPECT_GE(generations, 1u) << "no draw noticed the reseed";
-  EXPECT_EQ(late_found, 0u) << "more than " << window_bytes
-                            << " bytes the reservoir held before the reseed were served";
-  printf("after the reseed: %zu of the first %zu u32 from before it, %zu of the next %zu\n",
-         early_found, window_bytes / 4, late_found, kWords - window_bytes / 4);
+  EXPECT_GT(allowance[kPartSpent], 0u);
+  EXPECT_LT(allowance[kPartSpent], window_bytes);
+  EXPECT_EQ(allowance[kSpent], 0u);
+  for (int c = 0; c < kCases; ++c) {
+    EXPECT_GE(generations[c], 1u) << names[c] << ": no draw noticed the reseed";
+    // The allowance is all it serves from before (its bytes are the next
+    // ones of the buffer: found, each), and never more than a smallest
+    // slice's capacity; nothing after it.
+    EXPECT_EQ(found[c], allowance[c] / 4) << names[c];
+    EXPECT_LE(found[c] * 4, window_bytes) << names[c];
+    EXPECT_EQ(late[c], 0u) << names[c] << ": bytes the reservoir held before the reseed "
+                           << "were served past the thread's allowance";
+    printf(
+        "after the reseed (allowance %s): %zu u32 from before it (allowance %zu bytes), %zu "
+        "after\n",
+        names[c], found[c], allowance[c], late[c]);
+  }
+  // Just renewed: a smallest slice's capacity less the word that renewed it.
+  EXPECT_EQ(found[kRenewed] * 4, window_bytes - 4);
 }
 
 // A pool with no spare buffer (the .reservoir-small variant: a budget whose

@@ -40,7 +40,7 @@ GRNDPOOL_API uint32_t grndpool_uniform(uint32_t /* upper_bound */);
   X(refills, "slice refills")                                                                      \
   X(rekeys, "chacha20 key chains keyed from the kernel")                                           \
   X(generation_changes, "kernel CRNG generations observed to change")                              \
-  X(generation_unknown, "refills where the generation could not be read (fresh key)")              \
+  X(generation_unknown, "refills (and overflow windows) where the generation could not be read")   \
   X(fork_resets, "times a child process rebuilt its state after fork")                             \
   X(fork_redraws, "draws redone because a fork or a dropped page cut them")                        \
   X(mlock_failures, "segments that could not be locked")                                           \

@@ -545,7 +545,8 @@ template <typename Serve>
   const uint32_t forks = g_fork_count_word->load(std::memory_order_relaxed);
   if (!serve()) return false;
   if (__builtin_expect(CutByFork(forks), 0)) {
-    // (The reservoir's refill keys its own instead: no draw is redone.)
+    // (The reservoir's caller serves elsewhere instead: a slice refill keys
+    // its own, an overflow draw takes the shared slices.)
     if (g_role != Role::kReservoir) Count(g_counters.fork_redraws);
     return false;
   }
@@ -561,15 +562,23 @@ PerCpuWord ServeWordDraw() {
   return {v, true};
 }
 
+// A served word into out, straight from the register it came in: a copy
+// of run-time size would go through the stack, and stay there.
+bool StoreWord(const PerCpuWord &w, void *out, size_t n) {
+  if (!w.ok) return false;
+  if (n == 8)
+    __builtin_memcpy(out, &w.value, 8);
+  else
+    __builtin_memcpy(out, &w.value, 4);
+  return true;
+}
+
 // Serves n bytes (any size), in pieces; false: the caller serves them elsewhere.
 // A word (an overflow draw's u32 or u64) in one word section: `rep movsb`
 // and `rep stosb` start slowly.
 bool PerCpuServe(uint8_t *out, size_t n) {
-  if (n == 4 || n == 8) {
-    const PerCpuWord w = n == 8 ? ServeWordDraw<uint64_t>() : ServeWordDraw<uint32_t>();
-    if (w.ok) memcpy(out, &w.value, n);
-    return w.ok;
-  }
+  if (n == 8) return StoreWord(ServeWordDraw<uint64_t>(), out, 8);
+  if (n == 4) return StoreWord(ServeWordDraw<uint32_t>(), out, 4);
   return GuardedServe([&] {
     for (size_t done = 0; done < n; done += kMaxPiece)
       if (!ServeHere<uint8_t>(out + done, std::min(kMaxPiece, n - done))) return false;
@@ -670,11 +679,7 @@ size_t PerCpuPoolBytes() {
 
 void PerCpuStrategyDraw(void *out, size_t n) {
   if (n == 4 || n == 8) {
-    const PerCpuWord w = PerCpuTakeWord(n);
-    if (__builtin_expect(w.ok, 1)) {
-      memcpy(out, &w.value, n);
-      return;
-    }
+    if (__builtin_expect(StoreWord(PerCpuTakeWord(n), out, n), 1)) return;
   } else if (__builtin_expect(PerCpuServe(static_cast<uint8_t *>(out), n), 1)) {
     return;
   }
