@@ -24,8 +24,11 @@
 #include <vector>
 
 #include "grndpool/grndpool.h"
+#include "tests/stats_util.h"
 
 namespace {
+
+using grndpool::test::Stats;
 
 // The word, masked, so this program's own copy cannot be what the scan finds.
 constexpr uint64_t kMask = 0x5a5a5a5a5a5a5a5aull;
@@ -97,14 +100,6 @@ void *Hold(void *) {
   g_holding.fetch_add(1);
   while (!g_release.load()) usleep(1000);
   return nullptr;
-}
-
-struct grndpool_stats Stats() {
-  struct grndpool_stats st;
-  memset(&st, 0, sizeof st);
-  st.size = sizeof st;
-  grndpool_get_stats(&st);
-  return st;
 }
 
 }  // namespace

@@ -17,14 +17,9 @@
 #include "lib/kernel/uapi.h"
 #include "lib/strategies/registry.h"
 #include "tests/probe_util.h"
+#include "tests/stats_util.h"
 
 namespace grndpool::test {
-
-inline struct grndpool_stats Stats() {
-  struct grndpool_stats s = {};
-  grndpool_get_stats(&s);
-  return s;
-}
 
 // Whether this kernel maps MAP_DROPPABLE memory (Linux >= 6.11), asked of the
 // kernel itself, not read off its version.

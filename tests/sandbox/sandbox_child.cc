@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "grndpool/grndpool.h"
+#include "tests/stats_util.h"
 #include "tests/sandbox/filter.h"
 
 namespace {
@@ -40,13 +41,7 @@ void Draw(std::vector<uint64_t> *out, size_t words) {
   out->insert(out->end(), big, big + 512);
 }
 
-struct grndpool_stats Stats() {
-  struct grndpool_stats s;
-  memset(&s, 0, sizeof s);
-  s.size = sizeof s;
-  grndpool_get_stats(&s);
-  return s;
-}
+using grndpool::test::Stats;
 
 // A state the library reports: its words in describe, and the counter that backs it.
 struct State {
