@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cstring>
 #include <atomic>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -25,6 +26,7 @@
 #include "lib/runtime.h"
 #include "lib/strategies/registry.h"
 #include "lib/thread_slice.h"
+#include "tests/sandbox/filter.h"
 #include "test_util.h"
 
 namespace grndpool::test {
@@ -535,6 +537,67 @@ TEST(Reservoir, OverflowDrawsServeOneSmallSliceAfterAReseed) {
   }
   // Just renewed: a smallest slice's capacity less the word that renewed it.
   EXPECT_EQ(found[kRenewed] * 4, window_bytes - 4);
+}
+
+// A thread past the budget that can no longer read the kernel's generation
+// (getrandom denied to it by seccomp after start-up, then a reseed: the
+// vDSO needs the syscall to rekey) tries again once per smallest slice's
+// capacity of bytes, not at every draw: each try is a failed vDSO call and
+// a shared counter. Its draws still work (the shared overflow slices).
+TEST(Reservoir, OverflowDrawsRetryAnUnreadableGenerationOncePerWindow) {
+  ExpectReservoir();
+  if (geteuid() != 0) GTEST_SKIP() << "RNDRESEEDCRNG needs root; not root here";
+  const size_t window_bytes = CurrentProcess().geometry.min_slice_bytes - kSliceHeaderBytes;
+  constexpr size_t kWords = 20000;
+  std::string error;
+  uint64_t unknown = 0, reservoir = 0, shared_draws = 0;
+  std::vector<uint64_t> drawn;
+  std::thread([&] {
+    uint64_t v;
+    OverflowDraw(&v, sizeof v);
+    for (int i = 0; i < 1000; ++i) OverflowDraw(&v, sizeof v);
+    // This thread only (no TSYNC): the test process's other threads keep getrandom.
+    char a0[] = "per_cpu_test", a1[] = "--deny", a2[] = "getrandom:EPERM";
+    char *argv[] = {a0, a1, a2, nullptr};
+    if (SandboxApply(3, argv) < 0) {
+      error = "the seccomp filter could not be installed";
+      return;
+    }
+    const int urandom = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (urandom < 0 || ioctl(urandom, RNDRESEEDCRNG) != 0) {
+      error = std::string("RNDRESEEDCRNG: ") + strerror(errno);
+      return;
+    }
+    close(urandom);
+    FlushSharedCounts(ThisThread());
+    const struct grndpool_stats before = Stats();
+    for (size_t i = 0; i < kWords; ++i) {
+      OverflowDraw(&v, sizeof v);
+      drawn.push_back(v);
+    }
+    FlushSharedCounts(ThisThread());
+    const struct grndpool_stats after = Stats();
+    unknown = after.generation_unknown - before.generation_unknown;
+    reservoir = after.reservoir_draws - before.reservoir_draws;
+    shared_draws = after.shared_draws - before.shared_draws;
+  }).join();
+  ASSERT_TRUE(error.empty()) << error;
+  EXPECT_EQ(Repeats(drawn), 0u);
+  EXPECT_EQ(Zeros(drawn), 0u);
+  // The allowance left from before the reseed, then shared slices.
+  EXPECT_LE(reservoir * 8, window_bytes) << "reservoir bytes served with the generation unknown";
+  EXPECT_GT(shared_draws, kWords / 2) << "the draws did not fall back to the shared slices";
+  // One failed read per window, and one per refill of the shared slice the
+  // draws then take (which serves as much as a small slice): per draw, 20000
+  // and more.
+  const uint64_t most = 2 * (kWords * 8 / window_bytes) + kWords / 64;
+  EXPECT_LE(unknown, most) << "the generation was read at more than one draw per window";
+  EXPECT_GT(unknown, 0u) << "the generation never failed to read: the test did not test";
+  printf(
+      "generation unreadable: %llu failed reads over %zu overflow draws (at most %llu), %llu "
+      "from the reservoir, %llu from shared slices\n",
+      (unsigned long long)unknown, kWords, (unsigned long long)most, (unsigned long long)reservoir,
+      (unsigned long long)shared_draws);
 }
 
 // A pool with no spare buffer (the .reservoir-small variant: a budget whose
