@@ -73,8 +73,29 @@ void *ChildThread(void *arg) {
   _exit(sent ? 0 : 1);
 }
 
+// What a child that sent nothing in time is doing, before it is killed: its
+// state and wait channel (a child blocked on a lock shows futex_wait), and
+// the kernel stack where readable (root). One line each.
+void DescribeStuck(pid_t pid, bool raw) {
+  fprintf(stderr, "soak: stuck child %d (%s fork):", static_cast<int>(pid), raw ? "raw" : "glibc");
+  for (const char *what : {"wchan", "stat", "stack"}) {
+    char path[64], text[512];
+    snprintf(path, sizeof path, "/proc/%d/%s", static_cast<int>(pid), what);
+    const int f = open(path, O_RDONLY | O_CLOEXEC);
+    if (f < 0) continue;
+    const ssize_t n = read(f, text, sizeof text - 1);
+    close(f);
+    if (n <= 0) continue;
+    text[n] = '\0';
+    for (ssize_t i = 0; i < n; ++i)
+      if (text[i] == '\n') text[i] = '|';
+    fprintf(stderr, " %s=%s", what, text);
+  }
+  fprintf(stderr, "\n");
+}
+
 // Reads the child's output (10 s at most) and reaps it; false on any failure.
-bool Collect(pid_t pid, int fd, ChildOutput *out) {
+bool Collect(pid_t pid, int fd, ChildOutput *out, bool raw) {
   size_t got = 0;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (got < sizeof *out && std::chrono::steady_clock::now() < deadline) {
@@ -84,7 +105,10 @@ bool Collect(pid_t pid, int fd, ChildOutput *out) {
     if (r == 0) break;
     if (r > 0) got += static_cast<size_t>(r);
   }
-  if (got < sizeof *out) kill(pid, SIGKILL);
+  if (got < sizeof *out) {
+    DescribeStuck(pid, raw);
+    kill(pid, SIGKILL);
+  }
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
@@ -118,7 +142,7 @@ void Forker(const std::atomic<bool> &stop, ForkCounts *counts) {
     counts->forks.fetch_add(1, std::memory_order_relaxed);
     if (raw) counts->raw_forks.fetch_add(1, std::memory_order_relaxed);
     for (uint64_t i = 0; i < 9; ++i) DrawRound(rec, round * 9 + i);
-    if (Collect(pid, fds[0], &out)) {
+    if (Collect(pid, fds[0], &out, raw)) {
       rec.Record(reinterpret_cast<const uint8_t *>(out.words), sizeof out.words, 8);
       rec.Record(&out.blocks[0][0], sizeof out.blocks, 16);
       rec.Record(out.bulk, sizeof out.bulk, 16, 1);  // one draw, every block kept
