@@ -70,8 +70,9 @@ struct ThreadState {
   uint32_t unflushed_shared_draws = 0;
   uint32_t unflushed_reservoir_draws = 0;  // overflow draws the reservoir served
   // An overflow thread's reservoir window (lib/refill.h, ReservoirDraw):
-  // reset whenever the thread loses its slice (ForgetSlice), so a thread
-  // that just left a slice reads the generation before its first overflow draw.
+  // reset when the thread loses its slice (OwnedSlice finds it gone) and in
+  // a child (ResetInChild), so a thread that just left a slice reads the
+  // generation before its first overflow draw.
   ReservoirWindow reservoir;
   uint64_t unflushed_shared_bytes = 0;
 };
