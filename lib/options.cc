@@ -68,9 +68,9 @@ const OptionSpec kOptionTable[] = {
      "eighth of it is the per-CPU reservoir small slices refill from).",
      StoreSlab},
     {"GRNDPOOL_SLICE_BYTES", OptionKind::kSize, "1K", "256..64K, a power of two", 256, 64 * KiB,
-     "Bytes of slab a thread owns (64 of them are the slice header); past two thirds of "
-     "the slab's slice segments (three fifths beside the per-CPU reservoir) new slices are a "
-     "quarter of that (at least 256).",
+     "Bytes of slab a thread owns at most (64 of them are the slice header); new slices are "
+     "this, a half or a quarter of it (at least 256), by how many threads wait for one and the "
+     "budget left: a pool of 4096 threads gets 512 and 256 B slices within 2 MiB.",
      StoreSlice},
     {"GRNDPOOL_HOT_SLICE_BYTES", OptionKind::kSize, "16K",
      "0 (off) or 4K..256K, a power of two above GRNDPOOL_SLICE_BYTES", 0, 256 * KiB,

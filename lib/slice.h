@@ -55,7 +55,10 @@ struct SlabGeometry {
   // down to min_slice_bytes, so a segment holds up to this many.
   size_t min_slice_bytes;
   size_t max_slices_per_segment;
-  size_t max_owned_slices;  // if no hot slice takes budget
+  size_t max_owned_slices;  // at most: the owned budget in slices of min_slice_bytes
+  // At least, once hot slices have given their budget back: what sizing by
+  // segment index makes (lib/slice_directory.h, SliceBytesFor).
+  size_t promised_slices;
   // Memory of a hot slice, header included: GRNDPOOL_HOT_SLICE_BYTES rounded
   // up to whole pages (what it maps, locks and is charged); 0: hot slices are off.
   size_t hot_slice_bytes;

@@ -9,6 +9,7 @@
 #include "lib/segment_directory.h"
 #include "lib/slab_segment.h"
 #include "lib/stats.h"
+#include "lib/thread_count.h"
 
 namespace grndpool {
 namespace {
@@ -59,23 +60,44 @@ Claim ClaimAt(const Segment &segment, size_t s, size_t i) {
                static_cast<uint32_t>(segment.slice_bytes - kSliceHeaderBytes)};
 }
 
-// Slices shrink as threads multiply. A segment is mapped only when every
-// slice is owned, so a segment's index follows the number of threads that own
-// one: the first two thirds of the owned segments hold full-size slices, the
-// rest a quarter of that (at least min_slice_bytes). At 2 MiB: 1364 threads
-// on 1 KiB slices (1020 beside 64 hot ones), 4084 slices in all once hot
-// slices have given their budget back (ParkHotSlice), instead of 2044 with
-// 1 KiB slices throughout. A smaller slice refills more often, but a thread
-// without one pays several times more per draw on the overflow slices. With
-// the reservoir, whose share leaves fewer segments, and which makes a small
-// slice's refill a copy, three fifths: at 2 MiB 1168 threads on 1 KiB
-// slices, 4272 slices in all.
-size_t SliceBytesFor(const SlabGeometry &g, size_t owned_segments, size_t index) {
+// By segment index, when the thread count cannot be read (and for the
+// capacity promised, LadderSlices): the first two thirds of the owned
+// segments hold full-size slices, the rest a quarter of that (at least
+// min_slice_bytes); with the reservoir, whose share leaves fewer segments and
+// which makes a small slice's refill a copy, three fifths. At 2 MiB beside
+// the reservoir: 1168 threads on 1 KiB slices, 4272 slices in all once hot
+// slices have given their budget back (ParkHotSlice), instead of 1944 with
+// 1 KiB slices throughout.
+size_t LadderSliceBytes(const SlabGeometry &g, size_t owned_segments, size_t index) {
   const bool full =
       g.reservoir_bytes != 0 ? index * 5 < owned_segments * 3 : index * 3 < owned_segments * 2;
   if (full) return g.slice_bytes;
   const size_t quarter = g.slice_bytes / 4;
   return quarter > g.min_slice_bytes ? quarter : g.min_slice_bytes;
+}
+
+size_t LadderSlices(const SlabGeometry &g) {
+  const size_t owned_segments = OwnedSegmentsOf(g);
+  size_t slices = 0;
+  for (size_t s = 0; s < owned_segments; ++s)
+    slices += g.segment_bytes / LadderSliceBytes(g, owned_segments, s);
+  return slices;
+}
+
+// The size of the next segment's slices (SliceBytesFor), under the writers'
+// lock: from the kernel's thread count, or by index when it cannot be read.
+size_t NextSliceBytes(const SlabGeometry &g) {
+  const size_t index = SegmentCountForWriter();
+  const size_t threads = ProcessThreads();
+  if (threads == 0) return LadderSliceBytes(g, OwnedSegmentLimit(), index);
+  size_t mapped = 0;
+  for (size_t s = 0; s < index; ++s) mapped += SegmentForWriter(s).slices;
+  const uint64_t owned = g_counters.slices_in_use.load(std::memory_order_relaxed);
+  const uint64_t hot = g_counters.hot_slices_in_use.load(std::memory_order_relaxed);
+  const uint64_t small = owned > hot ? owned - hot : 0;
+  const size_t waiting = threads > small ? threads - small : 1;
+  const size_t left = g_budget_left.load(std::memory_order_relaxed) + hot * g.hot_slice_bytes;
+  return SliceBytesFor(g, left, waiting, mapped);
 }
 
 Claim TryClaimIn(const SegmentReader &segments, uint32_t tag) {
@@ -115,7 +137,7 @@ Claim Grow(uint32_t tag) {
     }
   } grown;
   if (!TakeSlabBudget(g.segment_bytes)) return Claim{};
-  const size_t slice_bytes = SliceBytesFor(g, OwnedSegmentLimit(), SegmentCountForWriter());
+  const size_t slice_bytes = NextSliceBytes(g);
   // Droppable pages are only safe where a slice cannot span two pages: the
   // stamp is then in the page of every byte it guards.
   const bool droppable_ok = slice_bytes <= PageBytes();
@@ -197,9 +219,8 @@ SlabGeometry ComputeGeometry(const Options &options, size_t reservoir_bytes) {
   g.min_slice_bytes = g.slice_bytes / 4 > kMinSliceBytes ? g.slice_bytes / 4 : kMinSliceBytes;
   if (g.min_slice_bytes > g.slice_bytes) g.min_slice_bytes = g.slice_bytes;
   g.max_slices_per_segment = g.segment_bytes / g.min_slice_bytes;
-  const size_t owned_segments = OwnedSegmentsOf(g);
-  for (size_t s = 0; s < owned_segments; ++s)
-    g.max_owned_slices += g.segment_bytes / SliceBytesFor(g, owned_segments, s);
+  g.max_owned_slices = OwnedSegmentsOf(g) * (g.segment_bytes / g.min_slice_bytes);
+  g.promised_slices = LadderSlices(g);
   // Hot slices: at most half the budget (given back when threads find no
   // slice, ParkHotSlice), each charged the whole pages it maps and locks (a
   // 16 KiB one takes a 64 KiB page on a 64 KiB-page kernel); on only if the
@@ -249,6 +270,17 @@ bool GrowMayHelp(size_t scanned) {
 }
 
 }  // namespace
+
+size_t SliceBytesFor(const SlabGeometry &g, size_t left, size_t waiting, size_t mapped) {
+  size_t bytes = g.slice_bytes;
+  for (; bytes > g.min_slice_bytes; bytes /= 2) {
+    const size_t here = g.segment_bytes / bytes;
+    const size_t others = waiting > here ? waiting - here : 0;
+    const size_t owed = g.promised_slices > mapped + here ? g.promised_slices - mapped - here : 0;
+    if (left >= others * (bytes / 2) && left >= owed * g.min_slice_bytes) break;
+  }
+  return bytes;
+}
 
 Claim ClaimSlice(uint32_t tag) {
   if (g_claims == nullptr) return Claim{};

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <map>
 #include <set>
 #include <thread>
 #include <vector>
@@ -19,8 +20,10 @@ namespace {
 class SliceDirectory : public ::testing::Test {
  protected:
   // 32 KiB of 1 KiB slices: 8 page segments, one kept for the overflow, 7
-  // for owned slices, which shrink as threads multiply: the first two thirds
-  // of the 7 (segments 0-4) hold 1 KiB slices, the rest (5, 6) 256 B:
+  // for owned slices, which shrink as threads multiply. Claimed here one at
+  // a time (by one thread, under many tags), so each grow finds no other
+  // thread waiting and keeps the promise of sizing by index: the first two
+  // thirds of the 7 (segments 0-4) hold 1 KiB slices, the rest (5, 6) 256 B:
   // 20 + 32 = 52 slices.
   static void SetUpTestSuite() {
     process_.options = DefaultOptions();
@@ -41,7 +44,8 @@ TEST_F(SliceDirectory, GeometryIsComputedOnce) {
   EXPECT_EQ(g.max_segments, 32 * 1024 / g.segment_bytes);
   EXPECT_EQ(g.min_slice_bytes, 256u);
   EXPECT_EQ(g.max_slices_per_segment, g.segment_bytes / 256);
-  EXPECT_EQ(g.max_owned_slices, kOwnable);
+  EXPECT_EQ(g.max_owned_slices, 7u * 16) << "all at 256 B";
+  EXPECT_EQ(g.promised_slices, kOwnable);
 }
 
 // Hot slices: at most half the budget, each charged whole pages, and only on
@@ -63,6 +67,73 @@ TEST(SliceGeometry, HotSlicesTakeAtMostHalfAndNeedFourInTheSlab) {
   EXPECT_EQ(g.max_hot_slices, 0u);
   EXPECT_EQ(g.hot_slice_bytes, 0u);
   EXPECT_EQ(g.hot_capacity, 0u);
+}
+
+// Grows at the default 2 MiB beside a 100 KiB reservoir, as the directory
+// makes them: each sized by SliceBytesFor from the threads still waiting
+// (`burst`: all `threads` wait from the start; otherwise one arrives at a
+// time, finding every other served). The sizes of the first `threads`
+// slices, and the refills per 1000 u32 they make on average.
+struct Grown {
+  std::map<size_t, size_t> by_size;
+  size_t slices = 0;
+  double refills = 0;
+};
+Grown GrowFor(const SlabGeometry &g, size_t threads, bool burst) {
+  Grown out;
+  const size_t owned_segments = g.max_segments - 1;
+  size_t left = owned_segments * g.segment_bytes, mapped = 0;
+  while (out.slices < threads && left >= g.segment_bytes) {
+    left -= g.segment_bytes;
+    const size_t bytes = SliceBytesFor(g, left, burst ? threads - out.slices : 1, mapped);
+    EXPECT_GE(bytes, g.min_slice_bytes);
+    EXPECT_LE(bytes, g.slice_bytes);
+    const size_t n = g.segment_bytes / bytes;
+    mapped += n;
+    for (size_t i = 0; i < n && out.slices < threads; ++i, ++out.slices) {
+      ++out.by_size[bytes];
+      out.refills += 4000.0 / static_cast<double>(bytes - kSliceHeaderBytes);
+    }
+  }
+  if (out.slices != 0) out.refills /= static_cast<double>(out.slices);
+  return out;
+}
+
+// Slices follow the threads: a pool started at once gets the two sizes
+// around its fair share of the budget; never fewer slices than sizing by
+// index made (threads arriving one at a time lose nothing), never more
+// refills, never past the budget (GrowFor stops there).
+TEST(SliceGeometry, SlicesFollowTheThreadsWithinTheBudget) {
+  Options o = DefaultOptions();
+  o.slab_bytes = 2 * 1024 * 1024;
+  o.slice_bytes = 1024;
+  const SlabGeometry g = ComputeGeometry(o, 100 * 1024);
+  ASSERT_EQ(g.segment_bytes, 4096u) << "the figures below are for 4 KiB pages";
+  EXPECT_EQ(g.promised_slices, 4272u);
+  EXPECT_EQ(g.max_owned_slices, 486u * 16);
+  const Grown pool = GrowFor(g, 4096, true);
+  EXPECT_EQ(pool.slices, 4096u);
+  EXPECT_EQ(pool.by_size, (std::map<size_t, size_t>{{256, 592}, {512, 3504}}));
+  EXPECT_LT(pool.refills, 10.7);
+  for (size_t threads = 1; threads <= 9000; threads += threads < 2000 ? 97 : 331) {
+    const Grown burst = GrowFor(g, threads, true);
+    const Grown one_by_one = GrowFor(g, threads, false);
+    const size_t promised = std::min<size_t>(threads, g.promised_slices);
+    EXPECT_GE(burst.slices, promised) << threads << " threads";
+    EXPECT_EQ(one_by_one.slices, promised) << threads << " threads";
+    // Sizing by index, for comparison: the first three fifths of the
+    // segments at 1 KiB, the rest at 256 B.
+    double by_index = 0;
+    for (size_t i = 0; i < promised; ++i)
+      by_index += 4000.0 / (i < 1168 ? 1024 - kSliceHeaderBytes : 256 - kSliceHeaderBytes);
+    by_index /= static_cast<double>(promised);
+    // (Past the promise a burst gives slices to more threads, smaller.)
+    if (threads <= g.promised_slices)
+      EXPECT_LE(burst.refills, by_index + 1e-9) << threads << " threads";
+    EXPECT_NEAR(one_by_one.refills, by_index, 1e-9) << threads << " threads";
+  }
+  // More threads than the promise: every slice at 256 B, all the budget holds.
+  EXPECT_EQ(GrowFor(g, 9000, true).slices, g.max_owned_slices);
 }
 
 TEST_F(SliceDirectory, ClaimGrowExhaustReleaseReuse) {

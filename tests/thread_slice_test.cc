@@ -24,6 +24,7 @@
 #include "lib/options.h"
 #include "lib/runtime.h"
 #include "lib/slice_directory.h"
+#include "lib/thread_count.h"
 #include "lib/thread_state.h"
 #include "tests/test_env.h"
 #include "tests/test_util.h"
@@ -52,6 +53,18 @@ TEST(ThreadSlice, FourThousandThreadsOwnSlicesWithinTheBudget) {
       RunCommand("GRNDPOOL_SLAB_BYTES=2M GRNDPOOL_SLICE_BYTES=1K " + SelfPath() + " --child many",
                  &out),
       0)
+      << out;
+}
+
+// 4096 threads started at once, then drawing: each grow sizes its slices
+// from the threads still waiting (lib/slice_directory.h, SliceBytesFor), so
+// all own one, mostly of 512 B, within the budget.
+TEST(ThreadSlice, ABurstOfFourThousandThreadsGetsSlicesOfItsFairShare) {
+  std::string out;
+  EXPECT_EQ(RunCommand("GRNDPOOL_SLAB_BYTES=2M GRNDPOOL_SLICE_BYTES=1K " + SelfPath() +
+                           " --child many-burst",
+                       &out),
+            0)
       << out;
 }
 
@@ -191,21 +204,52 @@ constexpr int kMany = 4096;
 struct Many {
   std::barrier<> *drawn, *may_exit;
   std::atomic<int> *owners;
+  // Burst: held for writing until every thread is alive, so none draws
+  // before; the threads sleep on it in the kernel (a barrier's spinning,
+  // 4096 threads on 2 cores, took minutes).
+  pthread_rwlock_t *go;
+  // Burst: the sum over owners of 1000 / (the u32 a refill of its slice
+  // serves), and the owners by slice size (1 KiB, 512 B, 256 B, other).
+  std::atomic<uint64_t> *refill_millis;
+  std::atomic<int> *by_size;
 };
+
+[[gnu::noinline]] uint32_t OwnedCapacity() {
+  return ThisThread().owned.capacity;
+}
 
 void *ManyThread(void *arg) {
   Many &m = *static_cast<Many *>(arg);
+  if (m.go != nullptr) {
+    pthread_rwlock_rdlock(m.go);
+    pthread_rwlock_unlock(m.go);
+  }
   (void)grndpool_u32();
-  if (OwnsSlice()) m.owners->fetch_add(1);
+  if (OwnsSlice()) {
+    m.owners->fetch_add(1);
+    if (m.go != nullptr) {
+      const uint32_t capacity = OwnedCapacity();
+      m.refill_millis->fetch_add(1000 * 1000 * 4 / capacity);
+      const uint32_t bytes = capacity + static_cast<uint32_t>(kSliceHeaderBytes);
+      m.by_size[bytes == 1024 ? 0 : bytes == 512 ? 1 : bytes == 256 ? 2 : 3].fetch_add(1);
+    }
+  }
   m.drawn->arrive_and_wait();
   m.may_exit->arrive_and_wait();
   return nullptr;
 }
 
-int ManyThreads() {
+// `burst`: the threads are all created before any draws (a pool started at
+// once), so each grow sees them all waiting; otherwise each draws as it
+// starts (threads arriving one at a time).
+int ManyThreads(bool burst) {
   std::barrier<> drawn(kMany + 1), may_exit(kMany + 1);
+  pthread_rwlock_t go = PTHREAD_RWLOCK_INITIALIZER;
+  if (burst) pthread_rwlock_wrlock(&go);
   std::atomic<int> owners{0};
-  Many m{&drawn, &may_exit, &owners};
+  std::atomic<uint64_t> refill_millis{0};
+  std::atomic<int> by_size[4] = {};
+  Many m{&drawn, &may_exit, &owners, burst ? &go : nullptr, &refill_millis, by_size};
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setstacksize(&attr, 128 * 1024);
@@ -216,6 +260,7 @@ int ManyThreads() {
       _exit(3);  // the others wait for it at the barrier
     }
   }
+  if (burst) pthread_rwlock_unlock(&go);
   drawn.arrive_and_wait();
   const struct grndpool_stats s = Stats();
   const long locked = LockedBytes();
@@ -229,15 +274,26 @@ int ManyThreads() {
   fflush(stdout);
   may_exit.arrive_and_wait();
   for (pthread_t t : pool) pthread_join(t, nullptr);
-  // Every slice the budget holds is owned (4272 at 2 MiB beside the per-CPU
-  // reservoir's share, 4084 without it: no thread here is hot), none lost to
-  // a claim that raced a grow. The process's own geometry: the reservoir's
-  // share depends on the CPUs and on rseq.
+  // Every thread owns a slice: the directory promises as many as sizing by
+  // segment index made (4272 at 2 MiB beside the per-CPU reservoir's share,
+  // 4084 without it: no thread here is hot), none lost to a claim that raced
+  // a grow. The process's own geometry: the reservoir's share depends on the
+  // CPUs and on rseq.
   const SlabGeometry &g = CurrentProcess().geometry;
-  const size_t slices = g.max_owned_slices;
-  printf("child: the geometry holds %zu slices (%zu bytes kept for the reservoir)\n", slices,
+  const size_t slices = g.promised_slices;
+  printf("child: the geometry promises %zu slices (%zu bytes kept for the reservoir)\n", slices,
          g.reservoir_bytes);
   bool ok = owners.load() == static_cast<int>(std::min<size_t>(kMany, slices));
+  if (burst) {
+    // Slices follow the threads: a pool of 4096 started at once gets the two
+    // sizes around its fair share, 512 B and 256 B (10.6 refills per 1000 u32
+    // a thread on average), not 1 KiB for the first and 256 B for the rest
+    // (16.1, sizing by index).
+    const double refills = static_cast<double>(refill_millis.load()) / 1000 / owners.load();
+    printf("child: burst: 1 KiB %d, 512 B %d, 256 B %d, other %d; %.1f refills per 1000 u32\n",
+           by_size[0].load(), by_size[1].load(), by_size[2].load(), by_size[3].load(), refills);
+    ok = ok && refills < 12.0;
+  }
   ok = ok && s.locked_bytes <= static_cast<uint64_t>(budget) &&
        s.slab_bytes <= static_cast<uint64_t>(budget);
   ok = ok && locked >= 0 && locked <= budget;
@@ -399,6 +455,10 @@ int ParkHot() {
 }
 
 int ParkFree() {
+  // Sized by segment index, as when the thread count cannot be read: slices
+  // that follow the threads would fit every thread here into the budget the
+  // free hot slices leave, and no claim would fail.
+  SetProcessThreadsForTesting([]() -> size_t { return 0; });
   const long budget = 64 * 1024;
   std::atomic<int> went_hot{0};
   std::barrier all_hot(kBusy);  // all four hot at once: four hot slices mapped
@@ -516,7 +576,8 @@ int main(int argc, char **argv) {
   using namespace grndpool::test;
   if (argc == 3 && strcmp(argv[1], "--child") == 0) {
     if (strcmp(argv[2], "overflow") == 0) return Overflow();
-    if (strcmp(argv[2], "many") == 0) return ManyThreads();
+    if (strcmp(argv[2], "many") == 0) return ManyThreads(false);
+    if (strcmp(argv[2], "many-burst") == 0) return ManyThreads(true);
     if (strcmp(argv[2], "park") == 0) return ParkHot();
     if (strcmp(argv[2], "park-free") == 0) return ParkFree();
     if (strcmp(argv[2], "park-quota") == 0) return ParkQuota();
