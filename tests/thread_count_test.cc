@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: Apache-2.0
+// lib/thread_count: the process's thread count as the kernel gives it, read
+// past a command name built to mislead the parser, and 0 (errno kept) when
+// /proc/self/stat cannot be opened.
+#include <gtest/gtest.h>
+#include <errno.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <thread>
+#include <vector>
+
+#include "lib/thread_count.h"
+
+namespace grndpool::test {
+namespace {
+
+// "Threads:" of /proc/self/status: the same count, by another parser.
+size_t StatusThreads() {
+  FILE *f = fopen("/proc/self/status", "r");
+  if (f == nullptr) return 0;
+  char line[256];
+  size_t n = 0;
+  while (fgets(line, sizeof line, f) != nullptr)
+    if (sscanf(line, "Threads: %zu", &n) == 1) break;
+  fclose(f);
+  return n;
+}
+
+TEST(ThreadCount, FollowsTheThreadsTheProcessHas) {
+  const size_t before = ProcessThreads();
+  ASSERT_GE(before, 1u);
+  EXPECT_EQ(before, StatusThreads());
+  std::atomic<bool> stop{false};
+  std::atomic<int> started{0};
+  std::vector<std::thread> pool;
+  for (int i = 0; i < 37; ++i)
+    pool.emplace_back([&] {
+      started.fetch_add(1);
+      while (!stop.load()) std::this_thread::yield();
+    });
+  while (started.load() < 37) std::this_thread::yield();
+  EXPECT_EQ(ProcessThreads(), before + 37);
+  stop = true;
+  for (std::thread &t : pool) t.join();
+  EXPECT_EQ(ProcessThreads(), before);
+}
+
+// Run in a child: the main thread's name is the process's command name.
+int InChild(int (*body)()) {
+  const pid_t pid = fork();
+  if (pid == 0) _exit(body());
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 100;
+}
+
+// The command name sits in parentheses and may hold spaces, ") " and digits:
+// the count is read from after the last ')'.
+TEST(ThreadCount, ACommandNameThatLooksLikeFieldsIsSkipped) {
+  EXPECT_EQ(InChild([] {
+              prctl(PR_SET_NAME, "x) R 1 2 3 (9", 0, 0, 0);
+              std::atomic<bool> stop{false};
+              std::thread t([&] {
+                while (!stop.load()) std::this_thread::yield();
+              });
+              const size_t n = ProcessThreads();
+              stop = true;
+              t.join();
+              return n == 2 ? 0 : 1;
+            }),
+            0);
+}
+
+// No descriptor free: 0, and errno as it was (a draw may run in a signal
+// handler, whose caller's errno must survive).
+TEST(ThreadCount, NoDescriptorFreeGivesZeroAndKeepsErrno) {
+  EXPECT_EQ(InChild([] {
+              const rlimit none{0, 0};
+              if (setrlimit(RLIMIT_NOFILE, &none) != 0) return 2;
+              errno = 1234;
+              const size_t n = ProcessThreads();
+              return n == 0 && errno == 1234 ? 0 : 1;
+            }),
+            0);
+  errno = 4321;
+  EXPECT_GE(ProcessThreads(), 1u);
+  EXPECT_EQ(errno, 4321);
+}
+
+}  // namespace
+}  // namespace grndpool::test
