@@ -35,7 +35,9 @@ constexpr bool KeptInChild(const char *name) {
 
 // The calling thread's refill counts not yet in the counters. `busy` while
 // they change: a signal handler that reads the counters meanwhile (and so
-// would flush) leaves them alone.
+// would flush) leaves them alone, and one that draws while this thread
+// flushes them (it reads the counters) counts straight into the counters:
+// nothing is added twice, or zeroed before it was added.
 struct RefillTally {
   uint64_t refills, reservoir_refills, served, discarded;
   bool busy;
@@ -72,7 +74,7 @@ static_assert(sizeof(struct grndpool_stats) ==
                   sizeof kCounterWords / sizeof kCounterWords[0] * sizeof(uint64_t));
 
 void CountRefill(uint64_t served, uint64_t discarded, bool from_reservoir, bool deferred) {
-  if (!deferred) {
+  if (!deferred || t_tally.busy) {
     RefillTally now{1, from_reservoir ? 1u : 0u, served, discarded, false};
     AddTally(now);
     return;
