@@ -109,13 +109,10 @@ struct SliceBuffer {
 static_assert(kMaxSharedDraw <= kMinSliceBytes - kSliceHeaderBytes);
 void OverflowDraw(ThreadState &t, void *out, size_t n) {
   if (n > kMaxSharedDraw) return KernelPathDraw(out, n);
-  if (ReservoirDraw(out, n, &t.reservoir)) {
-    ++t.unflushed_reservoir_draws;
-    t.unflushed_shared_bytes += n;
-  } else if (SharedDraw(out, n, FastBlock().grndpool_tag)) {
-    ++t.unflushed_shared_draws;
-    t.unflushed_shared_bytes += n;
-  }
+  if (ReservoirDraw(out, n, &t.reservoir))
+    CountOverflowDraw(n, true);
+  else if (SharedDraw(out, n, FastBlock().grndpool_tag))
+    CountOverflowDraw(n, false);
 }
 
 // A draw larger than the slice: straight from fresh kernel keys, the slice

@@ -33,23 +33,30 @@ constexpr bool KeptInChild(const char *name) {
   return SameName(name, "slab_bytes") || SameName(name, "droppable_bytes");
 }
 
-// The calling thread's refill counts not yet in the counters. `busy` while
-// they change: a signal handler that reads the counters meanwhile (and so
-// would flush) leaves them alone, and one that draws while this thread
-// flushes them (it reads the counters) counts straight into the counters:
-// nothing is added twice, or zeroed before it was added.
-struct RefillTally {
+// The calling thread's refill and overflow draw counts not yet in the
+// counters. `busy` while they change: a signal handler that reads the
+// counters meanwhile (and so would flush) leaves them alone, and one that
+// draws while this thread flushes them (it reads the counters) counts
+// straight into the counters: nothing is added twice, or zeroed before it
+// was added.
+struct Tally {
   uint64_t refills, reservoir_refills, served, discarded;
+  uint64_t shared_draws, reservoir_draws;  // overflow draws
   bool busy;
 };
-thread_local constinit RefillTally t_tally [[gnu::tls_model("initial-exec")]] = {};
+thread_local constinit Tally t_tally [[gnu::tls_model("initial-exec")]] = {};
 
-void AddTally(RefillTally &t) {
-  Count(g_counters.refills, t.refills);
+void AddTally(Tally &t) {
+  // Only what moved: an overflow thread's tally holds no refills, a slice
+  // owner's no overflow draws.
+  if (t.refills != 0) Count(g_counters.refills, t.refills);
   if (t.reservoir_refills != 0) Count(g_counters.reservoir_refills, t.reservoir_refills);
-  Count(g_counters.bytes_served, t.served);
-  Count(g_counters.bytes_discarded, t.discarded);
+  if (t.served != 0) Count(g_counters.bytes_served, t.served);
+  if (t.discarded != 0) Count(g_counters.bytes_discarded, t.discarded);
+  if (t.shared_draws != 0) Count(g_counters.shared_draws, t.shared_draws);
+  if (t.reservoir_draws != 0) Count(g_counters.reservoir_draws, t.reservoir_draws);
   t.refills = t.reservoir_refills = t.served = t.discarded = 0;
+  t.shared_draws = t.reservoir_draws = 0;
 }
 
 uint64_t Value(const CounterWord &c) {
@@ -75,11 +82,11 @@ static_assert(sizeof(struct grndpool_stats) ==
 
 void CountRefill(uint64_t served, uint64_t discarded, bool from_reservoir, bool deferred) {
   if (!deferred || t_tally.busy) {
-    RefillTally now{1, from_reservoir ? 1u : 0u, served, discarded, false};
+    Tally now{1, from_reservoir ? 1u : 0u, served, discarded, 0, 0, false};
     AddTally(now);
     return;
   }
-  RefillTally &t = t_tally;
+  Tally &t = t_tally;
   t.busy = true;
   std::atomic_signal_fence(std::memory_order_seq_cst);
   ++t.refills;
@@ -91,9 +98,25 @@ void CountRefill(uint64_t served, uint64_t discarded, bool from_reservoir, bool 
   t.busy = false;
 }
 
+void CountOverflowDraw(uint64_t bytes, bool from_reservoir) {
+  if (t_tally.busy) {
+    Tally now{0, 0, bytes, 0, from_reservoir ? 0u : 1u, from_reservoir ? 1u : 0u, false};
+    AddTally(now);
+    return;
+  }
+  Tally &t = t_tally;
+  t.busy = true;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  ++(from_reservoir ? t.reservoir_draws : t.shared_draws);
+  t.served += bytes;
+  if (t.shared_draws + t.reservoir_draws >= kOverflowTally) AddTally(t);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  t.busy = false;
+}
+
 void FlushTally() {
-  RefillTally &t = t_tally;
-  if (t.busy || t.refills == 0) return;
+  Tally &t = t_tally;
+  if (t.busy || (t.refills == 0 && t.shared_draws == 0 && t.reservoir_draws == 0)) return;
   t.busy = true;
   std::atomic_signal_fence(std::memory_order_seq_cst);
   AddTally(t);
@@ -143,7 +166,7 @@ void PrintCounters(int fd, uint64_t live_served_bytes) {
 }
 
 void ResetCountersInChild() {
-  t_tally = RefillTally{};
+  t_tally = Tally{};
   for (size_t i = 0; i < kCounterCount; ++i) {
     if (KeptInChild(kCounterWords[i].name)) continue;
     kCounterWords[i].word->store(0, std::memory_order_relaxed);

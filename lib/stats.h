@@ -66,6 +66,16 @@ extern const size_t kCounterCount;
 // counters mid-count flushes nothing).
 inline constexpr uint32_t kRefillTally = 8;
 void CountRefill(uint64_t served, uint64_t discarded, bool from_reservoir, bool deferred);
+// An overflow draw's counts: reservoir_draws (`from_reservoir`) or
+// shared_draws (a shared overflow slice served it), and bytes_served
+// (`bytes`). Kept in the calling thread's tally with its refills, added to
+// the process counters every kOverflowTally such draws (or kRefillTally
+// refills), at thread exit and before this thread reads them: a shared
+// counter per draw would be most of an overflow draw's cost. Called by a
+// thread past the slab budget, whose exit runs FlushTally. Async-signal-safe
+// as CountRefill.
+inline constexpr uint32_t kOverflowTally = 256;
+void CountOverflowDraw(uint64_t bytes, bool from_reservoir);
 // Adds this thread's tally to the process counters.
 void FlushTally();
 

@@ -70,17 +70,14 @@ bool GaveHotSliceBack(ThreadState &t) {
 // glibc's fork() runs this in the forking thread of the child: its slice went
 // with the wiped slab. (A raw-clone child finds out in SetUpThread instead.)
 void NoForkLocks() {}
-// A thread of a child (the one that forked): no slice, every slice free to
-// claim, and nothing of the parent's counted here (the counters start from
-// zero in a child).
+// A thread of a child (the one that forked): no slice, and every slice free
+// to claim. (Its tally of counts starts from zero with the counters:
+// ResetCountersInChild.)
 void ResetInChild(ThreadState &t) {
   ForgetSlice(t);
   t.claim_backoff = 0;
   t.claim_frees = 0;
   t.reservoir = ReservoirWindow{};
-  t.unflushed_shared_draws = 0;
-  t.unflushed_reservoir_draws = 0;
-  t.unflushed_shared_bytes = 0;
 }
 
 void ForgetSliceInChild(bool via_atfork) {
@@ -96,16 +93,6 @@ const fork::Hooks kForkHooks{NoForkLocks, NoForkLocks, ForgetSliceInChild};
 void InitThreadSlices(const Process &process) {
   g_process = &process;
   fork::RegisterHooks(&kForkHooks);
-}
-
-void FlushSharedCounts(ThreadState &t) {
-  if (t.unflushed_shared_draws == 0 && t.unflushed_reservoir_draws == 0) return;
-  Count(g_counters.shared_draws, t.unflushed_shared_draws);
-  Count(g_counters.reservoir_draws, t.unflushed_reservoir_draws);
-  Count(g_counters.bytes_served, t.unflushed_shared_bytes);
-  t.unflushed_shared_draws = 0;
-  t.unflushed_reservoir_draws = 0;
-  t.unflushed_shared_bytes = 0;
 }
 
 void ForgetSlice(ThreadState &t) {
@@ -149,7 +136,6 @@ SliceHeader *OwnedSlice(ThreadState &t, bool refilling) {
     --t.claim_backoff;
     return nullptr;
   }
-  FlushSharedCounts(t);
   // Nothing was freed since this thread's last claim found nothing: another
   // would scan every claim word in vain (at 4096 threads that scan, every 256
   // overflow draws, was a fifth of all the instructions drawing took).
@@ -179,7 +165,6 @@ void ReleaseThread(ThreadState *t) {
   t->phase = ThreadPhase::kExited;
   ForgetSlice(*t);
   std::atomic_signal_fence(std::memory_order_seq_cst);
-  FlushSharedCounts(*t);
   FlushTally();
   // The thread a raw-clone child's slices are held back for is leaving, and
   // will not serve from its old slice again: nothing needs holding back.

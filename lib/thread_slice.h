@@ -34,9 +34,6 @@ SliceHeader *OwnedSlice(ThreadState &t, bool refilling);
 // nothing from it again.
 void ForgetSlice(ThreadState &t);
 
-// Overflow draws, counted per thread and added to the process counters now.
-void FlushSharedCounts(ThreadState &t);
-
 // The thread-exit destructor's work: after it, every draw on the thread goes to
 // the kernel. Safe against a signal handler that draws meanwhile.
 void ReleaseThread(ThreadState *t);

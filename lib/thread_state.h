@@ -64,17 +64,11 @@ struct ThreadState {
   // look at the clock: a thread that refills often moves to a hot slice.
   uint32_t refills = 0;
   uint64_t refill_clock = 0;
-  // Overflow draws are counted here and added to the process counters at each
-  // claim retry and at thread exit: a shared counter per draw would be most of
-  // their cost.
-  uint32_t unflushed_shared_draws = 0;
-  uint32_t unflushed_reservoir_draws = 0;  // overflow draws the reservoir served
   // An overflow thread's reservoir window (lib/refill.h, ReservoirDraw):
   // reset when the thread loses its slice (OwnedSlice finds it gone) and in
   // a child (ResetInChild), so a thread that just left a slice reads the
   // generation before its first overflow draw.
   ReservoirWindow reservoir;
-  uint64_t unflushed_shared_bytes = 0;
 };
 
 inline thread_local constinit ThreadState t_state [[gnu::tls_model("initial-exec")]];

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // lib/stats: grndpool_get_stats() honours the caller's size, so a program built
 // against an older, shorter struct grndpool_stats keeps working; a child
-// after fork counts its own work; a thread's refill tally reaches the
-// counters when it reads them and when it exits, and a signal handler that
-// reads them mid-count counts nothing twice.
+// after fork counts its own work; a thread's tally of refills and overflow
+// draws reaches the counters when it reads them and when it exits, and a
+// signal handler that reads them mid-count counts nothing twice.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -17,6 +17,7 @@
 
 #include "grndpool/grndpool.h"
 #include "lib/stats.h"
+#include "lib/thread_slice.h"
 #include "probe_util.h"
 #include "test_util.h"
 
@@ -171,6 +172,30 @@ TEST(Stats, ALiveThreadsTallyLagsByLessThanAFlush) {
   const struct grndpool_stats after = Stats();
   EXPECT_GE(live.refills - before.refills, 2u * kRefillTally);
   EXPECT_EQ(after.refills - before.refills, 3u * kRefillTally);
+}
+
+// A thread past the slab budget tallies its overflow draws as it tallies its
+// refills: reading the counters there adds them first, so its own read is
+// exact (fewer draws than the tally holds before it flushes on its own).
+TEST(Stats, ThisThreadsOverflowDrawsAreCountedWhenItReadsThem) {
+  constexpr uint64_t kDraws = 100;
+  uint64_t draws = 0, overflow = 0, served = 0;
+  std::thread([&] {
+    (void)grndpool_u32();  // the thread is set up, with a slice
+    StayInOverflowForTesting();
+    const struct grndpool_stats before = Stats();
+    for (uint64_t i = 0; i < kDraws; ++i) (void)grndpool_u64();
+    const struct grndpool_stats after = Stats();
+    overflow =
+        after.shared_draws + after.reservoir_draws - before.shared_draws - before.reservoir_draws;
+    // The shared slices send a draw to the kernel (counted at once) while
+    // their slice is refilled.
+    draws = overflow + after.kernel_draws - before.kernel_draws;
+    served = after.bytes_served - before.bytes_served;
+  }).join();
+  EXPECT_GT(overflow, 0u) << "no draw took the overflow path: the test did not test";
+  EXPECT_EQ(draws, kDraws);
+  EXPECT_EQ(served, kDraws * 8);
 }
 
 std::atomic<uint64_t> g_handler_reads{0};
