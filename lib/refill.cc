@@ -207,7 +207,9 @@ bool ReservoirDraw(void *out, size_t n, ReservoirWindow *window) {
     window->unread = span;
     window->skip = 0;
   }
-  if (!FromReservoir(static_cast<uint8_t *>(out), n, true)) return false;
+  // FromReservoir's conditions hold (checked above; the generation was read
+  // within the window), so only the reservoir's fill is left to ask.
+  if (!g_reservoir(static_cast<uint8_t *>(out), n)) return false;
   window->unread -= static_cast<uint32_t>(n);
   return true;
 }
