@@ -67,6 +67,18 @@ bool GaveHotSliceBack(ThreadState &t) {
   return true;
 }
 
+// Gives back `owned` (a hot slice if `hot`), which `tag` owned, if there is
+// one: a hot slice is freed, or, with `park_if_wanted` (thread exit), parked
+// when threads found no slice, so its budget goes to them; a small slice is
+// freed. Called with grndpool_in_draw set.
+void GiveSliceBack(const Claim &owned, bool hot, uint32_t tag, bool park_if_wanted) {
+  if (!owned) return;
+  if (hot && !(park_if_wanted && ParkHotSlice(owned, tag)))
+    ReleaseHotSlice(owned, tag);
+  else  // also once parked: the retire finds the claim gone; outgrown arrays are freed
+    ReleaseSlice(owned, tag);
+}
+
 // glibc's fork() runs this in the forking thread of the child: its slice went
 // with the wiped slab. (A raw-clone child finds out in SetUpThread instead.)
 void NoForkLocks() {}
@@ -172,13 +184,8 @@ void ReleaseThread(ThreadState *t) {
     LiftQuarantine();
     LiftHotQuarantine();
   }
-  if (owned) {
-    // Threads found no slice: its budget goes to them if it is wanted.
-    if (hot && !ParkHotSlice(owned, fast.grndpool_tag))
-      ReleaseHotSlice(owned, fast.grndpool_tag);
-    else
-      ReleaseSlice(owned, fast.grndpool_tag);
-  }
+  // Threads found no slice: a hot slice's budget goes to them if it is wanted.
+  GiveSliceBack(owned, hot, fast.grndpool_tag, true);
   if (g_process != nullptr) g_process->kernel->thread_exit();
   std::atomic_signal_fence(std::memory_order_seq_cst);
   fast.grndpool_in_draw = 0;
@@ -195,10 +202,8 @@ void StayInOverflowForTesting() {
   const bool hot = t.hot;
   ForgetSlice(t);
   t.reservoir = ReservoirWindow{};
-  if (owned && hot)
-    ReleaseHotSlice(owned, fast.grndpool_tag);
-  else if (owned)
-    ReleaseSlice(owned, fast.grndpool_tag);
+  // Freed, never parked as at thread exit: a hot slice stays for others to claim.
+  GiveSliceBack(owned, hot, fast.grndpool_tag, false);
   std::atomic_signal_fence(std::memory_order_seq_cst);
   fast.grndpool_in_draw = 0;
 }
