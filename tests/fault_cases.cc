@@ -125,9 +125,10 @@ const Fault kFaults[] = {
        EXPECT_GT(s.mmap_failures, 0u);
        EXPECT_TRUE(Has(d, "mmap-failures")) << d;
      }},
-    // An 8 KiB budget (CTest adds GRNDPOOL_SLAB_BYTES=8K): one owned segment
-    // (4 slices) and the overflow segment, which is every mapping after the
-    // first five.
+    // An 8 KiB budget of 4 KiB slices (CTest adds GRNDPOOL_SLAB_BYTES=8K and
+    // GRNDPOOL_SLICE_BYTES=4K): one owned segment (4 slices at most, however
+    // many threads wait) and the overflow segment, which is every mapping
+    // after the first five.
     {"mmap_overflow", [] { g_map_fail_from = 6; },
      [](const StatsT &s, const std::string &d) {
        EXPECT_EQ(s.slab_bytes, PageBytes());  // the owned segment, no overflow segment
