@@ -2,8 +2,9 @@
 // lib/stats: grndpool_get_stats() honours the caller's size, so a program built
 // against an older, shorter struct grndpool_stats keeps working; a child
 // after fork counts its own work; a thread's tally of refills and overflow
-// draws reaches the counters when it reads them and when it exits, and a
-// signal handler that reads them mid-count counts nothing twice.
+// draws reaches the counters when it reads them and when it exits, a signal
+// handler that reads them mid-count counts nothing twice, and one that counts
+// while its thread flushes counts once.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -229,6 +230,45 @@ TEST(Stats, AHandlerReadingMidCountCountsNothingTwice) {
   EXPECT_GT(handler_reads, 100u) << "the storm did not interrupt the counting";
   EXPECT_EQ(refills, kCalls);
   EXPECT_EQ(served, kCalls);
+}
+
+// The other way round: the thread flushes its tally (as a read of the
+// counters does) in a loop while a storm's handler counts a refill and an
+// overflow draw on it, so handlers land mid-flush: each count reaches the
+// counters once, none is lost to the flush's zeroing or double counted.
+std::atomic<uint64_t> g_handler_counts{0};
+void CountInHandler(int) {
+  CountRefill(1, 0, false, true);
+  CountOverflowDraw(8, true);
+  g_handler_counts.fetch_add(1, std::memory_order_relaxed);
+}
+
+TEST(Stats, AHandlerCountingMidFlushCountsOnce) {
+  (void)grndpool_u32();
+  constexpr uint64_t kFlushes = 2000000;
+  uint64_t handler = 0, refills = 0, draws = 0, served = 0;
+  std::thread([&] {
+    FlushTally();
+    const struct grndpool_stats before = Stats();
+    timer_t storm;
+    if (!StartSignalStorm(SIGURG, CountInHandler, static_cast<pid_t>(gettid()), 20000, &storm))
+      return;
+    for (uint64_t i = 0; i < kFlushes; ++i) {
+      CountOverflowDraw(8, true);
+      FlushTally();
+    }
+    timer_delete(storm);
+    handler = g_handler_counts.load();
+    FlushTally();
+    const struct grndpool_stats after = Stats();
+    refills = after.refills - before.refills;
+    draws = after.reservoir_draws - before.reservoir_draws;
+    served = after.bytes_served - before.bytes_served;
+  }).join();
+  EXPECT_GT(handler, 100u) << "the storm did not interrupt the flushing";
+  EXPECT_EQ(refills, handler);
+  EXPECT_EQ(draws, kFlushes + handler);
+  EXPECT_EQ(served, 8 * (kFlushes + handler) + handler);
 }
 
 }  // namespace
