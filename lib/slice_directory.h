@@ -50,7 +50,9 @@ Claim ClaimSlice(uint32_t tag);
 // - leaves room, at min_slice_bytes, for as many slices as sizing by index
 //   would have made (promised_slices, less `mapped`, the slices of the
 //   segments before it): threads that arrive one at a time, each finding all
-//   the others served, get what the index gave them before.
+//   the others served, get what the index gave them before. (Threads that
+//   never draw count as waiting: the kernel's count cannot tell them apart,
+//   so many idle threads shrink the slices of those that draw.)
 // Pure; the grow reads the counts under the writers' lock, and sizes by index
 // when the thread count cannot be read.
 size_t SliceBytesFor(const SlabGeometry &g, size_t left, size_t waiting, size_t mapped);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -32,14 +33,18 @@ size_t NumThreadsField(const char *stat, size_t len) {
 
 size_t ProcessThreads() {
   if (size_t(*count)() = g_count_for_testing.load(std::memory_order_acquire)) return count();
+  // Raw system calls: libc's open, read and close are cancellation points
+  // (a cancel here, under the directory's lock with a segment's budget
+  // taken, would lose both) and may be wrapped by a preloaded library that
+  // is not safe in a signal handler.
   const int saved = errno;
   size_t threads = 0;
-  const int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  const long fd = syscall(SYS_openat, AT_FDCWD, "/proc/self/stat", O_RDONLY | O_CLOEXEC);
   if (fd >= 0) {
     char stat[1024];
-    const ssize_t got = read(fd, stat, sizeof stat);
+    const long got = syscall(SYS_read, fd, stat, sizeof stat);
     if (got > 0) threads = NumThreadsField(stat, static_cast<size_t>(got));
-    close(fd);
+    syscall(SYS_close, fd);
   }
   errno = saved;
   return threads;

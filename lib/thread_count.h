@@ -9,8 +9,9 @@ namespace grndpool {
 
 // The process's threads (num_threads in /proc/self/stat), or 0 when that
 // cannot be read (no /proc, a sandbox that denies it, no descriptor free).
-// Three system calls, no allocation, no lock; errno is kept, so any draw may
-// ask, from a signal handler too.
+// Three raw system calls (openat, read, close; no cancellation point), no
+// allocation, no lock; errno is kept, so any draw may ask, from a signal
+// handler too.
 size_t ProcessThreads();
 
 // Tests: answers ProcessThreads() instead of the kernel (nullptr: the kernel).

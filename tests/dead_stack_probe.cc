@@ -6,8 +6,9 @@
 // time. KIND: u64 (the exported grndpool_u64(), what the header's inline
 // draw calls on a miss, and every draw under GRNDPOOL_STRATEGY=per-cpu),
 // buf8 or buf4 (grndpool_buf of 8 or 4 bytes); overflow-KIND draws on a
-// thread past the slab budget (200 threads hold a slice each first; the
-// budget must be small enough), and fails unless the reservoir served it
+// thread past the slab budget (300 threads hold a slice each first; the
+// budget must hold fewer slices than that at its smallest, 256 B, plus its
+// hot slices: 242 at 64 KiB), and fails unless the reservoir served it
 // (its reservoir_draws) or, with "shared" as the third argument, the shared
 // overflow slices did.
 //
@@ -128,7 +129,7 @@ int main(int argc, char **argv) {
   }
   Result r;
   const struct grndpool_stats before = Stats();
-  std::vector<pthread_t> holders(overflow ? 200 : 0);
+  std::vector<pthread_t> holders(overflow ? 300 : 0);
   for (pthread_t &h : holders) pthread_create(&h, nullptr, Hold, nullptr);
   while (g_holding.load() < static_cast<int>(holders.size())) usleep(1000);
   // On a thread of its own: its stack, scanned below its frame, and (for

@@ -16,6 +16,7 @@
 #include "lib/thread_slice.h"
 #include "lib/runtime.h"
 #include "lib/strategies/registry.h"
+#include "lib/thread_count.h"
 #include "tests/leak_check.h"
 #include "tests/memory_search.h"
 
@@ -83,6 +84,10 @@ TEST_P(NextOutput, IsNowhereInAnImage) {
   std::atomic<bool> release{false};
   std::vector<std::thread> holders;
   if (kind == Kind::kOverflowSlice && !overflow_reservoir) {
+    // Slices sized by index: the segment keeps four slices of 1 KiB however
+    // many threads wait for one (sized from the waiting threads it would
+    // split into eight, and the worker would own one).
+    SetProcessThreadsForTesting([]() -> size_t { return 0; });
     std::atomic<int> holding{0};
     for (int i = 0; i < 4; ++i)
       holders.emplace_back([&] {

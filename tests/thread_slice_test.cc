@@ -283,16 +283,34 @@ int ManyThreads(bool burst) {
   const size_t slices = g.promised_slices;
   printf("child: the geometry promises %zu slices (%zu bytes kept for the reservoir)\n", slices,
          g.reservoir_bytes);
-  bool ok = owners.load() == static_cast<int>(std::min<size_t>(kMany, slices));
+  // (A burst gets more than the promise when more threads wait: up to the
+  // budget in slices of 256 B.)
+  bool ok = owners.load() ==
+            static_cast<int>(std::min<size_t>(kMany, burst ? g.max_owned_slices : slices));
   if (burst) {
     // Slices follow the threads: a pool of 4096 started at once gets the two
     // sizes around its fair share, 512 B and 256 B (10.6 refills per 1000 u32
-    // a thread on average), not 1 KiB for the first and 256 B for the rest
-    // (16.1, sizing by index).
+    // a thread on average on 2 CPUs), not 1 KiB for the first and 256 B for
+    // the rest (16.1, sizing by index, computed here for this geometry: the
+    // reservoir's share depends on the CPUs). At least a fifth fewer.
+    const size_t owned_segments = g.max_segments - 1;
+    double by_index = 0;
+    size_t counted = 0;
+    for (size_t s = 0; s < owned_segments && counted < kMany; ++s) {
+      const bool full =
+          g.reservoir_bytes != 0 ? s * 5 < owned_segments * 3 : s * 3 < owned_segments * 2;
+      const size_t bytes = full ? g.slice_bytes : g.min_slice_bytes;
+      for (size_t i = 0; i < g.segment_bytes / bytes && counted < kMany; ++i, ++counted)
+        by_index += 4000.0 / static_cast<double>(bytes - kSliceHeaderBytes);
+    }
+    by_index /= static_cast<double>(counted);
     const double refills = static_cast<double>(refill_millis.load()) / 1000 / owners.load();
-    printf("child: burst: 1 KiB %d, 512 B %d, 256 B %d, other %d; %.1f refills per 1000 u32\n",
-           by_size[0].load(), by_size[1].load(), by_size[2].load(), by_size[3].load(), refills);
-    ok = ok && refills < 12.0;
+    printf(
+        "child: burst: 1 KiB %d, 512 B %d, 256 B %d, other %d; %.1f refills per 1000 u32 (by "
+        "index: %.1f)\n",
+        by_size[0].load(), by_size[1].load(), by_size[2].load(), by_size[3].load(), refills,
+        by_index);
+    ok = ok && refills < 0.8 * by_index;
   }
   ok = ok && s.locked_bytes <= static_cast<uint64_t>(budget) &&
        s.slab_bytes <= static_cast<uint64_t>(budget);
