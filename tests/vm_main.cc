@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // main() of the suite that runs inside QEMU: the guest's /init passes no
 // environment, so the small slab budget the host's strategies_test gets from CTest
-// (to keep the overflow test at tens of threads) is set here.
+// (to keep the overflow test at a few hundred threads) is set here.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
