@@ -80,38 +80,37 @@ static_assert(sizeof(struct grndpool_stats) ==
               offsetof(struct grndpool_stats, bytes_served) +
                   sizeof kCounterWords / sizeof kCounterWords[0] * sizeof(uint64_t));
 
-void CountRefill(uint64_t served, uint64_t discarded, bool from_reservoir, bool deferred) {
-  if (!deferred || t_tally.busy) {
-    Tally now{1, from_reservoir ? 1u : 0u, served, discarded, 0, 0, false};
-    AddTally(now);
-    return;
-  }
+namespace {
+
+// Adds `delta` to this thread's tally, and the tally to the counters once
+// kRefillTally refills or kOverflowTally overflow draws are in it. Straight
+// to the counters when not `deferred`, or when the tally is busy (a handler
+// that counts while its thread counts or flushes).
+void Tallied(Tally delta, bool deferred) {
+  if (!deferred || t_tally.busy) return AddTally(delta);
   Tally &t = t_tally;
   t.busy = true;
   std::atomic_signal_fence(std::memory_order_seq_cst);
-  ++t.refills;
-  t.reservoir_refills += from_reservoir ? 1 : 0;
-  t.served += served;
-  t.discarded += discarded;
-  if (t.refills >= kRefillTally) AddTally(t);
+  t.refills += delta.refills;
+  t.reservoir_refills += delta.reservoir_refills;
+  t.served += delta.served;
+  t.discarded += delta.discarded;
+  t.shared_draws += delta.shared_draws;
+  t.reservoir_draws += delta.reservoir_draws;
+  if (t.refills >= kRefillTally || t.shared_draws + t.reservoir_draws >= kOverflowTally)
+    AddTally(t);
   std::atomic_signal_fence(std::memory_order_seq_cst);
   t.busy = false;
 }
 
+}  // namespace
+
+void CountRefill(uint64_t served, uint64_t discarded, bool from_reservoir, bool deferred) {
+  Tallied(Tally{1, from_reservoir ? 1u : 0u, served, discarded, 0, 0, false}, deferred);
+}
+
 void CountOverflowDraw(uint64_t bytes, bool from_reservoir) {
-  if (t_tally.busy) {
-    Tally now{0, 0, bytes, 0, from_reservoir ? 0u : 1u, from_reservoir ? 1u : 0u, false};
-    AddTally(now);
-    return;
-  }
-  Tally &t = t_tally;
-  t.busy = true;
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  ++(from_reservoir ? t.reservoir_draws : t.shared_draws);
-  t.served += bytes;
-  if (t.shared_draws + t.reservoir_draws >= kOverflowTally) AddTally(t);
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  t.busy = false;
+  Tallied(Tally{0, 0, bytes, 0, from_reservoir ? 0u : 1u, from_reservoir ? 1u : 0u, false}, true);
 }
 
 void FlushTally() {

@@ -13,6 +13,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <thread>
 #include <vector>
 
@@ -210,26 +211,41 @@ void ReadStats(int) {
 // A signal handler that reads the counters (and so flushes the tally)
 // interrupts CountRefill over and over, also while it adds the tally: every
 // count lands exactly once.
+// Runs `body` on a new thread under a 20 us SIGURG storm at it whose
+// handler is `handler` (which counts its calls in `calls`), the thread's
+// tally flushed before and after: the counters around it, and how many
+// times the handler ran. (No storm: nothing runs, handler_calls is 0.)
+struct Stormed {
+  struct grndpool_stats before {
+  }, after{};
+  uint64_t handler_calls = 0;
+};
+Stormed UnderStorm(void (*handler)(int), const std::atomic<uint64_t> &calls,
+                   const std::function<void()> &body) {
+  Stormed s;
+  std::thread([&] {
+    FlushTally();
+    s.before = Stats();
+    timer_t storm;
+    if (!StartSignalStorm(SIGURG, handler, static_cast<pid_t>(gettid()), 20000, &storm)) return;
+    body();
+    timer_delete(storm);
+    s.handler_calls = calls.load();
+    FlushTally();
+    s.after = Stats();
+  }).join();
+  return s;
+}
+
 TEST(Stats, AHandlerReadingMidCountCountsNothingTwice) {
   (void)grndpool_u32();
   constexpr uint64_t kCalls = 3000000;
-  uint64_t refills = 0, served = 0, handler_reads = 0;
-  std::thread([&] {
-    FlushTally();
-    const struct grndpool_stats before = Stats();
-    timer_t storm;
-    if (!StartSignalStorm(SIGURG, ReadStats, static_cast<pid_t>(gettid()), 20000, &storm)) return;
+  const Stormed s = UnderStorm(ReadStats, g_handler_reads, [] {
     for (uint64_t i = 0; i < kCalls; ++i) CountRefill(1, 0, false, true);
-    timer_delete(storm);
-    handler_reads = g_handler_reads.load();
-    FlushTally();
-    const struct grndpool_stats after = Stats();
-    refills = after.refills - before.refills;
-    served = after.bytes_served - before.bytes_served;
-  }).join();
-  EXPECT_GT(handler_reads, 100u) << "the storm did not interrupt the counting";
-  EXPECT_EQ(refills, kCalls);
-  EXPECT_EQ(served, kCalls);
+  });
+  EXPECT_GT(s.handler_calls, 100u) << "the storm did not interrupt the counting";
+  EXPECT_EQ(s.after.refills - s.before.refills, kCalls);
+  EXPECT_EQ(s.after.bytes_served - s.before.bytes_served, kCalls);
 }
 
 // The other way round: the thread flushes its tally (as a read of the
@@ -246,29 +262,17 @@ void CountInHandler(int) {
 TEST(Stats, AHandlerCountingMidFlushCountsOnce) {
   (void)grndpool_u32();
   constexpr uint64_t kFlushes = 2000000;
-  uint64_t handler = 0, refills = 0, draws = 0, served = 0;
-  std::thread([&] {
-    FlushTally();
-    const struct grndpool_stats before = Stats();
-    timer_t storm;
-    if (!StartSignalStorm(SIGURG, CountInHandler, static_cast<pid_t>(gettid()), 20000, &storm))
-      return;
+  const Stormed s = UnderStorm(CountInHandler, g_handler_counts, [] {
     for (uint64_t i = 0; i < kFlushes; ++i) {
       CountOverflowDraw(8, true);
       FlushTally();
     }
-    timer_delete(storm);
-    handler = g_handler_counts.load();
-    FlushTally();
-    const struct grndpool_stats after = Stats();
-    refills = after.refills - before.refills;
-    draws = after.reservoir_draws - before.reservoir_draws;
-    served = after.bytes_served - before.bytes_served;
-  }).join();
+  });
+  const uint64_t handler = s.handler_calls;
   EXPECT_GT(handler, 100u) << "the storm did not interrupt the flushing";
-  EXPECT_EQ(refills, handler);
-  EXPECT_EQ(draws, kFlushes + handler);
-  EXPECT_EQ(served, 8 * (kFlushes + handler) + handler);
+  EXPECT_EQ(s.after.refills - s.before.refills, handler);
+  EXPECT_EQ(s.after.reservoir_draws - s.before.reservoir_draws, kFlushes + handler);
+  EXPECT_EQ(s.after.bytes_served - s.before.bytes_served, 8 * (kFlushes + handler) + handler);
 }
 
 }  // namespace
