@@ -20,18 +20,15 @@ const Process *g_process = nullptr;
 // slice i: s * max_slices_per_segment + i). Mapped at start-up, wiped in a child
 // after fork, never droppable: see Claim.
 std::atomic<uint32_t> *g_claims = nullptr;
-// Each owned segment's cut: [slice bytes, header included:32][slices:32], 0
-// until it is mapped. Written before the segment is published, and changed
-// only while the writer holds every claim word of the old cut (HoldFree),
-// with release: a claimer that reads the new cut (acquire) sees the wipes of
-// every slice freed before it, the words past the old cut's included. Kept
-// in a child after fork, as the segments are.
-std::atomic<uint64_t> *g_cuts = nullptr;
+// Each owned segment's slice size, header included (0 until it is mapped):
+// written before the segment is published, and changed only while the
+// writer holds every claim word of the segment (HoldFree). Kept in a child
+// after fork, as the segments are.
+std::atomic<uint32_t> *g_slice_bytes = nullptr;
 // Not before this time (CLOCK_MONOTONIC_COARSE, ns) does a claim look for
 // free segments to split finer: see MaySplitFiner.
 std::atomic<uint64_t> g_next_split_ns{0};
 constexpr uint64_t kSplitIntervalNs = 10'000'000;
-constexpr uint64_t kSplitBackOffNs = 1'000'000'000;
 // Slab bytes not mapped yet, for owned slices (the directory's and hot ones);
 // the overflow segment's share is set aside at start-up.
 std::atomic<size_t> g_budget_left{0};
@@ -72,12 +69,8 @@ struct Split {
   size_t slices;
 };
 Split SplitOf(size_t s) {
-  const uint64_t cut = g_cuts[s].load(std::memory_order_acquire);
-  return Split{static_cast<size_t>(cut >> 32), static_cast<size_t>(cut & UINT32_MAX)};
-}
-void SetCut(size_t s, size_t slice_bytes) {
-  const uint64_t slices = Geometry().segment_bytes / slice_bytes;
-  g_cuts[s].store(static_cast<uint64_t>(slice_bytes) << 32 | slices, std::memory_order_release);
+  const size_t bytes = g_slice_bytes[s].load(std::memory_order_relaxed);
+  return Split{bytes, bytes != 0 ? Geometry().segment_bytes / bytes : 0};
 }
 
 std::atomic<uint32_t> *ClaimWord(size_t s, size_t i) {
@@ -173,7 +166,6 @@ Claim TryClaimIn(const SegmentReader &segments, uint32_t tag, bool *first_in_seg
         continue;
       if (SplitOf(s).slice_bytes != split.slice_bytes) {
         word->store(0, std::memory_order_release);
-        NoteFree();
         break;  // the same segment again, split anew
       }
       if (first_in_segment != nullptr) *first_in_segment = AllFreeBut(s, split, i);
@@ -229,7 +221,8 @@ Claim Grow(uint32_t tag) {
   // Not visible to other claimers until the segment is published. The budget
   // keeps the index within the claim words; checked, not assumed.
   const size_t index = SegmentCountForWriter();
-  if (index < OwnedSegmentLimit()) SetCut(index, slice_bytes);
+  if (index < OwnedSegmentLimit())
+    g_slice_bytes[index].store(static_cast<uint32_t>(slice_bytes), std::memory_order_relaxed);
   const Claim mine =
       index < OwnedSegmentLimit() ? ClaimAt(segment, SplitOf(index), index, 0) : Claim{};
   if (mine) mine.word->store(tag, std::memory_order_relaxed);
@@ -273,7 +266,7 @@ void FreeHeld(size_t s, const Split &held) {
 bool Resplit(size_t s, size_t bytes) {
   const Split split = SplitOf(s);
   if (!HoldFree(s, split)) return false;
-  SetCut(s, bytes);
+  g_slice_bytes[s].store(static_cast<uint32_t>(bytes), std::memory_order_relaxed);
   FreeHeld(s, split);
   return true;
 }
@@ -295,7 +288,6 @@ void SplitFreeSegmentsFiner() {
   // Counted before the holds: claims that find no free slice meanwhile wait
   // for the writers' lock (GrowMayHelp).
   const Growing growing;
-  const uint32_t forks = fork::ForkCount();
   const size_t count = SegmentCountForWriter();
   const size_t first = g_quarantine_below.load(std::memory_order_relaxed);
   size_t held = 0, mapped = 0;
@@ -309,9 +301,6 @@ void SplitFreeSegmentsFiner() {
   if (held == 0) return;
   Demand demand{};
   const bool known = ReadDemand(g, &demand);
-  // No thread count (a sandbox, no /proc, no descriptor free): no cut would
-  // change, so the next try waits a second rather than 10 ms.
-  if (!known) g_next_split_ns.fetch_add(kSplitBackOffNs, std::memory_order_relaxed);
   size_t free_left = held * g.segment_bytes;
   for (size_t s = first; s < count && free_left != 0; ++s) {
     if (!Held(s)) continue;
@@ -319,13 +308,8 @@ void SplitFreeSegmentsFiner() {
     free_left -= g.segment_bytes;
     const size_t bytes =
         known ? SliceBytesFor(g, demand.left + free_left, demand.waiting, mapped) : old.slice_bytes;
-    // Not in a child of a fork (or raw clone) from a signal handler that
-    // interrupted this split: its claim words were wiped there, so the
-    // calling thread's own segment, whose claim it still returns, may be
-    // among the held ones; cut anew, that claim would overlap other slices.
-    // Uncut, a claim its word does not hold is forgotten at the next draw.
-    if (bytes < old.slice_bytes && old.slice_bytes % bytes == 0 && !fork::ForkedSince(forks))
-      SetCut(s, bytes);
+    if (bytes < old.slice_bytes && old.slice_bytes % bytes == 0)
+      g_slice_bytes[s].store(static_cast<uint32_t>(bytes), std::memory_order_relaxed);
     FreeHeld(s, old);
     const size_t slices = SplitOf(s).slices;
     mapped += slices;
@@ -427,11 +411,11 @@ void InitSliceDirectory(const Process &process) {
   g_process = &process;
   g_claims = static_cast<std::atomic<uint32_t> *>(MapWipedPlain(
       OwnedSegmentLimit() * Geometry().max_slices_per_segment * sizeof(std::atomic<uint32_t>)));
-  g_cuts = static_cast<std::atomic<uint64_t> *>(
-      MapPlain(OwnedSegmentLimit() * sizeof(std::atomic<uint64_t>)));
+  g_slice_bytes = static_cast<std::atomic<uint32_t> *>(
+      MapPlain(OwnedSegmentLimit() * sizeof(std::atomic<uint32_t>)));
   // No claim words, or no segment array: no owned slices, threads share the
   // overflow slices.
-  const bool usable = InitSegmentDirectory() && g_claims != nullptr && g_cuts != nullptr;
+  const bool usable = InitSegmentDirectory() && g_claims != nullptr && g_slice_bytes != nullptr;
   g_budget_left.store(usable ? OwnedSegmentLimit() * Geometry().segment_bytes : 0,
                       std::memory_order_relaxed);
   fork::RegisterHooks(&kForkHooks);
