@@ -85,7 +85,7 @@ uint32_t NewThreadTag() {
   Count(g_counters.threads_seen);
   uint32_t tag;
   do tag = g_next_tag.fetch_add(1, std::memory_order_relaxed) + 1;
-  while (tag == 0 || tag == kRetiringTag || tag == kStaleTag || tag == kSplittingTag);
+  while (tag == 0 || tag == kRetiringTag || tag == kStaleTag);
   return tag;
 }
 

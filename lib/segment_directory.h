@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The slab's segments, in a directory published to readers under RCU
 // (liburcu, bulletproof flavour: no thread registration and no call_rcu
-// worker thread). Segments are only ever appended (how each is cut into
-// slices may change: lib/slice_directory.cc); the array grows by
+// worker thread). Segments are only ever appended; the array grows by
 // doubling, and an outgrown array is freed after a grace period at a later
 // thread exit, never in a draw (a draw waits for no grace period, so it can
 // run inside any read-side section, the application's included). Segments
@@ -17,12 +16,12 @@
 
 namespace grndpool {
 
-// How a segment is cut into slices is not here: lib/slice_directory.cc keeps
-// each segment's slice size beside its claim words, where a split can change.
 struct Segment {
   uint8_t *base;
   bool locked;
   bool droppable;
+  uint32_t slice_bytes;  // its slices' size, header included
+  uint32_t slices;       // segment bytes / slice_bytes
 };
 
 struct SegmentArray;  // the published array (segment_directory.cc)

@@ -23,9 +23,6 @@ inline constexpr uint32_t kRetiringTag = UINT32_MAX;
 // (lib/freshness.h): its owner's next draw fails the check after the copy
 // and refills. No thread has this tag either.
 inline constexpr uint32_t kStaleTag = UINT32_MAX - 1;
-// The claim words of a free segment held while it is cut anew
-// (lib/slice_directory.cc): no thread has this tag either.
-inline constexpr uint32_t kSplittingTag = UINT32_MAX - 2;
 
 // What buffered bytes were made under: record it when filling, compare it
 // before serving (the protocol is lib/freshness.h's).
@@ -137,7 +134,7 @@ struct Claim {
 // from its owner's tag: a slice being retired, or stamped anew, is left alone.
 inline void MakeStale(const std::atomic<uint32_t> &claim, SliceHeader *slice) {
   uint32_t tag = claim.load(std::memory_order_relaxed);
-  if (tag != 0 && tag != kRetiringTag && tag != kSplittingTag)
+  if (tag != 0 && tag != kRetiringTag)
     slice->owner.compare_exchange_strong(tag, kStaleTag, std::memory_order_relaxed);
 }
 

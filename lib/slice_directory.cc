@@ -3,7 +3,6 @@
 
 #include <atomic>
 #include <cstring>
-#include <ctime>
 
 #include "lib/fork.h"
 #include "lib/freshness.h"
@@ -20,15 +19,6 @@ const Process *g_process = nullptr;
 // slice i: s * max_slices_per_segment + i). Mapped at start-up, wiped in a child
 // after fork, never droppable: see Claim.
 std::atomic<uint32_t> *g_claims = nullptr;
-// Each owned segment's slice size, header included (0 until it is mapped):
-// written before the segment is published, and changed only while the
-// writer holds every claim word of the segment (HoldFree). Kept in a child
-// after fork, as the segments are.
-std::atomic<uint32_t> *g_slice_bytes = nullptr;
-// Not before this time (CLOCK_MONOTONIC_COARSE, ns) does a claim look for
-// free segments to split finer: see MaySplitFiner.
-std::atomic<uint64_t> g_next_split_ns{0};
-constexpr uint64_t kSplitIntervalNs = 10'000'000;
 // Slab bytes not mapped yet, for owned slices (the directory's and hot ones);
 // the overflow segment's share is set aside at start-up.
 std::atomic<size_t> g_budget_left{0};
@@ -61,29 +51,13 @@ size_t OwnedSegmentLimit() {
   return OwnedSegmentsOf(Geometry());
 }
 
-// Segment s's slice size and how many slices it holds, as read once: a
-// reader uses one read for a whole segment (see TryClaimIn for why that is
-// safe while a split changes it).
-struct Split {
-  size_t slice_bytes;
-  size_t slices;
-};
-Split SplitOf(size_t s) {
-  const size_t bytes = g_slice_bytes[s].load(std::memory_order_relaxed);
-  return Split{bytes, bytes != 0 ? Geometry().segment_bytes / bytes : 0};
+SliceHeader *SliceAt(const Segment &segment, size_t i) {
+  return reinterpret_cast<SliceHeader *>(segment.base + i * segment.slice_bytes);
 }
 
-std::atomic<uint32_t> *ClaimWord(size_t s, size_t i) {
-  return &g_claims[s * Geometry().max_slices_per_segment + i];
-}
-
-SliceHeader *SliceAt(const Segment &segment, const Split &split, size_t i) {
-  return reinterpret_cast<SliceHeader *>(segment.base + i * split.slice_bytes);
-}
-
-Claim ClaimAt(const Segment &segment, const Split &split, size_t s, size_t i) {
-  return Claim{SliceAt(segment, split, i), ClaimWord(s, i),
-               static_cast<uint32_t>(split.slice_bytes - kSliceHeaderBytes)};
+Claim ClaimAt(const Segment &segment, size_t s, size_t i) {
+  return Claim{SliceAt(segment, i), &g_claims[s * Geometry().max_slices_per_segment + i],
+               static_cast<uint32_t>(segment.slice_bytes - kSliceHeaderBytes)};
 }
 
 // By segment index, when the thread count cannot be read (and for the
@@ -110,86 +84,34 @@ size_t LadderSlices(const SlabGeometry &g) {
   return slices;
 }
 
-// What SliceBytesFor weighs, under the writers' lock: the threads without a
-// small slice (the kernel's count less the small slices owned) and the budget
-// they may still have (unmapped, and what hot slices hold). False when the
-// thread count cannot be read.
-struct Demand {
-  size_t waiting;
-  size_t left;
-};
-bool ReadDemand(const SlabGeometry &g, Demand *demand) {
-  const size_t threads = ProcessThreads();
-  if (threads == 0) return false;
-  const uint64_t owned = g_counters.slices_in_use.load(std::memory_order_relaxed);
-  const uint64_t hot = g_counters.hot_slices_in_use.load(std::memory_order_relaxed);
-  const uint64_t small = owned > hot ? owned - hot : 0;
-  demand->waiting = threads > small ? threads - small : 1;
-  demand->left = g_budget_left.load(std::memory_order_relaxed) + hot * g.hot_slice_bytes;
-  return true;
-}
-
 // The size of the next segment's slices (SliceBytesFor), under the writers'
 // lock: from the kernel's thread count, or by index when it cannot be read.
 size_t NextSliceBytes(const SlabGeometry &g) {
   const size_t index = SegmentCountForWriter();
-  Demand demand{};
-  if (!ReadDemand(g, &demand)) return LadderSliceBytes(g, OwnedSegmentLimit(), index);
+  const size_t threads = ProcessThreads();
+  if (threads == 0) return LadderSliceBytes(g, OwnedSegmentLimit(), index);
   size_t mapped = 0;
-  for (size_t s = 0; s < index; ++s) mapped += SplitOf(s).slices;
-  return SliceBytesFor(g, demand.left, demand.waiting, mapped);
+  for (size_t s = 0; s < index; ++s) mapped += SegmentForWriter(s).slices;
+  const uint64_t owned = g_counters.slices_in_use.load(std::memory_order_relaxed);
+  const uint64_t hot = g_counters.hot_slices_in_use.load(std::memory_order_relaxed);
+  const uint64_t small = owned > hot ? owned - hot : 0;
+  const size_t waiting = threads > small ? threads - small : 1;
+  const size_t left = g_budget_left.load(std::memory_order_relaxed) + hot * g.hot_slice_bytes;
+  return SliceBytesFor(g, left, waiting, mapped);
 }
 
-// Whether every slice of segment s but slice `except` is free.
-bool AllFreeBut(size_t s, const Split &split, size_t except) {
-  for (size_t i = 0; i < split.slices; ++i)
-    if (i != except && ClaimWord(s, i)->load(std::memory_order_relaxed) != 0) return false;
-  return true;
-}
-
-// A free slice now claimed by `tag`, or an empty Claim. Each segment's split
-// is read once, before its words; a split may change meanwhile (HoldFree),
-// so it is read again after a word is won. A split changes only while its
-// writer holds every word of the segment, and it frees them (release) after
-// the change: a claim that won a word before the hold made the split fail,
-// and one that won it after reads the new split (acquire) and gives the word
-// back untouched, to look again with the new one.
-Claim TryClaimIn(const SegmentReader &segments, uint32_t tag, bool *first_in_segment = nullptr) {
-  for (size_t s = g_quarantine_below.load(std::memory_order_relaxed); s < segments.count();) {
-    const Split split = SplitOf(s);
-    size_t i = 0;
-    for (; i < split.slices; ++i) {
-      std::atomic<uint32_t> *word = ClaimWord(s, i);
+Claim TryClaimIn(const SegmentReader &segments, uint32_t tag) {
+  for (size_t s = g_quarantine_below.load(std::memory_order_relaxed); s < segments.count(); ++s) {
+    for (size_t i = 0; i < segments[s].slices; ++i) {
+      const Claim claim = ClaimAt(segments[s], s, i);
       uint32_t expected = 0;
-      if (word->load(std::memory_order_relaxed) != 0 ||
-          !word->compare_exchange_strong(expected, tag, std::memory_order_acquire))
-        continue;
-      if (SplitOf(s).slice_bytes != split.slice_bytes) {
-        word->store(0, std::memory_order_release);
-        break;  // the same segment again, split anew
-      }
-      if (first_in_segment != nullptr) *first_in_segment = AllFreeBut(s, split, i);
-      return ClaimAt(segments[s], split, s, i);
+      if (claim.word->load(std::memory_order_relaxed) == 0 &&
+          claim.word->compare_exchange_strong(expected, tag, std::memory_order_acquire))
+        return claim;
     }
-    if (i == split.slices) ++s;
   }
   return Claim{};
 }
-
-// A grow or a split under way, for GrowMayHelp: claims that find no free
-// slice meanwhile wait for the writers' lock rather than go to the overflow.
-struct Growing {
-  Growing() { g_growing.fetch_add(1, std::memory_order_seq_cst); }
-  // Never below 0: a fork from a signal handler inside a grow leaves a
-  // child whose hook zeroed the count before this decrement runs there.
-  ~Growing() {
-    uint32_t n = g_growing.load(std::memory_order_relaxed);
-    while (n > 0 && !g_growing.compare_exchange_weak(n, n - 1, std::memory_order_seq_cst)) {
-    }
-  }
-  Growing(const Growing &) = delete;
-  Growing &operator=(const Growing &) = delete;
-};
 
 // Maps one more segment and publishes it; returns a slice of it already owned by
 // `tag`, or an empty Claim when the budget is spent.
@@ -204,7 +126,16 @@ Claim Grow(uint32_t tag) {
   }
   // Counted before the budget is taken and until the segment is published
   // (or given up): see GrowMayHelp.
-  const Growing growing;
+  g_growing.fetch_add(1, std::memory_order_seq_cst);
+  // Never below 0: a fork from a signal handler inside this grow leaves a
+  // child whose hook zeroed the count before this decrement runs there.
+  struct Grown {
+    ~Grown() {
+      uint32_t n = g_growing.load(std::memory_order_relaxed);
+      while (n > 0 && !g_growing.compare_exchange_weak(n, n - 1, std::memory_order_seq_cst)) {
+      }
+    }
+  } grown;
   if (!TakeSlabBudget(g.segment_bytes)) return Claim{};
   const size_t slice_bytes = NextSliceBytes(g);
   // Droppable pages are only safe where a slice cannot span two pages: the
@@ -217,14 +148,13 @@ Claim Grow(uint32_t tag) {
     ReturnSlabBudget(g.segment_bytes);
     return Claim{};
   }
-  const Segment segment{static_cast<uint8_t *>(m.base), m.locked, m.droppable};
+  const Segment segment{static_cast<uint8_t *>(m.base), m.locked, m.droppable,
+                        static_cast<uint32_t>(slice_bytes),
+                        static_cast<uint32_t>(g.segment_bytes / slice_bytes)};
   // Not visible to other claimers until the segment is published. The budget
   // keeps the index within the claim words; checked, not assumed.
   const size_t index = SegmentCountForWriter();
-  if (index < OwnedSegmentLimit())
-    g_slice_bytes[index].store(static_cast<uint32_t>(slice_bytes), std::memory_order_relaxed);
-  const Claim mine =
-      index < OwnedSegmentLimit() ? ClaimAt(segment, SplitOf(index), index, 0) : Claim{};
+  const Claim mine = index < OwnedSegmentLimit() ? ClaimAt(segment, index, 0) : Claim{};
   if (mine) mine.word->store(tag, std::memory_order_relaxed);
   if (!mine || !AppendSegment(segment)) {
     // No room for it in the directory: the budget goes back (and announces
@@ -240,111 +170,14 @@ Claim Grow(uint32_t tag) {
   return mine;
 }
 
-// A segment is cut anew only while every claim word of it is held by the
-// writer (kSplittingTag, under the writers' lock), so no claim is in flight:
-// HoldFree takes them all, or none if a slice is claimed; the size changes;
-// FreeHeld frees them with release (TryClaimIn reads the size again after
-// winning one).
-bool HoldFree(size_t s, const Split &split) {
-  size_t held = 0;
-  for (; held < split.slices; ++held) {
-    uint32_t expected = 0;
-    if (!ClaimWord(s, held)->compare_exchange_strong(expected, kSplittingTag,
-                                                     std::memory_order_acq_rel))
-      break;
-  }
-  if (held == split.slices) return true;
-  for (size_t i = 0; i < held; ++i) ClaimWord(s, i)->store(0, std::memory_order_release);
-  return false;
-}
-bool Held(size_t s) {
-  return ClaimWord(s, 0)->load(std::memory_order_relaxed) == kSplittingTag;
-}
-void FreeHeld(size_t s, const Split &held) {
-  for (size_t i = 0; i < held.slices; ++i) ClaimWord(s, i)->store(0, std::memory_order_release);
-}
-bool Resplit(size_t s, size_t bytes) {
-  const Split split = SplitOf(s);
-  if (!HoldFree(s, split)) return false;
-  g_slice_bytes[s].store(static_cast<uint32_t>(bytes), std::memory_order_relaxed);
-  FreeHeld(s, split);
-  return true;
-}
-
-// Under the writers' lock: the segments whose slices are all free are cut
-// finer where a grow would now cut smaller slices (SliceBytesFor), counting
-// them as budget not mapped yet and taking them in order, as grows would.
-// Threads that exit leave their segments cut for the crowd they were: the 1
-// KiB slices of 1024 threads, taken again by the first 1024 of 4096 threads
-// that come after them, would leave the other 3072 the 256 B slices the rest
-// of the budget holds. The free segments not cut smallest already are held
-// first, and the thread
-// count read after: at 4096 threads that read takes long enough for the
-// other CPUs' claims to take every free slice. Only smaller, in halves: an
-// old slice's start stays a slice's start, which readers that hold the old
-// size rely on (StaleEveryClaimed, LiveServedBytes).
-void SplitFreeSegmentsFiner() {
-  const SlabGeometry &g = Geometry();
-  // Counted before the holds: claims that find no free slice meanwhile wait
-  // for the writers' lock (GrowMayHelp).
-  const Growing growing;
-  const size_t count = SegmentCountForWriter();
-  const size_t first = g_quarantine_below.load(std::memory_order_relaxed);
-  size_t held = 0, mapped = 0;
-  for (size_t s = 0; s < count; ++s) {
-    const Split split = SplitOf(s);
-    if (s >= first && split.slice_bytes > g.min_slice_bytes && HoldFree(s, split))
-      ++held;
-    else
-      mapped += split.slices;
-  }
-  if (held == 0) return;
-  Demand demand{};
-  const bool known = ReadDemand(g, &demand);
-  size_t free_left = held * g.segment_bytes;
-  for (size_t s = first; s < count && free_left != 0; ++s) {
-    if (!Held(s)) continue;
-    const Split old = SplitOf(s);
-    free_left -= g.segment_bytes;
-    const size_t bytes =
-        known ? SliceBytesFor(g, demand.left + free_left, demand.waiting, mapped) : old.slice_bytes;
-    if (bytes < old.slice_bytes && old.slice_bytes % bytes == 0)
-      g_slice_bytes[s].store(static_cast<uint32_t>(bytes), std::memory_order_relaxed);
-    FreeHeld(s, old);
-    const size_t slices = SplitOf(s).slices;
-    mapped += slices;
-    demand.waiting = demand.waiting > slices ? demand.waiting - slices : 1;
-  }
-  NoteFree();  // claims that failed while the segments were held may succeed now
-}
-
-// Whether a claim that took the first slice of a free segment should look
-// for free segments to cut finer: at most once per 10 ms in the process (it
-// reads /proc/self/stat), and never for a segment already cut smallest.
-bool MaySplitFiner(const Claim &claim) {
-  if (claim.capacity + kSliceHeaderBytes <= Geometry().min_slice_bytes) return false;
-  timespec ts{};
-  if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) != 0) return false;
-  const uint64_t now = static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + ts.tv_nsec;
-  uint64_t next = g_next_split_ns.load(std::memory_order_relaxed);
-  return now >= next && g_next_split_ns.compare_exchange_strong(next, now + kSplitIntervalNs,
-                                                                std::memory_order_relaxed);
-}
-
 // The epoch moved: every claimed slice's next draw refills.
 void StaleEveryClaimed() {
-  // A split that changes meanwhile only makes slices smaller, in halves, so
-  // an old slice's start is a new slice's header, whose owner's tag differs
-  // from the word's (a missed slice was claimed after the epoch moved: its
-  // first refill reads the new one).
   SegmentReader segments;
-  for (size_t s = 0; s < segments.count(); ++s) {
-    const Split split = SplitOf(s);
-    for (size_t i = 0; i < split.slices; ++i) {
-      const Claim claim = ClaimAt(segments[s], split, s, i);
+  for (size_t s = 0; s < segments.count(); ++s)
+    for (size_t i = 0; i < segments[s].slices; ++i) {
+      const Claim claim = ClaimAt(segments[s], s, i);
       MakeStale(*claim.word, claim.slice);
     }
-  }
 }
 
 // In a child: locks every segment again (locks are not inherited) and counts it.
@@ -411,11 +244,9 @@ void InitSliceDirectory(const Process &process) {
   g_process = &process;
   g_claims = static_cast<std::atomic<uint32_t> *>(MapWipedPlain(
       OwnedSegmentLimit() * Geometry().max_slices_per_segment * sizeof(std::atomic<uint32_t>)));
-  g_slice_bytes = static_cast<std::atomic<uint32_t> *>(
-      MapPlain(OwnedSegmentLimit() * sizeof(std::atomic<uint32_t>)));
   // No claim words, or no segment array: no owned slices, threads share the
   // overflow slices.
-  const bool usable = InitSegmentDirectory() && g_claims != nullptr && g_slice_bytes != nullptr;
+  const bool usable = InitSegmentDirectory() && g_claims != nullptr;
   g_budget_left.store(usable ? OwnedSegmentLimit() * Geometry().segment_bytes : 0,
                       std::memory_order_relaxed);
   fork::RegisterHooks(&kForkHooks);
@@ -456,11 +287,10 @@ Claim ClaimSlice(uint32_t tag) {
   g_claim_scans.fetch_add(1, std::memory_order_relaxed);
   Claim claim;
   size_t scanned = 0;
-  bool first_in_segment = false;
   {
     SegmentReader segments;
     scanned = segments.count();
-    claim = TryClaimIn(segments, tag, &first_in_segment);
+    claim = TryClaimIn(segments, tag);
   }
   if (!claim && GrowMayHelp(scanned)) claim = Grow(tag);
   if (!claim) {
@@ -472,12 +302,6 @@ Claim ClaimSlice(uint32_t tag) {
   claim.slice->Reset();
   claim.slice->owner.store(tag, std::memory_order_relaxed);
   Count(g_counters.slices_in_use);
-  // Free segments are cut for the threads there are now (this one's own is
-  // not free any more: kept as it is).
-  if (first_in_segment && MaySplitFiner(claim)) {
-    const fork::ForkSafeLock lock(SegmentWriters());
-    if (lock) SplitFreeSegmentsFiner();
-  }
   return claim;
 }
 
@@ -523,17 +347,6 @@ uint64_t SliceFrees() {
   return g_frees.load(std::memory_order_acquire);
 }
 
-bool ResplitForTesting(size_t segment, size_t slice_bytes) {
-  const SlabGeometry &g = Geometry();
-  if (slice_bytes < g.min_slice_bytes || slice_bytes > g.segment_bytes ||
-      g.segment_bytes % slice_bytes != 0)
-    return false;
-  const fork::ForkSafeLock lock(SegmentWriters());
-  if (!lock || segment >= SegmentCountForWriter() || !Resplit(segment, slice_bytes)) return false;
-  NoteFree();
-  return true;
-}
-
 uint64_t ClaimScansForTesting() {
   return g_claim_scans.load(std::memory_order_relaxed);
 }
@@ -577,11 +390,9 @@ uint64_t LiveServedBytes() {
   if (g_process == nullptr) return 0;
   uint64_t served = 0;
   SegmentReader segments;
-  for (size_t s = 0; s < segments.count(); ++s) {
-    const Split split = SplitOf(s);  // if split finer meanwhile: still slice headers
-    for (size_t i = 0; i < split.slices; ++i)
-      served += SliceAt(segments[s], split, i)->ServedSinceRefill();
-  }
+  for (size_t s = 0; s < segments.count(); ++s)
+    for (size_t i = 0; i < segments[s].slices; ++i)
+      served += SliceAt(segments[s], i)->ServedSinceRefill();
   return served;
 }
 

@@ -30,10 +30,7 @@ void InitSliceDirectory(const Process &process);
 
 // A free slice now owned by `tag`, its header reset and stamped, or an empty
 // Claim when the budget is spent (or no memory can be mapped). Slices shrink
-// as threads multiply (SliceBytesFor): the claim says its capacity. Segments
-// whose slices are all free are cut finer when threads have multiplied since
-// they were cut: by a claim that takes the first slice of one, at most once
-// per 10 ms (it reads the thread count, as a grow does). A claim
+// as threads multiply (SliceBytesFor): the claim says its capacity. A claim
 // that finds none counts in FailedClaims(). Its claim word
 // is outside the slab, so a slice in MAP_DROPPABLE memory stays owned when
 // the kernel drops its page.
@@ -99,12 +96,6 @@ bool SlabBudgetPlentiful();
 // since one that failed, another would fail too (acquire: the move is seen
 // after what it announces). Never 0. Any thread, async-signal-safe.
 uint64_t SliceFrees();
-
-// Tests only: cuts owned segment `segment` into slices of `slice_bytes` (any
-// size between min_slice_bytes and the segment that divides it, larger too)
-// if all its slices are free, as a claim's split does (smaller only) when
-// threads multiply. False if it could not.
-bool ResplitForTesting(size_t segment, size_t slice_bytes);
 
 // Tests only: how many times ClaimSlice has looked for a free slice.
 uint64_t ClaimScansForTesting();

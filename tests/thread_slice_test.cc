@@ -68,20 +68,6 @@ TEST(ThreadSlice, ABurstOfFourThousandThreadsGetsSlicesOfItsFairShare) {
       << out;
 }
 
-// The same burst after a pool of 1024 threads has come and gone: the
-// segments it left, cut into 1 KiB slices for 1024, are cut finer for the
-// 4096 (lib/slice_directory.h, ClaimSlice) before they are taken again, so
-// the burst gets what it gets in a fresh process, not 1 KiB for its first
-// 1024 threads and 256 B for the other 3072 (16.7 refills per 1000 u32).
-TEST(ThreadSlice, ABurstAfterASmallerPoolGetsSlicesOfItsFairShare) {
-  std::string out;
-  EXPECT_EQ(RunCommand("GRNDPOOL_SLAB_BYTES=2M GRNDPOOL_SLICE_BYTES=1K " + SelfPath() +
-                           " --child many-burst-after-1024",
-                       &out),
-            0)
-      << out;
-}
-
 // Threads that find no slice get the hot slices' budget: a hot slice's owner
 // parks it at its next refill (wiped, unlocked, given back) when a claim
 // failed since the last park, and everyone ends up owning a small slice,
@@ -256,30 +242,7 @@ void *ManyThread(void *arg) {
 // `burst`: the threads are all created before any draws (a pool started at
 // once), so each grow sees them all waiting; otherwise each draws as it
 // starts (threads arriving one at a time).
-// `before`: a burst of that many threads first, which draw once each and
-// exit (joined) before the pool is started.
-int ManyThreads(bool burst, int before = 0) {
-  if (before > 0) {
-    std::barrier<> drawn(before + 1), may_exit(before + 1);
-    pthread_rwlock_t go = PTHREAD_RWLOCK_INITIALIZER;
-    pthread_rwlock_wrlock(&go);
-    std::atomic<int> owners{0};
-    std::atomic<uint64_t> refill_millis{0};
-    std::atomic<int> by_size[4] = {};
-    Many m{&drawn, &may_exit, &owners, &go, &refill_millis, by_size};
-    std::vector<pthread_t> pool(static_cast<size_t>(before));
-    for (pthread_t &t : pool)
-      if (pthread_create(&t, nullptr, ManyThread, &m) != 0) {
-        fprintf(stderr, "child: a thread of the first pool could not be created\n");
-        _exit(3);
-      }
-    pthread_rwlock_unlock(&go);
-    drawn.arrive_and_wait();
-    printf("child: first pool: %d threads, 1 KiB %d, 512 B %d, 256 B %d, other %d\n", before,
-           by_size[0].load(), by_size[1].load(), by_size[2].load(), by_size[3].load());
-    may_exit.arrive_and_wait();
-    for (pthread_t t : pool) pthread_join(t, nullptr);
-  }
+int ManyThreads(bool burst) {
   std::barrier<> drawn(kMany + 1), may_exit(kMany + 1);
   pthread_rwlock_t go = PTHREAD_RWLOCK_INITIALIZER;
   if (burst) pthread_rwlock_wrlock(&go);
@@ -633,14 +596,13 @@ int main(int argc, char **argv) {
     if (strcmp(argv[2], "overflow") == 0) return Overflow();
     if (strcmp(argv[2], "many") == 0) return ManyThreads(false);
     if (strcmp(argv[2], "many-burst") == 0) return ManyThreads(true);
-    if (strcmp(argv[2], "many-burst-after-1024") == 0) return ManyThreads(true, 1024);
     if (strcmp(argv[2], "park") == 0) return ParkHot();
     if (strcmp(argv[2], "park-free") == 0) return ParkFree();
     if (strcmp(argv[2], "park-quota") == 0) return ParkQuota();
-    fprintf(stderr,
-            "thread_slice_test: unknown child mode '%s' "
-            "(overflow|many|many-burst|many-burst-after-1024|park|park-free|park-quota)\n",
-            argv[2]);
+    fprintf(
+        stderr,
+        "thread_slice_test: unknown child mode '%s' (overflow|many|park|park-free|park-quota)\n",
+        argv[2]);
     return 2;
   }
   ApplyTestEnvironment();
