@@ -31,19 +31,18 @@ class ThreadsLine {
         matched_ = c == kKey[matched_] ? matched_ + 1 : c == '\n' ? 1 : 0;
       } else if (c >= '0' && c <= '9') {
         count_ = count_ * 10 + static_cast<size_t>(c - '0');
-        digits_ = true;
       } else {
         return true;
       }
     }
     return false;
   }
-  size_t count() const { return digits_ ? count_ : 0; }
+  // 0 when the line is missing (a process has at least one thread).
+  size_t count() const { return count_; }
 
  private:
   size_t matched_ = 0;
   size_t count_ = 0;
-  bool digits_ = false;
 };
 
 }  // namespace
