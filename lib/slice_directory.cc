@@ -1,7 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "lib/slice_directory.h"
 
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cstdint>
 #include <cstring>
 
 #include "lib/fork.h"
@@ -35,8 +41,33 @@ std::atomic<uint64_t> g_failed_claims{0};
 // leaving its thread on the overflow slices with slices about to be free.
 std::atomic<uint32_t> g_growing{0};
 
+// Claims inside Grow: the one holding the writers' lock and those queued for
+// it, at most kGrowers. A claim that finds them all taken sleeps on g_grown
+// instead (WaitForGrow): ForkSafeMutex's waiters sleep at most 1 ms and a
+// release wakes them all (fork safety), so at 4096 threads on 2 CPUs two
+// thousand claimers queued on the lock woke millions of times a second and
+// starved the grow they waited for (runs of 200 s instead of 5).
+constexpr uint32_t kGrowers = 2;
+std::atomic<uint32_t> g_growers{0};
+// Moves when a claimer leaves Grow (a futex word): what WaitForGrow sleeps on.
+std::atomic<uint32_t> g_grown{0};
+// Claimers asleep in WaitForGrow.
+std::atomic<uint32_t> g_grow_waiters{0};
+// A bound on one sleep, should a wake be missed (a fork from a signal
+// handler cut a grow): the sleeper looks again. Tests may raise it.
+std::atomic<long> g_grow_wait_ns{100'000'000};
+
 void NoteFree() {
   g_frees.fetch_add(1, std::memory_order_release);
+}
+
+// Takes one from `count` unless it is 0: a fork from a signal handler inside
+// the counted code leaves a child whose hook zeroed the count before the
+// decrement runs there.
+void Uncount(std::atomic<uint32_t> &count) {
+  uint32_t n = count.load(std::memory_order_relaxed);
+  while (n > 0 && !count.compare_exchange_weak(n, n - 1, std::memory_order_seq_cst)) {
+  }
 }
 
 const SlabGeometry &Geometry() {
@@ -114,8 +145,9 @@ Claim TryClaimIn(const SegmentReader &segments, uint32_t tag) {
 }
 
 // Maps one more segment and publishes it; returns a slice of it already owned by
-// `tag`, or an empty Claim when the budget is spent.
-Claim Grow(uint32_t tag) {
+// `tag` (`*made`: the segment's slices), or a slice another grow published
+// meanwhile (`*made` 0), or an empty Claim when the budget is spent.
+Claim Grow(uint32_t tag, uint32_t *made) {
   const SlabGeometry &g = Geometry();
   const fork::ForkSafeLock lock(SegmentWriters());
   if (!lock) return Claim{};  // a fork is under way: overflow or kernel meanwhile
@@ -127,14 +159,8 @@ Claim Grow(uint32_t tag) {
   // Counted before the budget is taken and until the segment is published
   // (or given up): see GrowMayHelp.
   g_growing.fetch_add(1, std::memory_order_seq_cst);
-  // Never below 0: a fork from a signal handler inside this grow leaves a
-  // child whose hook zeroed the count before this decrement runs there.
   struct Grown {
-    ~Grown() {
-      uint32_t n = g_growing.load(std::memory_order_relaxed);
-      while (n > 0 && !g_growing.compare_exchange_weak(n, n - 1, std::memory_order_seq_cst)) {
-      }
-    }
+    ~Grown() { Uncount(g_growing); }
   } grown;
   if (!TakeSlabBudget(g.segment_bytes)) return Claim{};
   const size_t slice_bytes = NextSliceBytes(g);
@@ -165,6 +191,7 @@ Claim Grow(uint32_t tag) {
     return Claim{};
   }
   Count(g_counters.slab_bytes, g.segment_bytes);
+  *made = segment.slices;
   if (m.locked && !fork::RelockIfReset(epoch, epoch_mapped, m.base, g.segment_bytes))
     SegmentForWriter(index).locked = false;
   return mine;
@@ -197,7 +224,10 @@ void ChildAfterFork(bool via_atfork) {
   // glibc's fork(): the forking thread forgot its slice in an atfork handler,
   // so every slice is free. A raw clone: see LiftQuarantine.
   g_quarantine_below.store(via_atfork ? 0 : SegmentCountForWriter(), std::memory_order_relaxed);
-  g_growing.store(0, std::memory_order_relaxed);  // a raw clone may cut a grow: none runs here
+  // A raw clone may cut a grow, or a claimer's sleep: none runs here.
+  g_growing.store(0, std::memory_order_relaxed);
+  g_growers.store(0, std::memory_order_relaxed);
+  g_grow_waiters.store(0, std::memory_order_relaxed);
   RelockAfterFork();
   NoteFree();  // every claim word reads free in the child
 }
@@ -269,6 +299,40 @@ bool GrowMayHelp(size_t scanned) {
   return segments.count() != scanned;
 }
 
+// One of the kGrowers places in Grow, if one is free.
+bool TakeGrowerSlot() {
+  uint32_t n = g_growers.load(std::memory_order_seq_cst);
+  do {
+    if (n >= kGrowers) return false;
+  } while (!g_growers.compare_exchange_weak(n, n + 1, std::memory_order_seq_cst));
+  return true;
+}
+
+void WakeGrowWaiters(int n) {
+  if (g_grow_waiters.load(std::memory_order_seq_cst) != 0)
+    syscall(SYS_futex, &g_grown, FUTEX_WAKE_PRIVATE, n, nullptr, nullptr, 0);
+}
+
+// A claimer leaving Grow, after it gave its place back: moves g_grown and
+// wakes as many sleepers as the grow made slices (one to grow next, and the
+// others to claim the rest), one if it made none (for its place), all if the
+// claim failed (they fail too, or a fork is under way).
+void LeftGrow(const Claim &claim, uint32_t made) {
+  g_grown.fetch_add(1, std::memory_order_seq_cst);
+  WakeGrowWaiters(!claim ? INT32_MAX : made != 0 ? static_cast<int>(made) : 1);
+}
+
+// Sleeps until a claimer leaves Grow (g_grown moves from `seen`, read before
+// the scan that found no slice), or for g_grow_wait_ns. A grower that leaves
+// after the scan moves g_grown past `seen`, so the sleep then does not begin.
+void WaitForGrow(uint32_t seen) {
+  g_grow_waiters.fetch_add(1, std::memory_order_seq_cst);
+  const long ns = g_grow_wait_ns.load(std::memory_order_relaxed);
+  const timespec bound{ns / 1'000'000'000, ns % 1'000'000'000};
+  syscall(SYS_futex, &g_grown, FUTEX_WAIT_PRIVATE, seen, &bound, nullptr, 0);
+  Uncount(g_grow_waiters);
+}
+
 }  // namespace
 
 size_t SliceBytesFor(const SlabGeometry &g, size_t left, size_t waiting, size_t mapped) {
@@ -284,21 +348,40 @@ size_t SliceBytesFor(const SlabGeometry &g, size_t left, size_t waiting, size_t 
 
 Claim ClaimSlice(uint32_t tag) {
   if (g_claims == nullptr) return Claim{};
-  g_claim_scans.fetch_add(1, std::memory_order_relaxed);
   Claim claim;
-  size_t scanned = 0;
-  {
-    SegmentReader segments;
-    scanned = segments.count();
-    claim = TryClaimIn(segments, tag);
+  for (;;) {
+    // Read before the scan: a grow that publishes after it moves it.
+    const uint32_t grown = g_grown.load(std::memory_order_seq_cst);
+    g_claim_scans.fetch_add(1, std::memory_order_relaxed);
+    size_t scanned = 0;
+    {
+      SegmentReader segments;
+      scanned = segments.count();
+      claim = TryClaimIn(segments, tag);
+    }
+    if (claim || !GrowMayHelp(scanned)) break;
+    if (TakeGrowerSlot()) {
+      uint32_t made = 0;
+      claim = Grow(tag, &made);
+      Uncount(g_growers);
+      LeftGrow(claim, made);
+      break;
+    }
+    // Every grower slot is taken: sleep until one is left, unless a fork
+    // holds the writers' lock (a grow gives up then: overflow meanwhile).
+    if (fork::ForkInProgress()) break;
+    WaitForGrow(grown);
   }
-  if (!claim && GrowMayHelp(scanned)) claim = Grow(tag);
   if (!claim) {
     // Not a failure while a fork holds the directory's lock (Grow gave up
     // rather than wait): no hot slice is parked for it.
     if (!fork::ForkInProgress()) g_failed_claims.fetch_add(1, std::memory_order_relaxed);
+    WakeGrowWaiters(INT32_MAX);  // none for them either, or a fork: they look again
     return Claim{};
   }
+  // A sleeper that took a slice hands the wake on: the grow's wakes may all
+  // have gone to claimers that found a slice, leaving nobody to grow next.
+  WakeGrowWaiters(1);
   claim.slice->Reset();
   claim.slice->owner.store(tag, std::memory_order_relaxed);
   Count(g_counters.slices_in_use);
@@ -345,6 +428,10 @@ uint64_t FailedClaims() {
 
 uint64_t SliceFrees() {
   return g_frees.load(std::memory_order_acquire);
+}
+
+void SetGrowWaitBoundForTesting(long ns) {
+  g_grow_wait_ns.store(ns, std::memory_order_relaxed);
 }
 
 uint64_t ClaimScansForTesting() {

@@ -29,7 +29,9 @@ SlabGeometry ComputeGeometry(const Options &options, size_t reservoir_bytes = 0)
 void InitSliceDirectory(const Process &process);
 
 // A free slice now owned by `tag`, its header reset and stamped, or an empty
-// Claim when the budget is spent (or no memory can be mapped). Slices shrink
+// Claim when the budget is spent (or no memory can be mapped). With none
+// free and budget left, it grows the slab or waits for a grow: two claims at
+// most queue for the writers' lock, the others sleep until a grow is done. Slices shrink
 // as threads multiply (SliceBytesFor): the claim says its capacity. A claim
 // that finds none counts in FailedClaims(). Its claim word
 // is outside the slab, so a slice in MAP_DROPPABLE memory stays owned when
@@ -99,6 +101,10 @@ uint64_t SliceFrees();
 
 // Tests only: how many times ClaimSlice has looked for a free slice.
 uint64_t ClaimScansForTesting();
+
+// Tests only: the bound on one sleep of a claim waiting for a grow (100 ms),
+// past which it looks again even if no wake came.
+void SetGrowWaitBoundForTesting(long ns);
 
 // In a child of a raw clone: the slice of the thread that forked is unknown,
 // so no slice mapped before the fork is handed out until that thread has been

@@ -2,14 +2,18 @@
 // lib/slice_directory: claim, release, growth, exhaustion and concurrent
 // claims, on a small budget, driven directly (no draw runs in this process).
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <set>
 #include <thread>
 #include <vector>
 
+#include "lib/fork.h"
+#include "lib/segment_directory.h"
 #include "lib/slab_segment.h"
 #include "lib/slice_directory.h"
 #include "lib/stats.h"
@@ -229,6 +233,55 @@ TEST_F(SliceDirectory, ConcurrentClaimsNeverShareASlice) {
     });
   for (auto &th : threads) th.join();
   EXPECT_EQ(shared.load(), 0);
+}
+
+// Claims that find no free slice while the budget lasts wait for a grow.
+// ForkSafeMutex's waiters wake every millisecond (and a release wakes them
+// all), so at most two claims wait at the writers' lock and the others sleep
+// until a claimer leaves the grow: with all of them at the lock, 4096 threads
+// on 2 CPUs starved the grow they waited for. Here a grow is held up for a
+// second (this thread holds the lock) while 48 claimers wait: at the lock,
+// that was one wake per millisecond each. Then each gets a slice of its own,
+// woken by the grows (the bound on a sleep is raised past the test's limit, so
+// a missed wake fails it).
+TEST_F(SliceDirectory, ClaimsWaitingForAGrowSleepUntilItIsDone) {
+  constexpr int kClaimers = 48;
+  constexpr auto kHeld = std::chrono::seconds(1);
+  ASSERT_EQ(g_counters.slab_bytes.load(), 0u) << "needs a directory nothing grew yet (run alone)";
+  SetGrowWaitBoundForTesting(60'000'000'000);
+  std::vector<Claim> got(kClaimers);
+  std::atomic<int> done{0};
+  SegmentWriters().lock();
+  rusage before{}, held{};
+  getrusage(RUSAGE_SELF, &before);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kClaimers; ++i)
+    threads.emplace_back([&, i] {
+      got[static_cast<size_t>(i)] = ClaimSlice(2000 + static_cast<uint32_t>(i));
+      done.fetch_add(1);
+    });
+  std::this_thread::sleep_for(kHeld);
+  getrusage(RUSAGE_SELF, &held);
+  const int done_while_held = done.load();
+  const auto released = std::chrono::steady_clock::now();
+  SegmentWriters().unlock();
+  for (auto &t : threads) t.join();
+  const auto took = std::chrono::steady_clock::now() - released;
+  const long wakes = held.ru_nvcsw - before.ru_nvcsw;
+  printf("while held: %ld voluntary switches; after: all done in %.1f ms\n", wakes,
+         std::chrono::duration<double, std::milli>(took).count());
+  EXPECT_EQ(done_while_held, 0) << "a claim went past a grow under way";
+  // Two at the lock: ~2000 wakes a second, and the claimers' own starts.
+  EXPECT_LT(wakes, 8000) << "claims waiting for a grow wake as the lock's waiters do";
+  EXPECT_LT(took, std::chrono::seconds(10)) << "a sleeper was not woken by the grows";
+  std::set<SliceHeader *> slices;
+  for (const Claim &c : got) {
+    EXPECT_TRUE(c) << "a claim waiting for a grow got no slice";
+    if (c) slices.insert(c.slice);
+  }
+  EXPECT_EQ(slices.size(), static_cast<size_t>(kClaimers)) << "two claims share a slice";
+  for (const Claim &c : got)
+    if (c) ReleaseSlice(c, c.word->load());
 }
 
 }  // namespace
