@@ -82,14 +82,20 @@ int ChildCountsItsOwn(const struct grndpool_stats &parent, const struct grndpool
   int bad = 0;
   auto check = [&](bool ok, const char *what, unsigned long long got, unsigned long long want) {
     if (ok) return;
-    fprintf(stderr, "child: %s = %llu (parent %llu)\n", what, got, want);
+    fprintf(stderr, "child: %s = %llu (parent %llu; generation changes %llu)\n", what, got, want,
+            (unsigned long long)child.generation_changes);
     bad = 1;
   };
-  check(child.refills == 1, "refills", child.refills, parent.refills);
+  // One refill, and one more for each reseed it saw (other tests force them,
+  // machine-wide): a refill the generation moved under is redone.
+  const uint64_t redone = child.generation_changes;
+  check(child.refills >= 1 && child.refills <= 1 + redone, "refills", child.refills,
+        parent.refills);
   check(child.fork_resets == 1, "fork_resets", child.fork_resets, parent.fork_resets);
   check(child.bytes_served < 1024, "bytes_served", child.bytes_served, parent.bytes_served);
-  check(child.vdso_fills + child.syscall_fills + child.urandom_fallbacks <= 2, "kernel fills",
-        child.vdso_fills + child.syscall_fills, parent.vdso_fills + parent.syscall_fills);
+  check(child.vdso_fills + child.syscall_fills + child.urandom_fallbacks <= 2 * (1 + redone),
+        "kernel fills", child.vdso_fills + child.syscall_fills,
+        parent.vdso_fills + parent.syscall_fills);
   check(child.slab_bytes == parent.slab_bytes, "slab_bytes", child.slab_bytes, parent.slab_bytes);
   check(child.locked_bytes == parent.locked_bytes, "locked_bytes", child.locked_bytes,
         parent.locked_bytes);
