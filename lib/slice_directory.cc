@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "lib/slice_directory.h"
 
+#include <errno.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -53,8 +54,9 @@ std::atomic<uint32_t> g_growers{0};
 std::atomic<uint32_t> g_grown{0};
 // Claimers asleep in WaitForGrow.
 std::atomic<uint32_t> g_grow_waiters{0};
-// A bound on one sleep, should a wake be missed (a fork from a signal
-// handler cut a grow): the sleeper looks again. Tests may raise it.
+// A bound on one sleep: a claim that sleeps it out with no grower leaving
+// goes to the writers' lock without a place (see ClaimSlice). Tests may
+// raise it.
 std::atomic<long> g_grow_wait_ns{100'000'000};
 
 void NoteFree() {
@@ -325,12 +327,16 @@ void LeftGrow(const Claim &claim, uint32_t made) {
 // Sleeps until a claimer leaves Grow (g_grown moves from `seen`, read before
 // the scan that found no slice), or for g_grow_wait_ns. A grower that leaves
 // after the scan moves g_grown past `seen`, so the sleep then does not begin.
-void WaitForGrow(uint32_t seen) {
+// Returns whether it moved; errno is kept (a draw never changes it).
+bool WaitForGrow(uint32_t seen) {
+  const int saved_errno = errno;
   g_grow_waiters.fetch_add(1, std::memory_order_seq_cst);
   const long ns = g_grow_wait_ns.load(std::memory_order_relaxed);
   const timespec bound{ns / 1'000'000'000, ns % 1'000'000'000};
   syscall(SYS_futex, &g_grown, FUTEX_WAIT_PRIVATE, seen, &bound, nullptr, 0);
   Uncount(g_grow_waiters);
+  errno = saved_errno;
+  return g_grown.load(std::memory_order_seq_cst) != seen;
 }
 
 }  // namespace
@@ -349,6 +355,7 @@ size_t SliceBytesFor(const SlabGeometry &g, size_t left, size_t waiting, size_t 
 Claim ClaimSlice(uint32_t tag) {
   if (g_claims == nullptr) return Claim{};
   Claim claim;
+  bool slept_out = false;
   for (;;) {
     // Read before the scan: a grow that publishes after it moves it.
     const uint32_t grown = g_grown.load(std::memory_order_seq_cst);
@@ -360,17 +367,22 @@ Claim ClaimSlice(uint32_t tag) {
       claim = TryClaimIn(segments, tag);
     }
     if (claim || !GrowMayHelp(scanned)) break;
-    if (TakeGrowerSlot()) {
+    // A whole sleep with no grower leaving: the places may be held by
+    // counts no thread will give back (copied into the child of a raw clone
+    // from a signal handler, or a thread that left a claim by longjmp), so
+    // this claim goes to the lock without one, as every claim did before.
+    const bool placed = TakeGrowerSlot();
+    if (placed || slept_out) {
       uint32_t made = 0;
       claim = Grow(tag, &made);
-      Uncount(g_growers);
+      if (placed) Uncount(g_growers);
       LeftGrow(claim, made);
       break;
     }
     // Every grower slot is taken: sleep until one is left, unless a fork
     // holds the writers' lock (a grow gives up then: overflow meanwhile).
     if (fork::ForkInProgress()) break;
-    WaitForGrow(grown);
+    slept_out = !WaitForGrow(grown);
   }
   if (!claim) {
     // Not a failure while a fork holds the directory's lock (Grow gave up

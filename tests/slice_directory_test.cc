@@ -241,9 +241,10 @@ TEST_F(SliceDirectory, ConcurrentClaimsNeverShareASlice) {
 // until a claimer leaves the grow: with all of them at the lock, 4096 threads
 // on 2 CPUs starved the grow they waited for. Here a grow is held up for a
 // second (this thread holds the lock) while 48 claimers wait: at the lock,
-// that was one wake per millisecond each. Then each gets a slice of its own,
-// woken by the grows (the bound on a sleep is raised past the test's limit, so
-// a missed wake fails it).
+// that was one wake per millisecond each; they neither spin (each looks for a
+// free slice about once) nor get past the grow. Then each gets a slice of its
+// own, woken by the grows (the bound on a sleep is raised past the test's
+// limit, so a missed wake fails it).
 TEST_F(SliceDirectory, ClaimsWaitingForAGrowSleepUntilItIsDone) {
   constexpr int kClaimers = 48;
   constexpr auto kHeld = std::chrono::seconds(1);
@@ -254,6 +255,7 @@ TEST_F(SliceDirectory, ClaimsWaitingForAGrowSleepUntilItIsDone) {
   SegmentWriters().lock();
   rusage before{}, held{};
   getrusage(RUSAGE_SELF, &before);
+  const uint64_t scans_before = ClaimScansForTesting();
   std::vector<std::thread> threads;
   for (int i = 0; i < kClaimers; ++i)
     threads.emplace_back([&, i] {
@@ -262,17 +264,21 @@ TEST_F(SliceDirectory, ClaimsWaitingForAGrowSleepUntilItIsDone) {
     });
   std::this_thread::sleep_for(kHeld);
   getrusage(RUSAGE_SELF, &held);
+  const uint64_t scans_held = ClaimScansForTesting() - scans_before;
   const int done_while_held = done.load();
   const auto released = std::chrono::steady_clock::now();
   SegmentWriters().unlock();
   for (auto &t : threads) t.join();
   const auto took = std::chrono::steady_clock::now() - released;
   const long wakes = held.ru_nvcsw - before.ru_nvcsw;
-  printf("while held: %ld voluntary switches; after: all done in %.1f ms\n", wakes,
+  SetGrowWaitBoundForTesting(100'000'000);
+  printf("while held: %ld voluntary switches, %llu scans; after: all done in %.1f ms\n", wakes,
+         static_cast<unsigned long long>(scans_held),
          std::chrono::duration<double, std::milli>(took).count());
   EXPECT_EQ(done_while_held, 0) << "a claim went past a grow under way";
   // Two at the lock: ~2000 wakes a second, and the claimers' own starts.
   EXPECT_LT(wakes, 8000) << "claims waiting for a grow wake as the lock's waiters do";
+  EXPECT_LE(scans_held, 2u * kClaimers) << "claims waiting for a grow spin";
   EXPECT_LT(took, std::chrono::seconds(10)) << "a sleeper was not woken by the grows";
   std::set<SliceHeader *> slices;
   for (const Claim &c : got) {
