@@ -2,7 +2,11 @@
 // lib/slice_directory: claim, release, growth, exhaustion and concurrent
 // claims, on a small budget, driven directly (no draw runs in this process).
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -288,6 +292,69 @@ TEST_F(SliceDirectory, ClaimsWaitingForAGrowSleepUntilItIsDone) {
   EXPECT_EQ(slices.size(), static_cast<size_t>(kClaimers)) << "two claims share a slice";
   for (const Claim &c : got)
     if (c) ReleaseSlice(c, c.word->load());
+}
+
+// A raw fork (no atfork hook runs) from a signal handler that interrupted a
+// claim asleep waiting for a grow: in the child the grower places stay
+// counted for threads it lacks, so its claim must not wait for them for ever.
+// Two claims hold the places (waiting at the lock this thread holds) and a
+// third sleeps; a handler on the third forks. The child's claim sleeps out
+// the bound, goes to the lock, finds it held by a thread the child lacks
+// (the fork canary is wiped) and gives up, and the child exits. Before a
+// slept-out claim went to the lock, the child slept in 100 ms steps for ever.
+pid_t g_forked = -1;
+void RawForkOnSignal(int) {
+  g_forked = static_cast<pid_t>(syscall(SYS_fork));
+}
+
+TEST_F(SliceDirectory, ARawForkFromAHandlerOfASleepingClaimLeavesNoChildWaiting) {
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "ThreadSanitizer cannot follow a raw fork: its child waits on the runtime's own "
+                  "locks";
+#endif
+  ASSERT_EQ(g_counters.slab_bytes.load(), 0u) << "needs a directory nothing grew yet (run alone)";
+  fork::Init();  // the canary a child finds wiped, as the library's start-up maps it
+  ASSERT_TRUE(fork::CanaryWorks());
+  const pid_t parent = getpid();
+  SegmentWriters().lock();
+  std::vector<std::thread> threads;
+  std::vector<Claim> got(3);
+  for (uint32_t i = 0; i < 2; ++i) threads.emplace_back([&, i] { got[i] = ClaimSlice(3000 + i); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // both at the lock
+  struct sigaction action {
+  }, old{};
+  action.sa_handler = RawForkOnSignal;
+  sigemptyset(&action.sa_mask);
+  ASSERT_EQ(sigaction(SIGUSR1, &action, &old), 0);
+  threads.emplace_back([&] {
+    const Claim c = ClaimSlice(3002);
+    if (getpid() != parent) _exit(c ? 2 : 0);  // the child: its claim came back
+    got[2] = c;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // asleep for a place
+  pthread_kill(threads[2].native_handle(), SIGUSR1);
+  int status = -1;
+  pid_t waited = 0;
+  for (int i = 0; i < 1000 && waited == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (g_forked > 0) waited = waitpid(g_forked, &status, WNOHANG);
+  }
+  const pid_t child = g_forked;
+  if (waited == 0 && child > 0) {
+    kill(child, SIGKILL);
+    waitpid(child, &status, 0);
+  }
+  SegmentWriters().unlock();
+  for (auto &t : threads) t.join();
+  sigaction(SIGUSR1, &old, nullptr);
+  ASSERT_GT(child, 0) << "the handler did not fork";
+  EXPECT_EQ(waited, child) << "the child's claim still waited after 10 s";
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << "status " << status << " (2: the child got a slice past a lock it could not take)";
+  for (const Claim &c : got) {
+    EXPECT_TRUE(c) << "a claim in the parent got no slice";
+    if (c) ReleaseSlice(c, c.word->load());
+  }
 }
 
 }  // namespace
