@@ -186,7 +186,9 @@ bool ForkSafeMutex::LockSlow(bool yield_to_fork) {
     // wake by a handler on its thread that forks and waits for a lock this
     // thread holds (two forks at once).
     const timespec ms{0, 1000000};
+    const int saved_errno = errno;  // a draw never changes it
     syscall(SYS_futex, &word_, FUTEX_WAIT_PRIVATE, seen | kWaiters, &ms, nullptr, 0);
+    errno = saved_errno;
   }
 }
 

@@ -50,13 +50,19 @@ std::atomic<uint32_t> g_growing{0};
 // starved the grow they waited for (runs of 200 s instead of 5).
 constexpr uint32_t kGrowers = 2;
 std::atomic<uint32_t> g_growers{0};
+// Claims in Grow without a grower place, at most one: a claim whose sleep ran
+// out with no grower leaving (the places may be counted for threads that will
+// never give them back, lost to a longjmp out of a claim) goes to the lock
+// if this place is free, and sleeps again otherwise, so a grow held up past
+// the bound does not bring every sleeper to the lock.
+std::atomic<uint32_t> g_stragglers{0};
 // Moves when a claimer leaves Grow (a futex word): what WaitForGrow sleeps on.
 std::atomic<uint32_t> g_grown{0};
 // Claimers asleep in WaitForGrow.
 std::atomic<uint32_t> g_grow_waiters{0};
 // A bound on one sleep: a claim that sleeps it out with no grower leaving
-// goes to the writers' lock without a place (see ClaimSlice). Tests may
-// raise it.
+// may go to the writers' lock as the straggler (g_stragglers). Tests may
+// change it.
 std::atomic<long> g_grow_wait_ns{100'000'000};
 
 void NoteFree() {
@@ -229,6 +235,7 @@ void ChildAfterFork(bool via_atfork) {
   // A raw clone may cut a grow, or a claimer's sleep: none runs here.
   g_growing.store(0, std::memory_order_relaxed);
   g_growers.store(0, std::memory_order_relaxed);
+  g_stragglers.store(0, std::memory_order_relaxed);
   g_grow_waiters.store(0, std::memory_order_relaxed);
   RelockAfterFork();
   NoteFree();  // every claim word reads free in the child
@@ -301,12 +308,12 @@ bool GrowMayHelp(size_t scanned) {
   return segments.count() != scanned;
 }
 
-// One of the kGrowers places in Grow, if one is free.
-bool TakeGrowerSlot() {
-  uint32_t n = g_growers.load(std::memory_order_seq_cst);
+// One of the `limit` places `taken` counts, if one is free.
+bool TakePlace(std::atomic<uint32_t> &taken, uint32_t limit) {
+  uint32_t n = taken.load(std::memory_order_seq_cst);
   do {
-    if (n >= kGrowers) return false;
-  } while (!g_growers.compare_exchange_weak(n, n + 1, std::memory_order_seq_cst));
+    if (n >= limit) return false;
+  } while (!taken.compare_exchange_weak(n, n + 1, std::memory_order_seq_cst));
   return true;
 }
 
@@ -327,16 +334,19 @@ void LeftGrow(const Claim &claim, uint32_t made) {
 // Sleeps until a claimer leaves Grow (g_grown moves from `seen`, read before
 // the scan that found no slice), or for g_grow_wait_ns. A grower that leaves
 // after the scan moves g_grown past `seen`, so the sleep then does not begin.
-// Returns whether it moved; errno is kept (a draw never changes it).
-bool WaitForGrow(uint32_t seen) {
+// Returns true when the whole bound passed and no grower left (not for a
+// wake, a signal or a moved word); errno is kept (a draw never changes it).
+bool SleptOutWaitingForGrow(uint32_t seen) {
   const int saved_errno = errno;
   g_grow_waiters.fetch_add(1, std::memory_order_seq_cst);
   const long ns = g_grow_wait_ns.load(std::memory_order_relaxed);
   const timespec bound{ns / 1'000'000'000, ns % 1'000'000'000};
-  syscall(SYS_futex, &g_grown, FUTEX_WAIT_PRIVATE, seen, &bound, nullptr, 0);
+  const bool timed_out =
+      syscall(SYS_futex, &g_grown, FUTEX_WAIT_PRIVATE, seen, &bound, nullptr, 0) != 0 &&
+      errno == ETIMEDOUT;
   Uncount(g_grow_waiters);
   errno = saved_errno;
-  return g_grown.load(std::memory_order_seq_cst) != seen;
+  return timed_out && g_grown.load(std::memory_order_seq_cst) == seen;
 }
 
 }  // namespace
@@ -356,6 +366,9 @@ Claim ClaimSlice(uint32_t tag) {
   if (g_claims == nullptr) return Claim{};
   Claim claim;
   bool slept_out = false;
+  // A child of a fork (or raw clone) from a signal handler that interrupted
+  // this claim finds the counts of threads it lacks: it leaves at once.
+  const uint32_t forks = fork::ForkCount();
   for (;;) {
     // Read before the scan: a grow that publishes after it moves it.
     const uint32_t grown = g_grown.load(std::memory_order_seq_cst);
@@ -367,27 +380,29 @@ Claim ClaimSlice(uint32_t tag) {
       claim = TryClaimIn(segments, tag);
     }
     if (claim || !GrowMayHelp(scanned)) break;
-    // A whole sleep with no grower leaving: the places may be held by
-    // counts no thread will give back (copied into the child of a raw clone
-    // from a signal handler, or a thread that left a claim by longjmp), so
-    // this claim goes to the lock without one, as every claim did before.
-    const bool placed = TakeGrowerSlot();
-    if (placed || slept_out) {
+    std::atomic<uint32_t> *place = nullptr;
+    if (TakePlace(g_growers, kGrowers))
+      place = &g_growers;
+    else if (slept_out && TakePlace(g_stragglers, 1))
+      place = &g_stragglers;
+    if (place != nullptr) {
       uint32_t made = 0;
       claim = Grow(tag, &made);
-      if (placed) Uncount(g_growers);
+      Uncount(*place);
       LeftGrow(claim, made);
       break;
     }
-    // Every grower slot is taken: sleep until one is left, unless a fork
-    // holds the writers' lock (a grow gives up then: overflow meanwhile).
-    if (fork::ForkInProgress()) break;
-    slept_out = !WaitForGrow(grown);
+    // Every place is taken: sleep until a grower leaves, unless a fork holds
+    // the writers' lock (a grow gives up then: overflow meanwhile) or cut
+    // this claim.
+    if (fork::ForkInProgress() || fork::ForkedSince(forks)) break;
+    slept_out = SleptOutWaitingForGrow(grown);
   }
   if (!claim) {
     // Not a failure while a fork holds the directory's lock (Grow gave up
-    // rather than wait): no hot slice is parked for it.
-    if (!fork::ForkInProgress()) g_failed_claims.fetch_add(1, std::memory_order_relaxed);
+    // rather than wait) or cut the claim: no hot slice is parked for it.
+    if (!fork::ForkInProgress() && !fork::ForkedSince(forks))
+      g_failed_claims.fetch_add(1, std::memory_order_relaxed);
     WakeGrowWaiters(INT32_MAX);  // none for them either, or a fork: they look again
     return Claim{};
   }
@@ -444,6 +459,12 @@ uint64_t SliceFrees() {
 
 void SetGrowWaitBoundForTesting(long ns) {
   g_grow_wait_ns.store(ns, std::memory_order_relaxed);
+}
+
+GrowWaitForTesting GrowWaitNowForTesting() {
+  return GrowWaitForTesting{g_growers.load(std::memory_order_seq_cst),
+                            g_stragglers.load(std::memory_order_seq_cst),
+                            g_grow_waiters.load(std::memory_order_seq_cst)};
 }
 
 uint64_t ClaimScansForTesting() {

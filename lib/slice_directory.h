@@ -31,7 +31,8 @@ void InitSliceDirectory(const Process &process);
 // A free slice now owned by `tag`, its header reset and stamped, or an empty
 // Claim when the budget is spent (or no memory can be mapped). With none
 // free and budget left, it grows the slab or waits for a grow: two claims at
-// most queue for the writers' lock, the others sleep until a grow is done. Slices shrink
+// most queue for the writers' lock (three, with one whose sleep ran out),
+// the others sleep until a grow is done. Slices shrink
 // as threads multiply (SliceBytesFor): the claim says its capacity. A claim
 // that finds none counts in FailedClaims(). Its claim word
 // is outside the slab, so a slice in MAP_DROPPABLE memory stays owned when
@@ -105,6 +106,13 @@ uint64_t ClaimScansForTesting();
 // Tests only: the bound on one sleep of a claim waiting for a grow (100 ms),
 // past which it looks again even if no wake came.
 void SetGrowWaitBoundForTesting(long ns);
+
+// Tests only: claims in Grow with a grower place, in it as the straggler,
+// and asleep waiting for a grow.
+struct GrowWaitForTesting {
+  uint32_t growers, stragglers, asleep;
+};
+GrowWaitForTesting GrowWaitNowForTesting();
 
 // In a child of a raw clone: the slice of the thread that forked is unknown,
 // so no slice mapped before the fork is handed out until that thread has been

@@ -239,72 +239,132 @@ TEST_F(SliceDirectory, ConcurrentClaimsNeverShareASlice) {
   EXPECT_EQ(shared.load(), 0);
 }
 
-// Claims that find no free slice while the budget lasts wait for a grow.
-// ForkSafeMutex's waiters wake every millisecond (and a release wakes them
-// all), so at most two claims wait at the writers' lock and the others sleep
-// until a claimer leaves the grow: with all of them at the lock, 4096 threads
-// on 2 CPUs starved the grow they waited for. Here a grow is held up for a
-// second (this thread holds the lock) while 48 claimers wait: at the lock,
-// that was one wake per millisecond each; they neither spin (each looks for a
-// free slice about once) nor get past the grow. Then each gets a slice of its
-// own, woken by the grows (the bound on a sleep is raised past the test's
-// limit, so a missed wake fails it).
-TEST_F(SliceDirectory, ClaimsWaitingForAGrowSleepUntilItIsDone) {
-  constexpr int kClaimers = 48;
-  constexpr auto kHeld = std::chrono::seconds(1);
-  ASSERT_EQ(g_counters.slab_bytes.load(), 0u) << "needs a directory nothing grew yet (run alone)";
-  SetGrowWaitBoundForTesting(60'000'000'000);
-  std::vector<Claim> got(kClaimers);
+// A grow held up for `held` (this thread holds the writers' lock) while
+// `claimers` claims wait for it, each sleep bounded by `bound_ns`; then the
+// lock is released and every claim returns. What it cost while held, and
+// after.
+struct HeldGrow {
+  long wakes = 0;           // voluntary context switches while held
+  uint64_t scans = 0;       // looks for a free slice while held
+  int done_while_held = 0;  // claims that returned while held
+  uint32_t most_at_lock = 0, most_stragglers = 0;
+  std::chrono::steady_clock::duration took{};  // from the release to the last return
+  std::vector<Claim> got;
+};
+HeldGrow HoldAGrow(int claimers, std::chrono::milliseconds held, long bound_ns) {
+  HeldGrow out;
+  out.got.resize(static_cast<size_t>(claimers));
+  SetGrowWaitBoundForTesting(bound_ns);
   std::atomic<int> done{0};
   SegmentWriters().lock();
-  rusage before{}, held{};
+  rusage before{}, after{};
   getrusage(RUSAGE_SELF, &before);
   const uint64_t scans_before = ClaimScansForTesting();
   std::vector<std::thread> threads;
-  for (int i = 0; i < kClaimers; ++i)
+  for (int i = 0; i < claimers; ++i)
     threads.emplace_back([&, i] {
-      got[static_cast<size_t>(i)] = ClaimSlice(2000 + static_cast<uint32_t>(i));
+      out.got[static_cast<size_t>(i)] = ClaimSlice(2000 + static_cast<uint32_t>(i));
       done.fetch_add(1);
     });
-  std::this_thread::sleep_for(kHeld);
-  getrusage(RUSAGE_SELF, &held);
-  const uint64_t scans_held = ClaimScansForTesting() - scans_before;
-  const int done_while_held = done.load();
+  for (auto until = std::chrono::steady_clock::now() + held;
+       std::chrono::steady_clock::now() < until;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    const GrowWaitForTesting now = GrowWaitNowForTesting();
+    out.most_at_lock = std::max(out.most_at_lock, now.growers + now.stragglers);
+    out.most_stragglers = std::max(out.most_stragglers, now.stragglers);
+  }
+  getrusage(RUSAGE_SELF, &after);
+  out.scans = ClaimScansForTesting() - scans_before;
+  out.done_while_held = done.load();
   const auto released = std::chrono::steady_clock::now();
   SegmentWriters().unlock();
   for (auto &t : threads) t.join();
-  const auto took = std::chrono::steady_clock::now() - released;
-  const long wakes = held.ru_nvcsw - before.ru_nvcsw;
+  out.took = std::chrono::steady_clock::now() - released;
+  out.wakes = after.ru_nvcsw - before.ru_nvcsw;
   SetGrowWaitBoundForTesting(100'000'000);
-  printf("while held: %ld voluntary switches, %llu scans; after: all done in %.1f ms\n", wakes,
-         static_cast<unsigned long long>(scans_held),
-         std::chrono::duration<double, std::milli>(took).count());
-  EXPECT_EQ(done_while_held, 0) << "a claim went past a grow under way";
-  // Two at the lock: ~2000 wakes a second, and the claimers' own starts.
-  EXPECT_LT(wakes, 8000) << "claims waiting for a grow wake as the lock's waiters do";
-  EXPECT_LE(scans_held, 2u * kClaimers) << "claims waiting for a grow spin";
-  EXPECT_LT(took, std::chrono::seconds(10)) << "a sleeper was not woken by the grows";
+  printf(
+      "held: %ld voluntary switches, %llu scans, at most %u at the lock (%u straggler); "
+      "after: all done in %.1f ms\n",
+      out.wakes, static_cast<unsigned long long>(out.scans), out.most_at_lock, out.most_stragglers,
+      std::chrono::duration<double, std::milli>(out.took).count());
+  return out;
+}
+
+// Each claim got a slice of its own; all are given back.
+void ExpectOwnSlices(const std::vector<Claim> &got) {
   std::set<SliceHeader *> slices;
   for (const Claim &c : got) {
     EXPECT_TRUE(c) << "a claim waiting for a grow got no slice";
     if (c) slices.insert(c.slice);
   }
-  EXPECT_EQ(slices.size(), static_cast<size_t>(kClaimers)) << "two claims share a slice";
+  EXPECT_EQ(slices.size(), got.size()) << "two claims share a slice";
   for (const Claim &c : got)
     if (c) ReleaseSlice(c, c.word->load());
 }
 
+// Claims that find no free slice while the budget lasts wait for a grow.
+// ForkSafeMutex's waiters wake every millisecond (and a release wakes them
+// all), so at most two claims wait at the writers' lock and the others sleep
+// until a claimer leaves the grow: with all of them at the lock, 4096 threads
+// on 2 CPUs starved the grow they waited for. Here a grow is held up for a
+// second while 48 claims wait: at the lock, that was one wake per millisecond
+// each; they neither spin (each looks for a free slice about once) nor get
+// past the grow. Then each gets a slice of its own, woken by the grows (the
+// bound on a sleep is raised past the test's limit, so a missed wake fails
+// it).
+TEST_F(SliceDirectory, ClaimsWaitingForAGrowSleepUntilItIsDone) {
+  constexpr int kClaimers = 48;
+  ASSERT_EQ(g_counters.slab_bytes.load(), 0u) << "needs a directory nothing grew yet (run alone)";
+  const HeldGrow h = HoldAGrow(kClaimers, std::chrono::seconds(1), 60'000'000'000);
+  EXPECT_EQ(h.done_while_held, 0) << "a claim went past a grow under way";
+  EXPECT_EQ(h.most_at_lock, 2u);
+  // Two at the lock: ~2000 wakes a second, and the claimers' own starts.
+  EXPECT_LT(h.wakes, 8000) << "claims waiting for a grow wake as the lock's waiters do";
+  EXPECT_LE(h.scans, 2u * kClaimers) << "claims waiting for a grow spin";
+  EXPECT_LT(h.took, std::chrono::seconds(10)) << "a sleeper was not woken by the grows";
+  ExpectOwnSlices(h.got);
+}
+
+// A grow held up past the bound on a sleep (here 50 ms: a holder preempted,
+// or slowed by a sanitizer): the sleeps run out, and one claim at a time goes
+// to the lock as the straggler (in case the places are counted for threads
+// that will never give them back); the others sleep again. When every claim
+// whose sleep ran out went to the lock, 48 of them held up for a second woke
+// ~43000 times, as at the lock from the start.
+TEST_F(SliceDirectory, AGrowHeldPastTheSleepBoundBringsOneMoreClaimToTheLock) {
+  constexpr int kClaimers = 48;
+  ASSERT_EQ(g_counters.slab_bytes.load(), 0u) << "needs a directory nothing grew yet (run alone)";
+  const HeldGrow h = HoldAGrow(kClaimers, std::chrono::seconds(1), 50'000'000);
+  EXPECT_EQ(h.done_while_held, 0) << "a claim went past a grow under way";
+  EXPECT_EQ(h.most_stragglers, 1u) << "no sleep ran out, or more than one went to the lock";
+  EXPECT_EQ(h.most_at_lock, 3u);
+  // Three at the lock: ~3000 wakes a second; 45 asleep: ~20 each.
+  EXPECT_LT(h.wakes, 12000) << "claims whose sleep ran out all went to the lock";
+  ExpectOwnSlices(h.got);
+}
+
 // A raw fork (no atfork hook runs) from a signal handler that interrupted a
-// claim asleep waiting for a grow: in the child the grower places stay
-// counted for threads it lacks, so its claim must not wait for them for ever.
-// Two claims hold the places (waiting at the lock this thread holds) and a
-// third sleeps; a handler on the third forks. The child's claim sleeps out
-// the bound, goes to the lock, finds it held by a thread the child lacks
-// (the fork canary is wiped) and gives up, and the child exits. Before a
-// slept-out claim went to the lock, the child slept in 100 ms steps for ever.
-pid_t g_forked = -1;
+// claim asleep waiting for a grow: in the child the places stay counted for
+// threads it lacks, so its claim must not wait for them. Two claims hold the
+// places (waiting at the lock this thread holds) and a third sleeps (the
+// bound raised to 5 s); a handler on the third forks. The child's claim sees
+// the fork (the canary is wiped) and returns at once, and the child exits.
+// Without that check it slept out the bound and then went to the lock as the
+// straggler, and out through the lock's own canary check (5 s); before the
+// straggler, it slept for ever.
+std::atomic<pid_t> g_forked{-1};
 void RawForkOnSignal(int) {
-  g_forked = static_cast<pid_t>(syscall(SYS_fork));
+  g_forked.store(static_cast<pid_t>(syscall(SYS_fork)));
+}
+
+// Polls `ready` every millisecond for at most 5 s.
+template <typename F>
+bool Within5s(F ready) {
+  for (int i = 0; i < 5000; ++i) {
+    if (ready()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return ready();
 }
 
 TEST_F(SliceDirectory, ARawForkFromAHandlerOfASleepingClaimLeavesNoChildWaiting) {
@@ -315,31 +375,35 @@ TEST_F(SliceDirectory, ARawForkFromAHandlerOfASleepingClaimLeavesNoChildWaiting)
   ASSERT_EQ(g_counters.slab_bytes.load(), 0u) << "needs a directory nothing grew yet (run alone)";
   fork::Init();  // the canary a child finds wiped, as the library's start-up maps it
   ASSERT_TRUE(fork::CanaryWorks());
-  const pid_t parent = getpid();
-  SegmentWriters().lock();
-  std::vector<std::thread> threads;
-  std::vector<Claim> got(3);
-  for (uint32_t i = 0; i < 2; ++i) threads.emplace_back([&, i] { got[i] = ClaimSlice(3000 + i); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // both at the lock
   struct sigaction action {
   }, old{};
   action.sa_handler = RawForkOnSignal;
   sigemptyset(&action.sa_mask);
   ASSERT_EQ(sigaction(SIGUSR1, &action, &old), 0);
+  SetGrowWaitBoundForTesting(5'000'000'000);
+  const pid_t parent = getpid();
+  SegmentWriters().lock();
+  std::vector<std::thread> threads;
+  std::vector<Claim> got(3);
+  for (uint32_t i = 0; i < 2; ++i) threads.emplace_back([&, i] { got[i] = ClaimSlice(3000 + i); });
+  const bool placed = Within5s([] { return GrowWaitNowForTesting().growers == 2; });
   threads.emplace_back([&] {
     const Claim c = ClaimSlice(3002);
     if (getpid() != parent) _exit(c ? 2 : 0);  // the child: its claim came back
     got[2] = c;
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // asleep for a place
-  pthread_kill(threads[2].native_handle(), SIGUSR1);
+  const bool asleep = Within5s([] { return GrowWaitNowForTesting().asleep == 1; });
+  const auto signalled = std::chrono::steady_clock::now();
+  const int sent = pthread_kill(threads[2].native_handle(), SIGUSR1);
   int status = -1;
   pid_t waited = 0;
-  for (int i = 0; i < 1000 && waited == 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    if (g_forked > 0) waited = waitpid(g_forked, &status, WNOHANG);
-  }
-  const pid_t child = g_forked;
+  Within5s([&] {
+    const pid_t child = g_forked.load();
+    if (child > 0 && waited == 0) waited = waitpid(child, &status, WNOHANG);
+    return waited != 0;
+  });
+  const auto took = std::chrono::steady_clock::now() - signalled;
+  const pid_t child = g_forked.load();
   if (waited == 0 && child > 0) {
     kill(child, SIGKILL);
     waitpid(child, &status, 0);
@@ -347,14 +411,17 @@ TEST_F(SliceDirectory, ARawForkFromAHandlerOfASleepingClaimLeavesNoChildWaiting)
   SegmentWriters().unlock();
   for (auto &t : threads) t.join();
   sigaction(SIGUSR1, &old, nullptr);
+  SetGrowWaitBoundForTesting(100'000'000);
+  printf("child exited %.1f ms after the signal\n",
+         std::chrono::duration<double, std::milli>(took).count());
+  EXPECT_TRUE(placed && asleep) << "the places were not taken, or the third claim did not sleep";
+  EXPECT_EQ(sent, 0);
   ASSERT_GT(child, 0) << "the handler did not fork";
-  EXPECT_EQ(waited, child) << "the child's claim still waited after 10 s";
+  EXPECT_EQ(waited, child) << "the child's claim still waited after 5 s";
+  EXPECT_LT(took, std::chrono::seconds(2)) << "the child's claim slept out its bound";
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
       << "status " << status << " (2: the child got a slice past a lock it could not take)";
-  for (const Claim &c : got) {
-    EXPECT_TRUE(c) << "a claim in the parent got no slice";
-    if (c) ReleaseSlice(c, c.word->load());
-  }
+  ExpectOwnSlices(got);
 }
 
 }  // namespace
