@@ -44,7 +44,7 @@ std::atomic<uint32_t> g_growing{0};
 
 // Claims inside Grow: the one holding the writers' lock and those queued for
 // it, at most kGrowers. A claim that finds them all taken sleeps on g_grown
-// instead (WaitForGrow): ForkSafeMutex's waiters sleep at most 1 ms and a
+// instead (SleptOutWaitingForGrow): ForkSafeMutex's waiters sleep at most 1 ms and a
 // release wakes them all (fork safety), so at 4096 threads on 2 CPUs two
 // thousand claimers queued on the lock woke millions of times a second and
 // starved the grow they waited for (runs of 200 s instead of 5).
@@ -56,9 +56,9 @@ std::atomic<uint32_t> g_growers{0};
 // if this place is free, and sleeps again otherwise, so a grow held up past
 // the bound does not bring every sleeper to the lock.
 std::atomic<uint32_t> g_stragglers{0};
-// Moves when a claimer leaves Grow (a futex word): what WaitForGrow sleeps on.
+// Moves when a claimer leaves Grow (a futex word): what SleptOutWaitingForGrow sleeps on.
 std::atomic<uint32_t> g_grown{0};
-// Claimers asleep in WaitForGrow.
+// Claimers asleep in SleptOutWaitingForGrow.
 std::atomic<uint32_t> g_grow_waiters{0};
 // A bound on one sleep: a claim that sleeps it out with no grower leaving
 // may go to the writers' lock as the straggler (g_stragglers). Tests may
@@ -322,15 +322,6 @@ void WakeGrowWaiters(int n) {
     syscall(SYS_futex, &g_grown, FUTEX_WAKE_PRIVATE, n, nullptr, nullptr, 0);
 }
 
-// A claimer leaving Grow, after it gave its place back: moves g_grown and
-// wakes as many sleepers as the grow made slices (one to grow next, and the
-// others to claim the rest), one if it made none (for its place), all if the
-// claim failed (they fail too, or a fork is under way).
-void LeftGrow(const Claim &claim, uint32_t made) {
-  g_grown.fetch_add(1, std::memory_order_seq_cst);
-  WakeGrowWaiters(!claim ? INT32_MAX : made != 0 ? static_cast<int>(made) : 1);
-}
-
 // Sleeps until a claimer leaves Grow (g_grown moves from `seen`, read before
 // the scan that found no slice), or for g_grow_wait_ns. A grower that leaves
 // after the scan moves g_grown past `seen`, so the sleep then does not begin.
@@ -365,6 +356,12 @@ size_t SliceBytesFor(const SlabGeometry &g, size_t left, size_t waiting, size_t 
 Claim ClaimSlice(uint32_t tag) {
   if (g_claims == nullptr) return Claim{};
   Claim claim;
+  // Sleepers to wake once this claim is done, if it takes a slice: one to
+  // hand the wake on (a grow's wakes may all have gone to claims that found
+  // a slice, leaving nobody to grow next); after a grow, as many as it made
+  // slices (one to grow next, the others to claim the rest). A failed claim
+  // wakes them all (they fail too, or a fork is under way).
+  int wake = 1;
   bool slept_out = false;
   // A child of a fork (or raw clone) from a signal handler that interrupted
   // this claim finds the counts of threads it lacks: it leaves at once.
@@ -389,7 +386,8 @@ Claim ClaimSlice(uint32_t tag) {
       uint32_t made = 0;
       claim = Grow(tag, &made);
       Uncount(*place);
-      LeftGrow(claim, made);
+      g_grown.fetch_add(1, std::memory_order_seq_cst);  // after the place is given back
+      if (made != 0) wake = static_cast<int>(made);
       break;
     }
     // Every place is taken: sleep until a grower leaves, unless a fork holds
@@ -403,12 +401,10 @@ Claim ClaimSlice(uint32_t tag) {
     // rather than wait) or cut the claim: no hot slice is parked for it.
     if (!fork::ForkInProgress() && !fork::ForkedSince(forks))
       g_failed_claims.fetch_add(1, std::memory_order_relaxed);
-    WakeGrowWaiters(INT32_MAX);  // none for them either, or a fork: they look again
+    WakeGrowWaiters(INT32_MAX);
     return Claim{};
   }
-  // A sleeper that took a slice hands the wake on: the grow's wakes may all
-  // have gone to claimers that found a slice, leaving nobody to grow next.
-  WakeGrowWaiters(1);
+  WakeGrowWaiters(wake);
   claim.slice->Reset();
   claim.slice->owner.store(tag, std::memory_order_relaxed);
   Count(g_counters.slices_in_use);
