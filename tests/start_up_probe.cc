@@ -22,16 +22,24 @@
 //                                             is over (a child forked there resumed
 //                                             OpenSSL's initialisation with a lock
 //                                             held, and hung)
-//   start_up_probe first-draw-cpu [LIMIT_US]
+//   start_up_probe first-draw-cpu [LIMIT_RATIO]
 //                                             the CPU time (CLOCK_PROCESS_CPUTIME_ID)
 //                                             of the first grndpool_u32() in 20 fresh
-//                                             processes: median at most LIMIT_US
-//                                             (default 200)
+//                                             processes, each against the CPU time of
+//                                             the same kind of kernel work done bare
+//                                             in that process right after (maps,
+//                                             advice, a lock, a memfd page, a
+//                                             /proc and a /sys read): median ratio
+//                                             at most LIMIT_RATIO (default 2.2); the
+//                                             median in microseconds is printed
+//                                             beside it (issue 19: 200 us here)
 //
 // Exit status 0: the guarantee held; 1: it broke (a line on stderr says how).
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -168,53 +176,105 @@ double CpuMicros() {
   return static_cast<double>(ts.tv_sec) * 1e6 + static_cast<double>(ts.tv_nsec) / 1e3;
 }
 
+// What start-up asks of the kernel, done bare: the maps with their advice
+// and a lock, the stats page's memfd, the thread count's /proc read and the
+// CPU count's /sys read. Its CPU time moves with this VM's speed as start-up's
+// does (both are mostly kernel entries and page faults), so the ratio of the
+// two holds where the absolute time drifts: one build (s12) measured 130-275 us
+// medians on this VM from one hour to the next. The ratio: 1.44-1.48 quiet,
+// 1.77-1.86 beside 2 and 4 busy loops; 2.65-2.70 with libcrypto started by
+// the first draw (GRNDPOOL_CHACHA20_AFTER=0, +120 us), which the limit of
+// 2.2 fails.
+void KernelWorkReference() {
+  char buf[512];
+  const auto read_file = [&buf](const char *path, int reads) {
+    const int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    for (int i = 0; i < reads; ++i) (void)!read(fd, buf, sizeof buf);
+    close(fd);
+  };
+  constexpr size_t kPage = 4096;
+  for (int i = 0; i < 6; ++i) {
+    void *p = mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) continue;
+    (void)madvise(p, kPage, MADV_WIPEONFORK);
+    (void)madvise(p, kPage, MADV_DONTDUMP);
+    if (i == 0) (void)mlock(p, kPage);
+    *static_cast<volatile char *>(p) = 1;
+    munmap(p, kPage);
+  }
+  read_file("/proc/self/status", 2);
+  const int fd = memfd_create("first-draw-reference", MFD_CLOEXEC);
+  if (fd >= 0) {
+    if (ftruncate(fd, kPage) == 0) {
+      void *p = mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+      if (p != MAP_FAILED) {
+        *static_cast<volatile char *>(p) = 1;
+        munmap(p, kPage);
+      }
+    }
+    close(fd);
+  }
+  read_file("/sys/devices/system/cpu/possible", 1);
+}
+
 int FirstDrawCpuOnce() {
   const double before = CpuMicros();
   const uint32_t word = grndpool_u32();
+  const double drawn = CpuMicros();
+  KernelWorkReference();
   const double after = CpuMicros();
   explicit_bzero(const_cast<uint32_t *>(&word), sizeof word);
-  printf("%.1f\n", after - before);
+  printf("%.1f %.1f\n", drawn - before, after - drawn);
   return 0;
 }
 
-// One median of kRuns fresh processes' first-draw CPU time; negative when a
-// run failed.
-double FirstDrawCpuMedian(const char *self, double *lo, double *hi) {
-  constexpr int kRuns = 20;
-  std::vector<double> us;
-  for (int i = 0; i < kRuns; ++i) {
-    FILE *p = popen((std::string("'") + self + "' first-draw-cpu-once").c_str(), "r");
-    double v = 0;
-    const bool read = p != nullptr && fscanf(p, "%lf", &v) == 1;
-    if (p == nullptr || pclose(p) != 0 || !read) return -1;
-    us.push_back(v);
-  }
-  std::sort(us.begin(), us.end());
-  *lo = us.front();
-  *hi = us.back();
-  return (us[kRuns / 2 - 1] + us[kRuns / 2]) / 2;
+double MedianOf(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 != 0 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-// CPU time moves with whatever else the machine runs (a second CI beside
-// this one took a 150 us median to 240-300): the best of three medians is
-// taken, so a real regression fails all three and a busy minute does not.
-int FirstDrawCpu(double limit_us) {
+struct FirstDrawRun {
+  double draw_us = -1;  // median first-draw CPU time; negative when a run failed
+  double reference_us = 0;
+  double ratio = 0;  // median of the per-process ratios
+};
+
+FirstDrawRun FirstDrawCpuMedians(const char *self) {
+  constexpr int kRuns = 20;
+  std::vector<double> draws, references, ratios;
+  for (int i = 0; i < kRuns; ++i) {
+    FILE *p = popen((std::string("'") + self + "' first-draw-cpu-once").c_str(), "r");
+    double draw = 0, reference = 0;
+    const bool read = p != nullptr && fscanf(p, "%lf %lf", &draw, &reference) == 2;
+    if (p == nullptr || pclose(p) != 0 || !read || reference <= 0) return {};
+    draws.push_back(draw);
+    references.push_back(reference);
+    ratios.push_back(draw / reference);
+  }
+  return {MedianOf(draws), MedianOf(references), MedianOf(ratios)};
+}
+
+// The best of three: a real regression fails all three, a busy minute does not.
+int FirstDrawCpu(double limit_ratio) {
   char self[4096];
   const ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
   if (len <= 0) return Fail("readlink /proc/self/exe");
   self[len] = '\0';
   double best = -1;
-  for (int attempt = 0; attempt < 3 && (best < 0 || best > limit_us); ++attempt) {
-    double lo = 0, hi = 0;
-    const double median = FirstDrawCpuMedian(self, &lo, &hi);
-    if (median < 0) return Fail("a first-draw-cpu-once run failed");
+  for (int attempt = 0; attempt < 3 && (best < 0 || best > limit_ratio); ++attempt) {
+    const FirstDrawRun run = FirstDrawCpuMedians(self);
+    if (run.draw_us < 0) return Fail("a first-draw-cpu-once run failed");
     printf(
-        "start_up_probe: first grndpool_u32(): median %.1f us of CPU (min %.1f, max %.1f) over "
-        "20 fresh processes; limit %.0f us\n",
-        median, lo, hi, limit_us);
-    if (best < 0 || median < best) best = median;
+        "start_up_probe: first grndpool_u32(): median %.1f us of CPU over 20 fresh processes "
+        "(issue 19's figure: 200 us); the same kernel work bare: %.1f us; median ratio %.2f, "
+        "limit %.2f\n",
+        run.draw_us, run.reference_us, run.ratio, limit_ratio);
+    if (best < 0 || run.ratio < best) best = run.ratio;
   }
-  return best <= limit_us ? 0 : Fail("the first draw costs more CPU than the limit, 3 times");
+  return best <= limit_ratio ? 0
+                             : Fail("the first draw costs more CPU than the limit allows, 3 times");
 }
 
 }  // namespace
@@ -266,14 +326,14 @@ int main(int argc, char **argv) {
   if (cmd == "exit-during-first-draw") return ExitDuringFirstDraw();
   if (cmd == "handler-during-keystream-start") return HandlerDuringKeystreamStart();
   if (cmd == "first-draw-cpu-once") return FirstDrawCpuOnce();
-  if (cmd == "first-draw-cpu") return FirstDrawCpu(argc > 2 ? strtod(argv[2], nullptr) : 200);
+  if (cmd == "first-draw-cpu") return FirstDrawCpu(argc > 2 ? strtod(argv[2], nullptr) : 2.2);
   const bool raw = argc > 2 && strcmp(argv[2], "raw") == 0;
   if (cmd == "fork-during-first-draw") return ForkDuringFirstDraw(raw, false);
   if (cmd == "fork-during-keystream-start") return ForkDuringFirstDraw(raw, true);
   fprintf(stderr,
           "usage: start_up_probe exit-during-first-draw | fork-during-first-draw [raw] | "
           "fork-during-keystream-start [raw] | handler-during-keystream-start | "
-          "first-draw-cpu [LIMIT_US]\n");
+          "first-draw-cpu [LIMIT_RATIO]\n");
   return 2;
 }
 
