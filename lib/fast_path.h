@@ -52,6 +52,21 @@ struct PerCpuWord {
 };
 [[gnu::noinline]] PerCpuWord PerCpuTakeWord(size_t n);
 
+// An overflow thread's word draws (n = 4 or 8) take its CPU's reservoir
+// buffer on the miss path (PerCpuTakeWord), out of the bytes its last slow
+// overflow draw granted (ThreadState::lean): the window and the claim
+// back-off were charged then, so the thread reads the generation and retries
+// a claim as often as if each draw took the slow path. TakeLeanBytes, called
+// with n of them left, spends n and counts the draw (before the serve: a call
+// after it would spill the word to the stack); false (the grant gone) on a
+// fork since the grant. EndLeanGrant, when PerCpuTakeWord did not serve, takes
+// the count back and drops the grant; the slow path then draws.
+[[gnu::noinline]] bool TakeLeanBytes(size_t n);
+[[gnu::noinline, gnu::cold]] void EndLeanGrant(size_t n);
+
+// The calling thread's draws that took the slow path so far (tests).
+uint64_t SlowDrawsForTesting();
+
 // Start-up of the process, once, by the first caller; true once it is done.
 // Other threads wait for it. False only on the initialising thread itself (a
 // signal handler that interrupted start-up): it then draws from the kernel.
@@ -188,7 +203,12 @@ inline T DrawWord() {
     if (__builtin_expect(slice->owner.load(std::memory_order_relaxed) != t.grndpool_tag, 0))
       v = RedoCutWord<T>();  // see Draw
   } else if (!g_per_cpu_strategy.load(std::memory_order_acquire)) {
-    v = SlowWord<T>();
+    PerCpuWord w{0, false};
+    if (ThisThread().lean.bytes >= sizeof(T) && TakeLeanBytes(sizeof(T))) {
+      w = PerCpuTakeWord(sizeof(T));
+      if (!w.ok) EndLeanGrant(sizeof(T));
+    }
+    v = w.ok ? static_cast<T>(w.value) : SlowWord<T>();
   } else {
     const PerCpuWord w = PerCpuTakeWord(sizeof(T));
     v = w.ok ? static_cast<T>(w.value) : SlowWord<T>();

@@ -113,6 +113,21 @@ void CountOverflowDraw(uint64_t bytes, bool from_reservoir) {
   Tallied(Tally{0, 0, bytes, 0, from_reservoir ? 0u : 1u, from_reservoir ? 1u : 0u, false}, true);
 }
 
+void UncountOverflowDraw(uint64_t bytes) {
+  Tally &t = t_tally;
+  if (!t.busy && t.reservoir_draws > 0 && t.served >= bytes) {
+    t.busy = true;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    t.reservoir_draws -= 1;
+    t.served -= bytes;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    t.busy = false;
+    return;
+  }
+  g_counters.reservoir_draws.fetch_sub(1, std::memory_order_relaxed);
+  g_counters.bytes_served.fetch_sub(bytes, std::memory_order_relaxed);
+}
+
 void FlushTally() {
   Tally &t = t_tally;
   if (t.busy || (t.refills == 0 && t.shared_draws == 0 && t.reservoir_draws == 0)) return;

@@ -76,6 +76,10 @@ void CountRefill(uint64_t served, uint64_t discarded, bool from_reservoir, bool 
 // as CountRefill.
 inline constexpr uint32_t kOverflowTally = 256;
 void CountOverflowDraw(uint64_t bytes, bool from_reservoir);
+// Takes back a CountOverflowDraw(bytes, true) of this thread's whose draw was
+// then not served (counted ahead of a lean draw, lib/fast_path.h): from its
+// tally if the tally holds it, else from the counters it was added to.
+void UncountOverflowDraw(uint64_t bytes);
 // Adds this thread's tally to the process counters.
 void FlushTally();
 

@@ -109,6 +109,11 @@ void InitThreadSlices(const Process &process) {
 
 void ForgetSlice(ThreadState &t) {
   ServeNothing();
+  // What the lean grant did not spend goes back where it was charged: a byte
+  // draw (which never spends it) or a claim keeps the window exact.
+  t.reservoir.unread += t.lean.bytes;
+  t.claim_backoff += t.lean.bytes / 4;
+  t.lean = {};
   t.owned = Claim{};
   t.checked = false;
   t.hot = false;

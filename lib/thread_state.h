@@ -69,6 +69,15 @@ struct ThreadState {
   // a child (ResetInChild), so a thread that just left a slice reads the
   // generation before its first overflow draw.
   ReservoirWindow reservoir;
+  // What an overflow thread's word draws may take from the reservoir on the
+  // miss path itself (fast_path.h, LeanOverflowWord), without the slow path:
+  // bytes already charged to the window above and to claim_backoff (one
+  // backoff draw per 4 bytes), and the fork count they were granted under.
+  // Cleared wherever the thread's serving state is (ForgetSlice).
+  struct {
+    uint32_t bytes = 0;
+    uint32_t forks = 0;
+  } lean;
 };
 
 inline thread_local constinit ThreadState t_state [[gnu::tls_model("initial-exec")]];

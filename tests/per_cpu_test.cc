@@ -22,8 +22,10 @@
 #include <thread>
 #include <vector>
 
+#include "lib/fast_path.h"
 #include "lib/freshness.h"
 #include "lib/runtime.h"
+#include "lib/stats.h"
 #include "lib/strategies/registry.h"
 #include "lib/thread_slice.h"
 #include "tests/sandbox/filter.h"
@@ -413,14 +415,31 @@ TEST(Reservoir, ServedBytesCountedOnce) {
 
 // The public calls on a thread past the slab budget: its first draw gives its
 // slice back for good (a test hook), so every draw takes the overflow path.
-void OverflowDraw(void *out, size_t n) {
+void GoPastTheBudget() {
   thread_local bool overflow = false;
   if (!overflow) {
     (void)grndpool_u32();  // the thread is set up, with a slice
     StayInOverflowForTesting();
     overflow = true;
   }
+}
+void OverflowDraw(void *out, size_t n) {
+  GoPastTheBudget();
   PublicDraw(out, n);
+}
+// The same, with 4 bytes drawn as a u32: word draws past the budget spend
+// their lean grant on the miss path (ThreadState::lean), byte draws do not.
+void OverflowWordDraw(void *out, size_t n) {
+  if (n != 4) return OverflowDraw(out, n);
+  GoPastTheBudget();
+  const uint32_t w = grndpool_u32();
+  memcpy(out, &w, sizeof w);
+}
+// What a thread past the budget may still serve from reservoir bytes before
+// it reads the generation again: its window and its lean grant.
+uint32_t OverflowAllowance() {
+  const ThreadState &t = ThisThread();
+  return t.reservoir.unread + t.lean.bytes;
 }
 
 // Threads past the budget crowded onto one CPU: their draws (u64, 16 and 40
@@ -462,7 +481,7 @@ TEST(Reservoir, CrowdedOverflowDrawsNeverShareBytes) {
 // control: without a reseed the same draws come from those bytes, so the
 // read looked in the right place. Three reseeds: with the thread's allowance
 // part spent, spent, and just renewed (the most it can serve from before).
-TEST(Reservoir, OverflowDrawsServeOneSmallSliceAfterAReseed) {
+void ServesOneSmallSliceAfterAReseed(void (*overflow_draw)(void *, size_t)) {
   ExpectReservoir();
   if (geteuid() != 0) GTEST_SKIP() << "RNDRESEEDCRNG needs root; not root here";
   const size_t window_bytes = CurrentProcess().geometry.min_slice_bytes - kSliceHeaderBytes;
@@ -478,26 +497,25 @@ TEST(Reservoir, OverflowDrawsServeOneSmallSliceAfterAReseed) {
     const int urandom = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
     if (urandom < 0 || !PinTo(0)) return;
     uint32_t w;
-    OverflowDraw(&w, sizeof w);
+    overflow_draw(&w, sizeof w);
     uint8_t next[kWindow];
     // Draws kWords u32 and counts those found in `next`: within the first
     // `allowance` bytes in *early, after them in *after.
     const auto draw_found = [&](size_t allowance_bytes, size_t *early, size_t *after) {
       for (size_t i = 0; i < kWords; ++i) {
-        OverflowDraw(&w, sizeof w);
+        overflow_draw(&w, sizeof w);
         size_t hits = 0;
         for (size_t k = 0; k + 4 <= kWindow; ++k) hits += memcmp(next + k, &w, 4) == 0;
         (i * 4 < allowance_bytes ? *early : *after) += hits;
       }
     };
-    const ReservoirWindow &window = ThisThread().reservoir;
     for (int attempt = 0; attempt < 300 && done < kCases; ++attempt) {
       const Case c = static_cast<Case>(done);
       if (c == kSpent || c == kRenewed)
-        while (window.unread >= 4) OverflowDraw(&w, sizeof w);
-      if (c == kRenewed) OverflowDraw(&w, sizeof w);  // reads the generation
+        while (OverflowAllowance() >= 4) overflow_draw(&w, sizeof w);
+      if (c == kRenewed) overflow_draw(&w, sizeof w);  // reads the generation
       if (!PerCpuPeekForTesting(0, next, kWindow)) {
-        OverflowDraw(&w, sizeof w);  // nothing active, or too little left: move on
+        overflow_draw(&w, sizeof w);  // nothing active, or too little left: move on
         continue;
       }
       if (control_found == 0) {
@@ -505,7 +523,7 @@ TEST(Reservoir, OverflowDrawsServeOneSmallSliceAfterAReseed) {
         draw_found(0, &early, &control_found);
         continue;
       }
-      allowance[c] = window.unread;
+      allowance[c] = OverflowAllowance();
       const uint64_t changes = Stats().generation_changes;
       if (ioctl(urandom, RNDRESEEDCRNG) != 0) break;
       draw_found(allowance[c], &found[c], &late[c]);
@@ -537,6 +555,51 @@ TEST(Reservoir, OverflowDrawsServeOneSmallSliceAfterAReseed) {
   }
   // Just renewed: a smallest slice's capacity less the word that renewed it.
   EXPECT_EQ(found[kRenewed] * 4, window_bytes - 4);
+}
+
+TEST(Reservoir, OverflowDrawsServeOneSmallSliceAfterAReseed) {
+  ServesOneSmallSliceAfterAReseed(OverflowDraw);
+}
+
+// The same through grndpool_u32(), whose draws past the budget take the
+// reservoir on the miss path out of a lean grant: the grant is part of the
+// allowance, never more.
+TEST(Reservoir, OverflowWordDrawsServeOneSmallSliceAfterAReseed) {
+  ServesOneSmallSliceAfterAReseed(OverflowWordDraw);
+}
+
+// A thread past the budget takes the slow path once per window for its u32
+// draws (the lean grant serves the rest on the miss path), and for every one
+// of its byte draws, which the grant does not serve: the control that the
+// count sees the slow path.
+TEST(Reservoir, OverflowWordDrawsTakeTheSlowPathOncePerWindow) {
+  ExpectReservoir();
+  const size_t window_bytes = CurrentProcess().geometry.min_slice_bytes - kSliceHeaderBytes;
+  constexpr uint64_t kDraws = 20000;
+  uint64_t word_slow = 0, byte_slow = 0, reservoir = 0;
+  std::thread([&] {
+    uint32_t w = 0;
+    OverflowWordDraw(&w, sizeof w);
+    const uint64_t before = Stats().reservoir_draws;
+    uint64_t slow = SlowDrawsForTesting();
+    for (uint64_t i = 0; i < kDraws; ++i) OverflowWordDraw(&w, sizeof w);
+    word_slow = SlowDrawsForTesting() - slow;
+    slow = SlowDrawsForTesting();
+    for (uint64_t i = 0; i < kDraws; ++i) OverflowDraw(&w, sizeof w);
+    byte_slow = SlowDrawsForTesting() - slow;
+    FlushTally();
+    reservoir = Stats().reservoir_draws - before;
+    explicit_bzero(&w, sizeof w);
+  }).join();
+  // One slow draw per window's worth of u32, give or take the claim back-off
+  // (256 draws) and a renewed read that failed.
+  EXPECT_LE(word_slow, 2 * kDraws * 4 / window_bytes + 2 * kDraws / 256 + 10)
+      << "u32 draws past the budget took the slow path " << word_slow << " times";
+  EXPECT_EQ(byte_slow, kDraws) << "the control: byte draws take the slow path every time";
+  EXPECT_GT(reservoir, kDraws) << "the draws did not come from the reservoir";
+  printf("past the budget, %llu u32 draws: %llu slow; %llu 4-byte draws: %llu slow\n",
+         (unsigned long long)kDraws, (unsigned long long)word_slow, (unsigned long long)kDraws,
+         (unsigned long long)byte_slow);
 }
 
 // A thread past the budget that can no longer read the kernel's generation
