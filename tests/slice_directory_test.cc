@@ -136,8 +136,9 @@ TEST(SliceGeometry, SlicesFollowTheThreadsWithinTheBudget) {
       by_index += 4000.0 / (i < 1168 ? 1024 - kSliceHeaderBytes : 256 - kSliceHeaderBytes);
     by_index /= static_cast<double>(promised);
     // (Past the promise a burst gives slices to more threads, smaller.)
-    if (threads <= g.promised_slices)
+    if (threads <= g.promised_slices) {
       EXPECT_LE(burst.refills, by_index + 1e-9) << threads << " threads";
+    }
     EXPECT_NEAR(one_by_one.refills, by_index, 1e-9) << threads << " threads";
   }
   // More threads than the promise: every slice at 256 B, all the budget holds.
