@@ -103,17 +103,22 @@ struct SliceBuffer {
 // After a reservoir draw: what is left of the thread's window (bytes before
 // its next generation read) and of its back-off (slow draws before its next
 // claim, one per 4 bytes), in whole words, moves to its lean grant, which its
-// word draws spend on the miss path (LeanOverflowWord) at a fraction of the
+// word draws spend on the miss path (TakeLeanBytes, PerCpuTakeWord) at a fraction of the
 // slow path's cost (32 against 14 ns an overflow u32, s13). Charged here;
 // what is left when the slow path runs again goes back (ForgetSlice), and a
 // grant cut short by a fork or a failed serve is lost, which only brings the
 // next generation read and claim sooner.
 void GrantLeanDraws(ThreadState &t) {
-  const uint32_t by_claims = t.claim_backoff > UINT32_MAX / 4 ? UINT32_MAX : t.claim_backoff * 4;
-  const uint32_t bytes = std::min(t.reservoir.unread, by_claims) & ~3u;
-  t.reservoir.unread -= bytes;
-  t.claim_backoff -= bytes / 4;
-  t.lean = {bytes, fork::ForkCount()};
+  // Read once and written once each (a handler may fork in between: the
+  // child's reset is then overwritten with values below the window and the
+  // back-off interval, and the grant carries the parent's fork count).
+  const uint32_t forks = fork::ForkCount();
+  const uint32_t unread = t.reservoir.unread, backoff = t.claim_backoff;
+  const uint32_t by_claims = backoff > UINT32_MAX / 4 ? UINT32_MAX : backoff * 4;
+  const uint32_t bytes = std::min(unread, by_claims) & ~3u;
+  t.reservoir.unread = unread - bytes;
+  t.claim_backoff = backoff - bytes / 4;
+  StoreLean(t, MakeLean(bytes, forks));
 }
 
 // Draws past the slab budget: the reservoir, else the overflow slices, or
@@ -304,20 +309,23 @@ uint64_t SlowDrawsForTesting() {
 
 bool TakeLeanBytes(size_t n) {
   ThreadState &t = ThisThread();
-  if (t.lean.forks != fork::ForkCount()) {
-    t.lean = {};
+  const uint64_t lean = LoadLean(t);
+  if (LeanForks(lean) != fork::ForkCount() || LeanBytes(lean) < n) {
+    StoreLean(t, 0);
     return false;
   }
-  // Spent before the serve: a handler's draw meanwhile goes to the kernel
-  // (the in-draw flag), and a cut serve must not leave the bytes granted.
-  t.lean.bytes -= static_cast<uint32_t>(n);
+  // Spent before the serve, in one store of what was read: a handler's draw
+  // meanwhile goes to the kernel (the in-draw flag), a cut serve must not
+  // leave the bytes granted, and a fork in a handler before the store leaves
+  // the child a grant it drops (the parent's fork count).
+  StoreLean(t, MakeLean(LeanBytes(lean) - static_cast<uint32_t>(n), LeanForks(lean)));
   CountOverflowDraw(n, true);
   return true;
 }
 
 void EndLeanGrant(size_t n) {
   UncountOverflowDraw(n);
-  ThisThread().lean = {};
+  StoreLean(ThisThread(), 0);
 }
 
 void RedoCutDraw(void *out, size_t n, bool slab_only) {

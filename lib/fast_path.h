@@ -55,8 +55,9 @@ struct PerCpuWord {
 // An overflow thread's word draws (n = 4 or 8) take its CPU's reservoir
 // buffer on the miss path (PerCpuTakeWord), out of the bytes its last slow
 // overflow draw granted (ThreadState::lean): the window and the claim
-// back-off were charged then, so the thread reads the generation and retries
-// a claim as often as if each draw took the slow path. TakeLeanBytes, called
+// back-off were charged then, so the thread reads the generation as often as
+// if each draw took the slow path, and retries a claim no later (u64 draws
+// spend two back-off draws each: after 128 of them). TakeLeanBytes, called
 // with n of them left, spends n and counts the draw (before the serve: a call
 // after it would spill the word to the stack); false (the grant gone) on a
 // fork since the grant. EndLeanGrant, when PerCpuTakeWord did not serve, takes
@@ -204,7 +205,7 @@ inline T DrawWord() {
       v = RedoCutWord<T>();  // see Draw
   } else if (!g_per_cpu_strategy.load(std::memory_order_acquire)) {
     PerCpuWord w{0, false};
-    if (ThisThread().lean.bytes >= sizeof(T) && TakeLeanBytes(sizeof(T))) {
+    if (LeanBytes(LoadLean(ThisThread())) >= sizeof(T) && TakeLeanBytes(sizeof(T))) {
       w = PerCpuTakeWord(sizeof(T));
       if (!w.ok) EndLeanGrant(sizeof(T));
     }

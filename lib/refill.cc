@@ -194,9 +194,14 @@ bool ReservoirDraw(void *out, size_t n, ReservoirWindow *window) {
   // bytes (served elsewhere meanwhile).
   const uint32_t span =
       static_cast<uint32_t>(g_process->geometry.min_slice_bytes - kSliceHeaderBytes);
-  if (window->unread < n) {
-    if (window->skip >= n) {
-      window->skip -= static_cast<uint32_t>(n);
+  // Each count read once and written once, and one above the span taken as
+  // spent: a signal handler that forks between a read and a write leaves the
+  // child's reset window a value it may hold, never a wrapped one.
+  uint32_t unread = window->unread;
+  if (unread > span) unread = 0;
+  if (unread < n) {
+    if (const uint32_t skip = window->skip; skip >= n && skip <= span) {
+      window->skip = skip - static_cast<uint32_t>(n);
       return false;
     }
     if (StampForFill(Stamp{}).label == 0) {
@@ -204,13 +209,14 @@ bool ReservoirDraw(void *out, size_t n, ReservoirWindow *window) {
       window->skip = span;
       return false;
     }
+    unread = span;
     window->unread = span;
     window->skip = 0;
   }
   // FromReservoir's conditions hold (checked above; the generation was read
   // within the window), so only the reservoir's fill is left to ask.
   if (!g_reservoir(static_cast<uint8_t *>(out), n)) return false;
-  window->unread -= static_cast<uint32_t>(n);
+  window->unread = unread - static_cast<uint32_t>(n);
   return true;
 }
 

@@ -59,6 +59,13 @@ void AddTally(Tally &t) {
   t.shared_draws = t.reservoir_draws = 0;
 }
 
+// Subtracts n from counter unless that would take it below zero.
+void TakeBack(std::atomic<uint64_t> &counter, uint64_t n) {
+  uint64_t v = counter.load(std::memory_order_relaxed);
+  while (v >= n && !counter.compare_exchange_weak(v, v - n, std::memory_order_relaxed)) {
+  }
+}
+
 uint64_t Value(const CounterWord &c) {
   uint64_t v = c.word->load(std::memory_order_relaxed);
   if (c.extra != nullptr) v += c.extra->load(std::memory_order_relaxed);
@@ -124,8 +131,10 @@ void UncountOverflowDraw(uint64_t bytes) {
     t.busy = false;
     return;
   }
-  g_counters.reservoir_draws.fetch_sub(1, std::memory_order_relaxed);
-  g_counters.bytes_served.fetch_sub(bytes, std::memory_order_relaxed);
+  // In the counters. Not below zero: in a child forked (from a signal handler)
+  // after the count, the counters restarted from zero without it.
+  TakeBack(g_counters.reservoir_draws, 1);
+  TakeBack(g_counters.bytes_served, bytes);
 }
 
 void FlushTally() {

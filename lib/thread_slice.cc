@@ -4,6 +4,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 
 #include "lib/fork.h"
@@ -109,11 +110,20 @@ void InitThreadSlices(const Process &process) {
 
 void ForgetSlice(ThreadState &t) {
   ServeNothing();
-  // What the lean grant did not spend goes back where it was charged: a byte
-  // draw (which never spends it) or a claim keeps the window exact.
-  t.reservoir.unread += t.lean.bytes;
-  t.claim_backoff += t.lean.bytes / 4;
-  t.lean = {};
+  // What the lean grant did not spend goes back where it was charged (a byte
+  // draw, which never spends it, or a claim keeps the window exact), if it is
+  // this process's: a child drops its parent's. Bounded, as a handler that
+  // forks meanwhile leaves the child's reset window and back-off under it.
+  const uint64_t lean = LoadLean(t);
+  StoreLean(t, 0);
+  const uint32_t back = LeanBytes(lean);
+  if (back != 0 && g_process != nullptr && LeanForks(lean) == fork::ForkCount()) {
+    const uint32_t span =
+        static_cast<uint32_t>(g_process->geometry.min_slice_bytes - kSliceHeaderBytes);
+    const uint32_t unread = t.reservoir.unread, backoff = t.claim_backoff;
+    t.reservoir.unread = unread < span && back < span ? std::min(unread + back, span) : span;
+    t.claim_backoff = backoff > UINT32_MAX - back / 4 ? UINT32_MAX : backoff + back / 4;
+  }
   t.owned = Claim{};
   t.checked = false;
   t.hot = false;
@@ -149,8 +159,10 @@ SliceHeader *OwnedSlice(ThreadState &t, bool refilling) {
   // Just off a slice (a hot one parked, or taken by a fork): the generation
   // is read again before an overflow draw takes reservoir bytes.
   if (had_one) t.reservoir = ReservoirWindow{};
-  if (!had_one && t.claim_backoff > 0) {
-    --t.claim_backoff;
+  // Read once, written once: a fork in a handler between the two leaves the
+  // child's reset back-off at a value below the interval, never wrapped.
+  if (const uint32_t backoff = t.claim_backoff; !had_one && backoff > 0) {
+    t.claim_backoff = backoff - 1;
     return nullptr;
   }
   // Nothing was freed since this thread's last claim found nothing: another
@@ -202,10 +214,10 @@ void StayInOverflowForTesting() {
   fast.grndpool_in_draw = 1;
   std::atomic_signal_fence(std::memory_order_seq_cst);
   ThreadState &t = ThisThread();
-  t.claim_backoff = UINT32_MAX;
   const Claim owned = t.owned;
   const bool hot = t.hot;
   ForgetSlice(t);
+  t.claim_backoff = UINT32_MAX;
   t.reservoir = ReservoirWindow{};
   // Freed, never parked as at thread exit: a hot slice stays for others to claim.
   GiveSliceBack(owned, hot, fast.grndpool_tag, false);

@@ -8,6 +8,7 @@
 // reads.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
@@ -69,16 +70,33 @@ struct ThreadState {
   // a child (ResetInChild), so a thread that just left a slice reads the
   // generation before its first overflow draw.
   ReservoirWindow reservoir;
-  // What an overflow thread's word draws may take from the reservoir on the
-  // miss path itself (fast_path.h, LeanOverflowWord), without the slow path:
-  // bytes already charged to the window above and to claim_backoff (one
-  // backoff draw per 4 bytes), and the fork count they were granted under.
-  // Cleared wherever the thread's serving state is (ForgetSlice).
-  struct {
-    uint32_t bytes = 0;
-    uint32_t forks = 0;
-  } lean;
+  // The lean grant: what an overflow thread's word draws may take from the
+  // reservoir on the miss path itself (lib/fast_path.h, TakeLeanBytes),
+  // without the slow path: bytes already charged to the window above and to
+  // claim_backoff (one back-off draw per 4 bytes) in the low half, the fork
+  // count they were granted under in the high half. One word, read and
+  // written whole (LoadLean, StoreLean): a signal handler that forks between
+  // a read and a write leaves the child a grant of the parent's fork count,
+  // which it drops, never a torn or wrapped one. Cleared wherever the
+  // thread's serving state is (ForgetSlice).
+  uint64_t lean = 0;
 };
+
+inline uint32_t LeanBytes(uint64_t lean) {
+  return static_cast<uint32_t>(lean);
+}
+inline uint32_t LeanForks(uint64_t lean) {
+  return static_cast<uint32_t>(lean >> 32);
+}
+inline uint64_t MakeLean(uint32_t bytes, uint32_t forks) {
+  return uint64_t{forks} << 32 | bytes;
+}
+inline uint64_t LoadLean(const ThreadState &t) {
+  return std::atomic_ref<uint64_t>(const_cast<uint64_t &>(t.lean)).load(std::memory_order_relaxed);
+}
+inline void StoreLean(ThreadState &t, uint64_t lean) {
+  std::atomic_ref<uint64_t>(t.lean).store(lean, std::memory_order_relaxed);
+}
 
 inline thread_local constinit ThreadState t_state [[gnu::tls_model("initial-exec")]];
 

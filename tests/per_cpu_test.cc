@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "lib/fast_path.h"
+#include "lib/fork.h"
 #include "lib/freshness.h"
 #include "lib/runtime.h"
 #include "lib/stats.h"
@@ -439,7 +440,7 @@ void OverflowWordDraw(void *out, size_t n) {
 // it reads the generation again: its window and its lean grant.
 uint32_t OverflowAllowance() {
   const ThreadState &t = ThisThread();
-  return t.reservoir.unread + t.lean.bytes;
+  return t.reservoir.unread + LeanBytes(LoadLean(t));
 }
 
 // Threads past the budget crowded onto one CPU: their draws (u64, 16 and 40
@@ -566,6 +567,44 @@ TEST(Reservoir, OverflowDrawsServeOneSmallSliceAfterAReseed) {
 // allowance, never more.
 TEST(Reservoir, OverflowWordDrawsServeOneSmallSliceAfterAReseed) {
   ServesOneSmallSliceAfterAReseed(OverflowWordDraw);
+}
+
+// What a signal handler that forks in the middle of a lean draw's update
+// leaves the child: its reset window and back-off, and the grant the parent
+// was writing (a wrapped byte count, the parent's fork count). The child's
+// next slow draw drops that grant instead of giving it back, and a window
+// count above the span is taken as spent: the child still reads the
+// generation once per smallest slice, and still retries claims. The
+// interleaving is a few instructions wide, so the state is set up directly.
+TEST(Reservoir, AGrantOrWindowLeftTornByAForkStaysWithinTheWindow) {
+  ExpectReservoir();
+  const uint32_t span =
+      static_cast<uint32_t>(CurrentProcess().geometry.min_slice_bytes - kSliceHeaderBytes);
+  uint32_t after_grant = 0, after_window = 0, backoff = 0;
+  std::thread([&] {
+    uint32_t w = 0;
+    OverflowWordDraw(&w, sizeof w);
+    ThreadState &t = ThisThread();
+    // A torn grant of another fork count, then a byte draw (the slow path).
+    // (A back-off left at 100, not a child's 0: the thread stays past the
+    // budget for these draws instead of claiming a slice.)
+    t.reservoir.unread = 0;
+    t.claim_backoff = 100;
+    StoreLean(t, MakeLean(0xFFFFFFFCu, fork::ForkCount() + 2));
+    OverflowDraw(&w, sizeof w);
+    after_grant = OverflowAllowance();
+    backoff = t.claim_backoff;
+    // A wrapped window count: the next reservoir draw reads the generation.
+    StoreLean(t, 0);
+    t.claim_backoff = 100;
+    t.reservoir.unread = 0xFFFFFFF0u;
+    OverflowDraw(&w, sizeof w);
+    after_window = OverflowAllowance();
+    explicit_bzero(&w, sizeof w);
+  }).join();
+  EXPECT_LE(after_grant, span) << "a torn grant was given back to the window";
+  EXPECT_LE(backoff, 256u) << "a torn grant was given back to the claim back-off";
+  EXPECT_LE(after_window, span) << "a wrapped window was kept (no generation read renewed it)";
 }
 
 // A thread past the budget takes the slow path once per window for its u32
