@@ -535,14 +535,24 @@ int ParkQuota() {
       may_exit(kHot + kMore + 1);
   std::atomic<int> went_hot{0}, owners{0};
   std::atomic<bool> stop{false};
+  // Whether each hot thread owns a slice (a hot one, or after it parked, a
+  // small one), after each of its draws.
+  std::vector<std::atomic<bool>> hot_owns(kHot);
   std::vector<std::thread> pool;
   for (int i = 0; i < kHot; ++i) {
-    pool.emplace_back([&] {
+    pool.emplace_back([&, i] {
       went_hot += GoHot();
       all_hot.arrive_and_wait();
       // Busy: each refill is where an owner parks its slice when wanted.
+      // Until every thread owns a slice: a parker whose claim lost the race
+      // for its park's slices to the threads waiting on them (1 run in 200)
+      // waits out its back-off on the overflow slices, and only owners that
+      // still draw can park for it.
       alignas(64) uint8_t chunk[1024];
-      while (!stop.load()) grndpool_buf(chunk, sizeof chunk);
+      while (!stop.load()) {
+        grndpool_buf(chunk, sizeof chunk);
+        hot_owns[static_cast<size_t>(i)].store(OwnsSlice());
+      }
       all_drawn.arrive_and_wait();
       owners += OwnsSlice();
       may_exit.arrive_and_wait();
@@ -565,6 +575,11 @@ int ParkQuota() {
     });
   }
   more_drawn.arrive_and_wait();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (std::chrono::steady_clock::now() < deadline &&
+         !std::all_of(hot_owns.begin(), hot_owns.end(),
+                      [](const std::atomic<bool> &owns) { return owns.load(); }))
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   stop.store(true);
   all_drawn.arrive_and_wait();
   const struct grndpool_stats s = Stats();
