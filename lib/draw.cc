@@ -193,10 +193,10 @@ bool DrawOnce(ThreadState &t, void *out, size_t n, bool slab_only) {
   return false;
 }
 
-// SlowDraw without the register wipe.
 // This thread's slow draws, for tests (SlowDrawsForTesting).
 thread_local constinit uint64_t t_slow_draws [[gnu::tls_model("initial-exec")]] = 0;
 
+// SlowDraw without the register wipe.
 void SlowDrawOnce(void *out, size_t n, bool slab_only) {
   ++t_slow_draws;
   ThreadState &t = ThisThread();

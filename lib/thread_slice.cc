@@ -120,9 +120,9 @@ void ForgetSlice(ThreadState &t) {
   if (back != 0 && g_process != nullptr && LeanForks(lean) == fork::ForkCount()) {
     const uint32_t span =
         static_cast<uint32_t>(g_process->geometry.min_slice_bytes - kSliceHeaderBytes);
-    const uint32_t unread = t.reservoir.unread, backoff = t.claim_backoff;
-    t.reservoir.unread = unread < span && back < span ? std::min(unread + back, span) : span;
-    t.claim_backoff = backoff > UINT32_MAX - back / 4 ? UINT32_MAX : backoff + back / 4;
+    const uint64_t unread = t.reservoir.unread, backoff = t.claim_backoff;
+    t.reservoir.unread = static_cast<uint32_t>(std::min<uint64_t>(unread + back, span));
+    t.claim_backoff = static_cast<uint32_t>(std::min<uint64_t>(backoff + back / 4, UINT32_MAX));
   }
   t.owned = Claim{};
   t.checked = false;
