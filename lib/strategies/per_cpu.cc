@@ -85,7 +85,12 @@ constexpr size_t kBufferBytes = 16384;
 constexpr uint32_t kCapacity = kBufferBytes - sizeof(SliceHeader);
 constexpr size_t kMaxCpus = 4096;
 // A draw larger than this is served in pieces of it, each its own section.
-constexpr size_t kMaxPiece = 256;
+// A 1 KiB slice's refill is one section: in 256-byte pieces its three more
+// sections (entry, two string starts, exit: ~14 ns each here) took 0.17 ns
+// of each u32 drawn from it (2.50 against 2.33 ns; 1.92 from a hot slice).
+// A buffer left with fewer bytes than a piece is swapped, so up to a piece
+// per 16 KiB buffer goes unserved.
+constexpr size_t kMaxPiece = 1024;
 // Aborted sections in a row before a draw gives up on this CPU's buffer (a
 // thread preempted at every attempt).
 constexpr int kMaxAborts = 64;
