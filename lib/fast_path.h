@@ -42,7 +42,8 @@ inline constinit std::atomic<bool> g_per_cpu_strategy{false};
 // anything but a plain serve (no rseq, not mapped, no free buffer, a child
 // not reset yet, a fork during the copy), and the caller then takes its full
 // path, which starts with the child's reset. Leaves no served byte or key in
-// a vector register (a refill wipes them).
+// a vector register (a refill wipes them). Draws above 1 KiB (kMaxPiece, one
+// section) always answer false.
 [[gnu::noinline]] bool PerCpuTake(void *out, size_t n);
 // The same for one word (n = 4 or 8), returned in registers (rax:rdx), so
 // the word never goes through the library's stack.

@@ -91,6 +91,8 @@ constexpr size_t kMaxCpus = 4096;
 // A buffer left with fewer bytes than a piece is swapped, so up to a piece
 // per 16 KiB buffer goes unserved.
 constexpr size_t kMaxPiece = 1024;
+// The section compares 32 bits of n with the cursor but copies all 64.
+static_assert(kMaxPiece <= kCapacity && kMaxPiece <= INT32_MAX);
 // Aborted sections in a row before a draw gives up on this CPU's buffer (a
 // thread preempted at every attempt).
 constexpr int kMaxAborts = 64;
