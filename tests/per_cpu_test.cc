@@ -80,11 +80,19 @@ bool PinTo(int cpu) {
 
 // `threads` threads draw `words` u64 each (with a 16-byte and a 40-byte draw
 // every few words, so both kinds of section and the word section race on the
-// same buffer); pinned ones all run on CPU 0. Returns every u64 drawn.
+// same buffer, and with `big` > 0 a draw of `big` bytes every kBigEvery
+// words); pinned ones all run on CPU 0. Returns every u64 drawn.
 void NoOp(int) {}
 
+constexpr size_t kBigEvery = 499;
+
+// The u64 the big draws of one DrawAll call return.
+size_t BigWords(int threads, size_t words, size_t big) {
+  return big == 0 ? 0 : threads * ((words + kBigEvery - 1 - 17) / kBigEvery) * (big / 8);
+}
+
 std::vector<uint64_t> DrawAll(int threads, int pinned, size_t words,
-                              void (*draw)(void *, size_t) = Draw) {
+                              void (*draw)(void *, size_t) = Draw, size_t big = 0) {
   struct sigaction sa {};
   sa.sa_handler = NoOp;
   sa.sa_flags = SA_RESTART;
@@ -125,10 +133,14 @@ std::vector<uint64_t> DrawAll(int threads, int pinned, size_t words,
           t < pinned && StartSignalStorm(SIGURG, nullptr, gettid(), 30000, &storm);
       if (t < pinned && !storming) pin_failures.fetch_add(1);
       std::vector<uint64_t> &mine = out[t];
-      mine.reserve(words + words / 2);
+      mine.reserve(words + words / 2 + BigWords(1, words, big));
+      std::vector<uint64_t> big_out(big / 8);
       for (size_t i = 0; i < words; ++i) {
         uint64_t v[5];
-        if (i % 7 == 3) {
+        if (big > 0 && i % kBigEvery == 17) {
+          draw(big_out.data(), big);
+          mine.insert(mine.end(), big_out.begin(), big_out.end());
+        } else if (i % 7 == 3) {
           draw(v, 16);
           mine.insert(mine.end(), v, v + 2);
         } else if (i % 11 == 5) {
@@ -187,11 +199,15 @@ TEST(PerCpu, ThreadsCrowdedOnOneCpuNeverShareBytes) {
   const uint64_t inline_aborts_before = InlineAborts();
   constexpr int kThreads = 24, kPinned = 16, kRounds = 3;
   constexpr size_t kWords = 100000;
+  // Draws of kMaxPiece bytes (lib/strategies/per_cpu.cc): one section each,
+  // the longest, so the kernel cuts long string moves too; under per-cpu the
+  // lean entry's largest size.
+  constexpr size_t kBig = 1024;
   // Three rounds: with the section left unregistered (no rseq_cs store) one
   // round found a repeat 4 times in 6; three, nearly always.
   std::vector<uint64_t> all;
   for (int round = 0; round < kRounds; ++round) {
-    const std::vector<uint64_t> got = DrawAll(kThreads, kPinned, kWords);
+    const std::vector<uint64_t> got = DrawAll(kThreads, kPinned, kWords, Draw, kBig);
     all.insert(all.end(), got.begin(), got.end());
   }
   const struct grndpool_stats after = Stats();
@@ -222,16 +238,19 @@ TEST(PerCpu, ThreadsCrowdedOnOneCpuNeverShareBytes) {
   EXPECT_LT(fallbacks, most_fallbacks) << "per-CPU buffers served too few draws to test them";
   // Each refill serves at most one 16 KiB buffer: the bytes drawn needed
   // that many refills at least (here, or of the other strategies'; the test
-  // draws through this one only).
-  const uint64_t bytes = all.size() * 8;
+  // draws through this one only). Counted without the big draws, so that a
+  // fallback (at most 40 bytes of the rest) cannot hide one.
+  const uint64_t bytes = (all.size() - kRounds * BigWords(kThreads, kWords, kBig)) * 8;
   EXPECT_GE(after.refills - before.refills, (bytes - fallbacks * 40) / 16384);
   printf(
       "per-cpu: %zu u64 drawn in %d rounds by %d threads (%d on CPU 0, with 8 wakers and "
-      "a signal storm), %llu refills, %llu fallbacks, %llu serving (%llu of them inline) and %llu "
+      "a signal storm; a %zu-byte draw every %zu), %llu refills, %llu fallbacks, %llu serving "
+      "(%llu of them inline) and %llu "
       "swapping sections cut\n",
-      all.size(), kRounds, kThreads, kPinned, (unsigned long long)(after.refills - before.refills),
-      (unsigned long long)fallbacks, (unsigned long long)serve_aborts,
-      (unsigned long long)inline_aborts, (unsigned long long)swap_aborts);
+      all.size(), kRounds, kThreads, kPinned, kBig, kBigEvery,
+      (unsigned long long)(after.refills - before.refills), (unsigned long long)fallbacks,
+      (unsigned long long)serve_aborts, (unsigned long long)inline_aborts,
+      (unsigned long long)swap_aborts);
 }
 
 // A section entered with another CPU's number (a thread that moved between

@@ -211,6 +211,13 @@ static uint64_t current_cookie(void)
 }
 
 /*
+ * How many times a query is asked again when the kernel reseeded on its own
+ * around it (same_answer, ask_current): one such reseed is common on a slow
+ * TCG guest, five in a row would mean the generation moves at every call.
+ */
+#define KERNEL_RESEED_RETRIES 5
+
+/*
  * Run one query through both paths on identical copies of @buf and check
  * they agree on the return value and on the buffer contents. The kernel
  * may reseed on its own between the two calls (every few seconds early in
@@ -223,7 +230,7 @@ static bool same_answer(const char *what, const void *buf, size_t len,
 	long ra = 0, rb = 0;
 	int attempt;
 
-	for (attempt = 0; attempt < 5; attempt++) {
+	for (attempt = 0; attempt < KERNEL_RESEED_RETRIES; attempt++) {
 		uint64_t before = current_cookie();
 
 		memcpy(a, buf, len);
@@ -249,9 +256,9 @@ typedef long (*grnd_fn)(void *buf, size_t len, unsigned int flags);
  * uptime, at least 1 s, and a TCG guest on a loaded host can lose that long
  * between two calls: a CI run saw generation 19 -> 20 here with no ioctl). A
  * newer generation written back is such a reseed: the question is asked
- * again with that cookie, at most 5 times. An answer of 8 with the same or
- * an older generation is not a reseed, and ends the asking. Returns the
- * last answer; *asked is the cookie last asked about.
+ * again with that cookie, at most KERNEL_RESEED_RETRIES times. An answer of
+ * 8 with the same or an older generation is not a reseed, and ends the
+ * asking. Returns the last answer; *asked is the cookie last asked about.
  */
 static long ask_current(grnd_fn fn, uint64_t *cookie, uint64_t *asked,
 			int *reseeds)
@@ -259,7 +266,7 @@ static long ask_current(grnd_fn fn, uint64_t *cookie, uint64_t *asked,
 	long ret = 0;
 	int attempt;
 
-	for (attempt = 0; attempt < 5; attempt++) {
+	for (attempt = 0; attempt < KERNEL_RESEED_RETRIES; attempt++) {
 		*asked = *cookie;
 		ret = fn(cookie, sizeof(*cookie), GRND_TIMESTAMP);
 		if (ret != 8 || ~*cookie <= ~*asked)
@@ -309,7 +316,7 @@ static void ask_current_controls(void)
 			       "positive control: a stale answer with no newer generation is not taken for a reseed (%d calls)",
 			       fake_calls);
 		else
-			result(ret == 8 && fake_calls == 5,
+			result(ret == 8 && fake_calls == KERNEL_RESEED_RETRIES,
 			       "positive control: a generation that moves at every call still fails, after %d asks",
 			       fake_calls);
 	}
