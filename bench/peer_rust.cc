@@ -69,6 +69,11 @@ uint32_t RustThreadRngHeld16B() {
   return v[0] ^ v[3];
 }
 
+void RustThreadRngKeystreamCall() {
+  alignas(64) thread_local unsigned char block[kKeystreamLimitCallBytes];
+  grndpool_bench_rust_held_fill(Held(), block, sizeof block);
+}
+
 void RustThreadRngDraw(void *out, size_t n) {
   if (n == sizeof(uint32_t)) {
     const uint32_t v = grndpool_bench_rust_random_u32();
@@ -115,6 +120,9 @@ uint32_t RustThreadRngHeldU32() {
   abort();
 }
 uint32_t RustThreadRngHeld16B() {
+  abort();
+}
+void RustThreadRngKeystreamCall() {
   abort();
 }
 void RustThreadRngDraw(void *, size_t) {

@@ -58,6 +58,11 @@ uint32_t RustThreadRngHeldU32();
 // fill_bytes of 16 bytes on the held ThreadRng (a token), folded to a u32 so
 // the loops that time it keep the result.
 uint32_t RustThreadRngHeld16B();
+// fill_bytes of kKeystreamLimitCallBytes on the held ThreadRng into a
+// thread-local buffer: its ChaCha12 block function and buffer copy with no
+// per-draw call around them, the floor ThreadRng's own draws stand on (the
+// counterpart of KeystreamLimitCall).
+void RustThreadRngKeystreamCall();
 // libbsd arc4random_buf, looked up with dlopen because glibc exports the same
 // name. Returns nullptr and sets *why when libbsd cannot be loaded.
 using DrawFn = void (*)(void *, size_t);

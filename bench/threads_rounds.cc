@@ -94,6 +94,11 @@ uint32_t KeystreamLimit() {
   return 0;
 }
 
+uint32_t ThreadRngKeystreamLimit() {
+  RustThreadRngKeystreamCall();
+  return 0;
+}
+
 // Not random output: a xorshift64 step on a thread-local word, about a
 // nanosecond and no memory beyond one cache line. Its rate against threads is
 // what the harness and the scheduler cost by themselves (waking N threads,
@@ -140,6 +145,12 @@ std::vector<Source> AllSources(std::vector<std::string> *skipped) {
   out.push_back({"grndpool_buf-16B", "grndpool", 16, 1, RunLoop<Grndpool16B>});
   if (RustPeersBuilt(&why))
     out.push_back({"rust-threadrng-held-16B", "peer", 16, 1, RunLoop<RustThreadRngHeld16B>});
+  // ThreadRng's own floor (ChaCha12, its 256-byte block buffer), beside the
+  // ChaCha20 keystream-limit: how much of the gap at high thread counts is
+  // the cipher's rounds. Only with --sources.
+  if (RustPeersBuilt(&why))
+    out.push_back({"threadrng-keystream-limit", "limit", 4, kKeystreamLimitCallBytes / 4.0,
+                   RunLoop<ThreadRngKeystreamLimit>, true});
   out.push_back({"grndpool-per-cpu_u32", "grndpool", 4, 1, RunLoop<PerCpuU32>, true});
   out.push_back({"grndpool-per-cpu-16B", "grndpool", 16, 1, RunLoop<PerCpu16B>, true});
   for (const ThreadsProto &p : ThreadsProtos())
