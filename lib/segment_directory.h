@@ -16,12 +16,12 @@
 
 namespace grndpool {
 
+// How a segment is split into slices is lib/slice_directory.cc's to say (a
+// segment's split may change while all its slices are free).
 struct Segment {
   uint8_t *base;
   bool locked;
   bool droppable;
-  uint32_t slice_bytes;  // its slices' size, header included
-  uint32_t slices;       // segment bytes / slice_bytes
 };
 
 struct SegmentArray;  // the published array (segment_directory.cc)

@@ -26,6 +26,23 @@ const Process *g_process = nullptr;
 // slice i: s * max_slices_per_segment + i). Mapped at start-up, wiped in a child
 // after fork, never droppable: see Claim.
 std::atomic<uint32_t> *g_claims = nullptr;
+// Each owned segment's slice size, header included, by segment index: set
+// before the segment is published, lowered only while every slice of it is
+// free (SplitFreeSegment). Kept here, not in the segment array, which a grow
+// copies while readers may still hold the old one; not wiped in a child,
+// which keeps the layout.
+std::atomic<uint32_t> *g_slice_bytes = nullptr;
+// Segments whose slices are larger than the smallest: while there are none,
+// no claim looks for a segment to split.
+std::atomic<size_t> g_splittable{0};
+std::atomic<void (*)(size_t)> g_claim_scan_hook{nullptr};  // tests only
+// Threads the last split found waiting beyond every free slice it left:
+// while some are owed, the unmapped budget is theirs, and no hot slice is
+// mapped from it (SlabBudgetPlentiful; otherwise busy threads take it for
+// hot slices between two claims, and the threads still to claim get the
+// smallest slices). Each small slice claimed pays one back; a slice freed
+// clears it (a snapshot: threads that exit wait no more).
+std::atomic<size_t> g_owed{0};
 // Slab bytes not mapped yet, for owned slices (the directory's and hot ones);
 // the overflow segment's share is set aside at start-up.
 std::atomic<size_t> g_budget_left{0};
@@ -90,13 +107,27 @@ size_t OwnedSegmentLimit() {
   return OwnedSegmentsOf(Geometry());
 }
 
-SliceHeader *SliceAt(const Segment &segment, size_t i) {
-  return reinterpret_cast<SliceHeader *>(segment.base + i * segment.slice_bytes);
+// Segment s's slice size (acquire: a claim reads it again after taking a
+// claim word, which SplitFreeSegment gave back with release after the store),
+// and how many slices it holds.
+uint32_t SliceBytesOf(size_t s) {
+  return g_slice_bytes[s].load(std::memory_order_acquire);
+}
+size_t SlicesIn(uint32_t slice_bytes) {
+  return Geometry().segment_bytes / slice_bytes;
 }
 
-Claim ClaimAt(const Segment &segment, size_t s, size_t i) {
-  return Claim{SliceAt(segment, i), &g_claims[s * Geometry().max_slices_per_segment + i],
-               static_cast<uint32_t>(segment.slice_bytes - kSliceHeaderBytes)};
+std::atomic<uint32_t> *ClaimWord(size_t s, size_t i) {
+  return &g_claims[s * Geometry().max_slices_per_segment + i];
+}
+
+SliceHeader *SliceAt(const Segment &segment, size_t i, uint32_t slice_bytes) {
+  return reinterpret_cast<SliceHeader *>(segment.base + i * slice_bytes);
+}
+
+Claim ClaimAt(const Segment &segment, size_t s, size_t i, uint32_t slice_bytes) {
+  return Claim{SliceAt(segment, i, slice_bytes), ClaimWord(s, i),
+               static_cast<uint32_t>(slice_bytes - kSliceHeaderBytes)};
 }
 
 // By segment index, when the thread count cannot be read (and for the
@@ -130,7 +161,7 @@ size_t NextSliceBytes(const SlabGeometry &g) {
   const size_t threads = ProcessThreads();
   if (threads == 0) return LadderSliceBytes(g, OwnedSegmentLimit(), index);
   size_t mapped = 0;
-  for (size_t s = 0; s < index; ++s) mapped += SegmentForWriter(s).slices;
+  for (size_t s = 0; s < index; ++s) mapped += SlicesIn(SliceBytesOf(s));
   const uint64_t owned = g_counters.slices_in_use.load(std::memory_order_relaxed);
   const uint64_t hot = g_counters.hot_slices_in_use.load(std::memory_order_relaxed);
   const uint64_t small = owned > hot ? owned - hot : 0;
@@ -140,16 +171,111 @@ size_t NextSliceBytes(const SlabGeometry &g) {
 }
 
 Claim TryClaimIn(const SegmentReader &segments, uint32_t tag) {
-  for (size_t s = g_quarantine_below.load(std::memory_order_relaxed); s < segments.count(); ++s) {
-    for (size_t i = 0; i < segments[s].slices; ++i) {
-      const Claim claim = ClaimAt(segments[s], s, i);
+  for (size_t s = g_quarantine_below.load(std::memory_order_relaxed); s < segments.count();) {
+    const uint32_t slice_bytes = SliceBytesOf(s);
+    if (void (*hook)(size_t) = g_claim_scan_hook.load(std::memory_order_relaxed)) hook(s);
+    bool split = false;
+    for (size_t i = 0, n = SlicesIn(slice_bytes); i < n && !split; ++i) {
+      std::atomic<uint32_t> *word = ClaimWord(s, i);
       uint32_t expected = 0;
-      if (claim.word->load(std::memory_order_relaxed) == 0 &&
-          claim.word->compare_exchange_strong(expected, tag, std::memory_order_acquire))
-        return claim;
+      if (word->load(std::memory_order_relaxed) != 0 ||
+          !word->compare_exchange_strong(expected, tag, std::memory_order_acquire))
+        continue;
+      // The word names slice i of the split it was given back under: one
+      // split since the size was read (sizes only shrink, so a changed size
+      // is a new split) makes it another slice than the one computed. Give
+      // it back and look at the segment again.
+      if (SliceBytesOf(s) == slice_bytes) return ClaimAt(segments[s], s, i, slice_bytes);
+      word->store(0, std::memory_order_release);
+      split = true;
     }
+    if (!split) ++s;
   }
   return Claim{};
+}
+
+// Splits segment s, whose slices are all free, into slices of `to` bytes:
+// every claim word of the old split is taken first (kRetiringTag, so no
+// claim gets one meanwhile and a claim that took one makes the split give
+// up), then the size is lowered, then the words are given back. The new
+// headers lie in slices RetireSlice wiped (or never used). A reader that
+// read the old size finds headers at multiples of it, which are headers of
+// the new split too (sizes are powers of two), and a stale claim is caught
+// by the size check in TryClaimIn. Under the writers' lock.
+bool SplitFreeSegment(size_t s, uint32_t from, uint32_t to) {
+  const size_t old_n = SlicesIn(from);
+  size_t taken = 0;
+  for (; taken < old_n; ++taken) {
+    uint32_t expected = 0;
+    if (!ClaimWord(s, taken)->compare_exchange_strong(expected, kRetiringTag,
+                                                      std::memory_order_acq_rel))
+      break;
+  }
+  if (taken == old_n) g_slice_bytes[s].store(to, std::memory_order_release);
+  for (size_t i = 0; i < taken; ++i) ClaimWord(s, i)->store(0, std::memory_order_release);
+  if (taken != old_n) return false;
+  if (to == Geometry().min_slice_bytes) g_splittable.fetch_sub(1, std::memory_order_relaxed);
+  Count(g_counters.slices_split);
+  return true;
+}
+
+// Whether every slice of segment s is free.
+bool AllFree(size_t s, uint32_t slice_bytes) {
+  for (size_t i = 0, n = SlicesIn(slice_bytes); i < n; ++i)
+    if (ClaimWord(s, i)->load(std::memory_order_relaxed) != 0) return false;
+  return true;
+}
+
+// A segment left wholly free by threads that exited keeps the size its
+// slices were given for fewer threads (the 1 KiB slices of a 1024-thread
+// crowd hold half the budget when 4096 threads arrive). Sizes such segments
+// again as Grow would size them now, smaller only, as if they were
+// unmapped budget: from the threads waiting (less the free slices of the
+// other segments) and what the budget holds beyond the slices kept. Under
+// the writers' lock; reads the thread count only when a segment could be
+// split.
+void SplitFreeSegments() {
+  const SlabGeometry &g = Geometry();
+  const size_t first = g_quarantine_below.load(std::memory_order_relaxed);
+  const size_t count = SegmentCountForWriter();
+  size_t candidates = 0, free_elsewhere = 0, kept = 0;
+  for (size_t s = first; s < count; ++s) {
+    const uint32_t bytes = SliceBytesOf(s);
+    if (bytes > g.min_slice_bytes && AllFree(s, bytes)) {
+      ++candidates;
+      continue;
+    }
+    kept += SlicesIn(bytes);
+    for (size_t i = 0, n = SlicesIn(bytes); i < n; ++i)
+      free_elsewhere += ClaimWord(s, i)->load(std::memory_order_relaxed) == 0;
+  }
+  if (candidates == 0) return;
+  const size_t threads = ProcessThreads();
+  if (threads == 0) return;
+  const uint64_t owned = g_counters.slices_in_use.load(std::memory_order_relaxed);
+  const uint64_t hot = g_counters.hot_slices_in_use.load(std::memory_order_relaxed);
+  const uint64_t small = owned > hot ? owned - hot : 0;
+  size_t waiting = threads > small ? threads - small : 0;
+  waiting = waiting > free_elsewhere ? waiting - free_elsewhere : 0;
+  if (waiting == 0) return;
+  // What the owned budget holds beyond the small slices kept: unmapped, in
+  // hot slices (in use or not: they give it back when claims fail), and in
+  // the segments to be sized.
+  size_t left = (OwnedSegmentLimit() - count + candidates) * g.segment_bytes;
+  bool split = false;
+  for (size_t s = first; s < count && waiting > 0; ++s) {
+    const uint32_t bytes = SliceBytesOf(s);
+    if (bytes <= g.min_slice_bytes || !AllFree(s, bytes)) continue;
+    left = left >= g.segment_bytes ? left - g.segment_bytes : 0;
+    const auto to = static_cast<uint32_t>(SliceBytesFor(g, left, waiting, kept));
+    const uint32_t now = to < bytes && SplitFreeSegment(s, bytes, to) ? to : bytes;
+    split |= now != bytes;
+    const size_t here = SlicesIn(now);
+    kept += here;
+    waiting = waiting > here ? waiting - here : 0;
+  }
+  if (split) g_owed.store(waiting, std::memory_order_relaxed);
+  NoteFree();
 }
 
 // Maps one more segment and publishes it; returns a slice of it already owned by
@@ -182,14 +308,17 @@ Claim Grow(uint32_t tag, uint32_t *made) {
     ReturnSlabBudget(g.segment_bytes);
     return Claim{};
   }
-  const Segment segment{static_cast<uint8_t *>(m.base), m.locked, m.droppable,
-                        static_cast<uint32_t>(slice_bytes),
-                        static_cast<uint32_t>(g.segment_bytes / slice_bytes)};
+  const Segment segment{static_cast<uint8_t *>(m.base), m.locked, m.droppable};
   // Not visible to other claimers until the segment is published. The budget
   // keeps the index within the claim words; checked, not assumed.
   const size_t index = SegmentCountForWriter();
-  const Claim mine = index < OwnedSegmentLimit() ? ClaimAt(segment, index, 0) : Claim{};
-  if (mine) mine.word->store(tag, std::memory_order_relaxed);
+  const Claim mine = index < OwnedSegmentLimit()
+                         ? ClaimAt(segment, index, 0, static_cast<uint32_t>(slice_bytes))
+                         : Claim{};
+  if (mine) {
+    g_slice_bytes[index].store(static_cast<uint32_t>(slice_bytes), std::memory_order_relaxed);
+    mine.word->store(tag, std::memory_order_relaxed);
+  }
   if (!mine || !AppendSegment(segment)) {
     // No room for it in the directory: the budget goes back (and announces
     // itself, so failed claims look again), the mapping with it.
@@ -199,7 +328,8 @@ Claim Grow(uint32_t tag, uint32_t *made) {
     return Claim{};
   }
   Count(g_counters.slab_bytes, g.segment_bytes);
-  *made = segment.slices;
+  if (slice_bytes > g.min_slice_bytes) g_splittable.fetch_add(1, std::memory_order_relaxed);
+  *made = static_cast<uint32_t>(SlicesIn(static_cast<uint32_t>(slice_bytes)));
   if (m.locked && !fork::RelockIfReset(epoch, epoch_mapped, m.base, g.segment_bytes))
     SegmentForWriter(index).locked = false;
   return mine;
@@ -208,11 +338,13 @@ Claim Grow(uint32_t tag, uint32_t *made) {
 // The epoch moved: every claimed slice's next draw refills.
 void StaleEveryClaimed() {
   SegmentReader segments;
-  for (size_t s = 0; s < segments.count(); ++s)
-    for (size_t i = 0; i < segments[s].slices; ++i) {
-      const Claim claim = ClaimAt(segments[s], s, i);
+  for (size_t s = 0; s < segments.count(); ++s) {
+    const uint32_t slice_bytes = SliceBytesOf(s);
+    for (size_t i = 0, n = SlicesIn(slice_bytes); i < n; ++i) {
+      const Claim claim = ClaimAt(segments[s], s, i, slice_bytes);
       MakeStale(*claim.word, claim.slice);
     }
+  }
 }
 
 // In a child: locks every segment again (locks are not inherited) and counts it.
@@ -237,6 +369,7 @@ void ChildAfterFork(bool via_atfork) {
   g_growers.store(0, std::memory_order_relaxed);
   g_stragglers.store(0, std::memory_order_relaxed);
   g_grow_waiters.store(0, std::memory_order_relaxed);
+  g_owed.store(0, std::memory_order_relaxed);  // the parent's waiting threads are not here
   RelockAfterFork();
   NoteFree();  // every claim word reads free in the child
 }
@@ -283,9 +416,11 @@ void InitSliceDirectory(const Process &process) {
   g_process = &process;
   g_claims = static_cast<std::atomic<uint32_t> *>(MapWipedPlain(
       OwnedSegmentLimit() * Geometry().max_slices_per_segment * sizeof(std::atomic<uint32_t>)));
-  // No claim words, or no segment array: no owned slices, threads share the
-  // overflow slices.
-  const bool usable = InitSegmentDirectory() && g_claims != nullptr;
+  g_slice_bytes = static_cast<std::atomic<uint32_t> *>(
+      MapPlain(OwnedSegmentLimit() * sizeof(std::atomic<uint32_t>)));
+  // No claim words, no sizes, or no segment array: no owned slices, threads
+  // share the overflow slices.
+  const bool usable = InitSegmentDirectory() && g_claims != nullptr && g_slice_bytes != nullptr;
   g_budget_left.store(usable ? OwnedSegmentLimit() * Geometry().segment_bytes : 0,
                       std::memory_order_relaxed);
   fork::RegisterHooks(&kForkHooks);
@@ -362,7 +497,7 @@ Claim ClaimSlice(uint32_t tag) {
   // slices (one to grow next, the others to claim the rest). A failed claim
   // wakes them all (they fail too, or a fork is under way).
   int wake = 1;
-  bool slept_out = false;
+  bool slept_out = false, looked_for_splits = false;
   // A child of a fork (or raw clone) from a signal handler that interrupted
   // this claim finds the counts of threads it lacks: it leaves at once.
   const uint32_t forks = fork::ForkCount();
@@ -375,6 +510,26 @@ Claim ClaimSlice(uint32_t tag) {
       SegmentReader segments;
       scanned = segments.count();
       claim = TryClaimIn(segments, tag);
+    }
+    // A slice larger than the smallest: segments left wholly free by
+    // threads that exited keep a size given for fewer threads. This one's
+    // may be among them, so it is given back (untouched) before they are
+    // looked at, and the scan runs again. Once per claim, and only when a
+    // grower's place is free: claims never queue for this.
+    if (claim && !looked_for_splits &&
+        claim.capacity + kSliceHeaderBytes > Geometry().min_slice_bytes &&
+        g_splittable.load(std::memory_order_relaxed) != 0) {
+      looked_for_splits = true;
+      if (TakePlace(g_growers, kGrowers)) {
+        claim.word->store(0, std::memory_order_release);
+        claim = Claim{};
+        {
+          const fork::ForkSafeLock lock(SegmentWriters());
+          if (lock) SplitFreeSegments();
+        }
+        Uncount(g_growers);
+        continue;
+      }
     }
     if (claim || !GrowMayHelp(scanned)) break;
     std::atomic<uint32_t> *place = nullptr;
@@ -405,6 +560,9 @@ Claim ClaimSlice(uint32_t tag) {
     return Claim{};
   }
   WakeGrowWaiters(wake);
+  for (size_t owed = g_owed.load(std::memory_order_relaxed);
+       owed > 0 && !g_owed.compare_exchange_weak(owed, owed - 1, std::memory_order_relaxed);) {
+  }
   claim.slice->Reset();
   claim.slice->owner.store(tag, std::memory_order_relaxed);
   Count(g_counters.slices_in_use);
@@ -441,8 +599,9 @@ void ReturnSlabBudget(size_t bytes) {
 
 bool SlabBudgetPlentiful() {
   if (g_process == nullptr) return false;
-  return g_budget_left.load(std::memory_order_relaxed) * 4 >=
-         OwnedSegmentLimit() * Geometry().segment_bytes;
+  return g_owed.load(std::memory_order_relaxed) == 0 &&
+         g_budget_left.load(std::memory_order_relaxed) * 4 >=
+             OwnedSegmentLimit() * Geometry().segment_bytes;
 }
 
 uint64_t FailedClaims() {
@@ -461,6 +620,10 @@ GrowWaitForTesting GrowWaitNowForTesting() {
   return GrowWaitForTesting{g_growers.load(std::memory_order_seq_cst),
                             g_stragglers.load(std::memory_order_seq_cst),
                             g_grow_waiters.load(std::memory_order_seq_cst)};
+}
+
+void SetClaimScanHookForTesting(void (*hook)(size_t segment)) {
+  g_claim_scan_hook.store(hook, std::memory_order_relaxed);
 }
 
 uint64_t ClaimScansForTesting() {
@@ -485,7 +648,10 @@ bool RetireSlice(const Claim &claim, uint32_t tag, uint32_t free_as) {
   slice->owner.store(0, std::memory_order_relaxed);
   claim.word->store(free_as, std::memory_order_release);
   g_counters.slices_in_use.fetch_sub(1, std::memory_order_relaxed);
-  if (free_as == 0) NoteFree();
+  if (free_as == 0) {
+    g_owed.store(0, std::memory_order_relaxed);
+    NoteFree();
+  }
   return true;
 }
 
@@ -506,9 +672,11 @@ uint64_t LiveServedBytes() {
   if (g_process == nullptr) return 0;
   uint64_t served = 0;
   SegmentReader segments;
-  for (size_t s = 0; s < segments.count(); ++s)
-    for (size_t i = 0; i < segments[s].slices; ++i)
-      served += SliceAt(segments[s], i)->ServedSinceRefill();
+  for (size_t s = 0; s < segments.count(); ++s) {
+    const uint32_t slice_bytes = SliceBytesOf(s);
+    for (size_t i = 0, n = SlicesIn(slice_bytes); i < n; ++i)
+      served += SliceAt(segments[s], i, slice_bytes)->ServedSinceRefill();
+  }
   return served;
 }
 

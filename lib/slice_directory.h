@@ -34,6 +34,10 @@ void InitSliceDirectory(const Process &process);
 // most queue for the writers' lock (three, with one whose sleep ran out),
 // the others sleep until a grow is done. Slices shrink
 // as threads multiply (SliceBytesFor): the claim says its capacity. A claim
+// that finds a slice larger than the smallest first splits the segments
+// whose slices are all free down to what a grow would make for the threads
+// now waiting (once the threads of an earlier, smaller crowd have exited,
+// their larger slices would otherwise hold the budget). A claim
 // that finds none counts in FailedClaims(). Its claim word
 // is outside the slab, so a slice in MAP_DROPPABLE memory stays owned when
 // the kernel drops its page.
@@ -88,9 +92,9 @@ void RestampSlice(SliceHeader *slice, uint32_t tag);
 bool TakeSlabBudget(size_t bytes);
 void ReturnSlabBudget(size_t bytes);
 
-// True while at least a quarter of the owned budget is unmapped. Hot slices
-// are mapped only then: past it, the budget goes to threads that have no
-// slice.
+// True while at least a quarter of the owned budget is unmapped and no
+// thread a split counted as waiting is still owed a slice. Hot slices are
+// mapped only then: past it, the budget goes to threads that have no slice.
 bool SlabBudgetPlentiful();
 
 // A count that moves after anything that may let a ClaimSlice that failed
@@ -102,6 +106,10 @@ uint64_t SliceFrees();
 
 // Tests only: how many times ClaimSlice has looked for a free slice.
 uint64_t ClaimScansForTesting();
+
+// Tests only: called by a claim's scan after it read a segment's slice size
+// and before it takes a claim word there (nullptr: nothing).
+void SetClaimScanHookForTesting(void (*hook)(size_t segment));
 
 // Tests only: the bound on one sleep of a claim waiting for a grow (100 ms),
 // past which it looks again even if no wake came.

@@ -108,9 +108,18 @@ const Fault kFaults[] = {
        EXPECT_TRUE(Has(d, "kernel-only")) << d;
      }},
     // Start-up maps, in order: 1 the MADV_WIPEONFORK probe's page, 2 the
-    // slices' claim words, 3 the slice directory's array, 4 the canary; the
-    // first draw then maps 5, the first slab segment.
-    {"mmap_canary", [] { g_map_fail_from = g_map_fail_to = 4; },
+    // slices' claim words, 3 the segments' slice sizes, 4 the slice
+    // directory's array, 5 the canary; the first draw then maps 6, the first
+    // slab segment.
+    {"mmap_slice_sizes", [] { g_map_fail_from = g_map_fail_to = 3; },
+     [](const StatsT &s, const std::string &d) {
+       EXPECT_EQ(g_failed_maps.load(), 1u);
+       EXPECT_GT(s.mmap_failures, 0u);
+       // No owned slices without their sizes: every thread on the overflow.
+       EXPECT_EQ(s.slices_in_use, 0u);
+       EXPECT_GT(s.shared_draws + s.reservoir_draws, 0u) << d;
+     }},
+    {"mmap_canary", [] { g_map_fail_from = g_map_fail_to = 5; },
      [](const StatsT &s, const std::string &d) {
        EXPECT_EQ(g_failed_maps.load(), 1u);
        EXPECT_TRUE(Has(d, "kernel-only")) << d;
@@ -118,8 +127,8 @@ const Fault kFaults[] = {
        // Without a canary a raw-clone child is never reset: no buffer may be used.
        EXPECT_EQ(s.slab_bytes, 0u) << "the slab is in use while describe says kernel-only: " << d;
      }},
-    // Calls 1-5 (see mmap_canary) succeed; the slab cannot grow after that.
-    {"mmap_slab_after_first", [] { g_map_fail_from = 6; },
+    // Calls 1-6 (see mmap_canary) succeed; the slab cannot grow after that.
+    {"mmap_slab_after_first", [] { g_map_fail_from = 7; },
      [](const StatsT &s, const std::string &d) {
        EXPECT_EQ(s.slab_bytes, PageBytes());  // the first segment only
        EXPECT_GT(s.mmap_failures, 0u);
@@ -128,8 +137,8 @@ const Fault kFaults[] = {
     // An 8 KiB budget of 4 KiB slices (CTest adds GRNDPOOL_SLAB_BYTES=8K and
     // GRNDPOOL_SLICE_BYTES=4K): one owned segment (4 slices at most, however
     // many threads wait) and the overflow segment, which is every mapping
-    // after the first five.
-    {"mmap_overflow", [] { g_map_fail_from = 6; },
+    // after the first six.
+    {"mmap_overflow", [] { g_map_fail_from = 7; },
      [](const StatsT &s, const std::string &d) {
        EXPECT_EQ(s.slab_bytes, PageBytes());  // the owned segment, no overflow segment
        EXPECT_GT(s.mmap_failures, 0u);

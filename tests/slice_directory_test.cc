@@ -21,6 +21,7 @@
 #include "lib/slab_segment.h"
 #include "lib/slice_directory.h"
 #include "lib/stats.h"
+#include "lib/thread_count.h"
 
 namespace grndpool::test {
 namespace {
@@ -423,6 +424,139 @@ TEST_F(SliceDirectory, ARawForkFromAHandlerOfASleepingClaimLeavesNoChildWaiting)
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
       << "status " << status << " (2: the child got a slice past a lock it could not take)";
   ExpectOwnSlices(got);
+}
+
+// Claims whose slices overlap, or cross a page: 0 for slices that never
+// share a byte. Each claim's memory is its header and capacity.
+size_t Overlaps(std::vector<Claim> claims) {
+  std::sort(claims.begin(), claims.end(),
+            [](const Claim &a, const Claim &b) { return a.slice < b.slice; });
+  size_t bad = 0;
+  for (size_t i = 0; i < claims.size(); ++i) {
+    const auto start = reinterpret_cast<uintptr_t>(claims[i].slice);
+    const uintptr_t end = start + kSliceHeaderBytes + claims[i].capacity;
+    if (start / 4096 != (end - 1) / 4096) ++bad;
+    if (i + 1 < claims.size() && end > reinterpret_cast<uintptr_t>(claims[i + 1].slice)) ++bad;
+  }
+  return bad;
+}
+
+// Maps every segment of the budget (one claimer: sizing by index, 20 x 1
+// KiB then 32 x 256 B) and frees them all: the budget is spent, and five
+// segments of 1 KiB slices are wholly free.
+void SpendTheBudgetAndFreeIt() {
+  std::vector<Claim> owned;
+  for (uint32_t tag = 1; tag <= 100; ++tag) {
+    const Claim c = ClaimSlice(tag);
+    if (!c) break;
+    owned.push_back(c);
+  }
+  ASSERT_EQ(owned.size(), 52u);
+  ASSERT_EQ(owned.front().capacity, 1024u - kSliceHeaderBytes);
+  for (const Claim &c : owned) ReleaseSlice(c, c.word->load());
+}
+
+size_t g_threads_for_testing = 1;
+size_t ThreadsForTesting() {
+  return g_threads_for_testing;
+}
+
+// With the budget spent, segments whose slices are all free are split into
+// the size a grow would give them for the threads now waiting, so slices
+// sized for fewer, earlier threads do not hold the budget. One thread
+// waiting: nothing is split (control). A hundred: the five free 1 KiB
+// segments become one of 512 B and four of 256 B (as SliceBytesFor sizes
+// a grow with 68 threads waiting beyond the 32 free 256 B slices), 104
+// slices instead of 52, none overlapping another or crossing a page.
+TEST_F(SliceDirectory, FreeSegmentsSplitForTheThreadsWaiting) {
+  SpendTheBudgetAndFreeIt();
+  SetProcessThreadsForTesting(ThreadsForTesting);
+  const uint64_t splits_before = g_counters.slices_split.load();
+  g_threads_for_testing = 1;
+  const Claim one = ClaimSlice(5000);
+  EXPECT_EQ(one.capacity, 1024u - kSliceHeaderBytes) << "split for one thread waiting";
+  EXPECT_EQ(g_counters.slices_split.load(), splits_before);
+  ReleaseSlice(one, 5000);
+
+  g_threads_for_testing = 100;
+  std::vector<Claim> many;
+  for (uint32_t tag = 6000; tag < 6200; ++tag) {
+    const Claim c = ClaimSlice(tag);
+    if (!c) break;
+    EXPECT_TRUE(c.HeldBy(tag));
+    many.push_back(c);
+  }
+  SetProcessThreadsForTesting(nullptr);
+  std::map<uint32_t, size_t> by_capacity;
+  for (const Claim &c : many) ++by_capacity[c.capacity];
+  EXPECT_EQ(many.size(), 104u);
+  EXPECT_EQ(by_capacity, (std::map<uint32_t, size_t>{{256 - kSliceHeaderBytes, 96},
+                                                     {512 - kSliceHeaderBytes, 8}}));
+  EXPECT_EQ(g_counters.slices_split.load() - splits_before, 5u);
+  EXPECT_EQ(Overlaps(many), 0u);
+  // The check finds what it looks for (positive controls): a slice planted
+  // across its neighbour, and one across a page.
+  std::vector<Claim> planted = many;
+  planted.push_back(Claim{reinterpret_cast<SliceHeader *>(
+                              reinterpret_cast<uint8_t *>(many[0].slice) + kSliceHeaderBytes),
+                          many[0].word, 64});
+  EXPECT_GE(Overlaps(planted), 1u);
+  const auto page = reinterpret_cast<uintptr_t>(many[0].slice) / 4096 * 4096;
+  EXPECT_EQ(Overlaps({Claim{reinterpret_cast<SliceHeader *>(page + 4096 - 64), many[0].word, 64}}),
+            1u);
+  for (const Claim &c : many) ReleaseSlice(c, c.word->load());
+}
+
+// A claim that read a segment's slice size before a split finished takes a
+// claim word of the new split: it must not get the old split's slice for
+// it. Driven step by step: claim B reads segment 0's size (1 KiB) and stops
+// there (the scan hook); claim A then splits the free segments and takes
+// the new slice 0; B goes on and takes word 1, which now names a 512-byte
+// slice. Then every other slice is claimed: none may overlap another.
+// (Without the size check after the claim in TryClaimIn, B got the 1 KiB
+// slice at 1 KiB into the segment, across two of the new ones, and this
+// failed.)
+std::atomic<pid_t> g_pause_tid{0};
+std::atomic<int> g_pause_scans{0};
+std::atomic<bool> g_paused{false}, g_resume{false};
+void PauseSecondScan(size_t segment) {
+  if (gettid() != g_pause_tid.load() || segment != 0 || g_pause_scans.fetch_add(1) != 1) return;
+  g_paused.store(true);
+  while (!g_resume.load()) std::this_thread::yield();
+}
+
+TEST_F(SliceDirectory, AClaimThatReadTheSizeBeforeASplitGetsASliceOfTheNewSplit) {
+  SpendTheBudgetAndFreeIt();
+  SetProcessThreadsForTesting(ThreadsForTesting);
+  SetClaimScanHookForTesting(PauseSecondScan);
+  // B's first scan takes a 1 KiB slice, gives it back to look for splits
+  // (one thread waiting: none), and its second scan stops in segment 0.
+  g_threads_for_testing = 1;
+  Claim b;
+  std::thread claimer([&] {
+    g_pause_tid.store(gettid());
+    b = ClaimSlice(8001);
+  });
+  const bool paused = Within5s([] { return g_paused.load(); });
+  g_threads_for_testing = 100;
+  const Claim a = ClaimSlice(8000);
+  g_resume.store(true);
+  claimer.join();
+  SetClaimScanHookForTesting(nullptr);
+  ASSERT_TRUE(paused) << "claim B never reached its second scan";
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(a.capacity, 512u - kSliceHeaderBytes) << "A did not split segment 0";
+  std::vector<Claim> all{a, b};
+  for (uint32_t tag = 8002; tag < 8200; ++tag) {
+    const Claim c = ClaimSlice(tag);
+    if (!c) break;
+    all.push_back(c);
+  }
+  SetProcessThreadsForTesting(nullptr);
+  EXPECT_EQ(b.capacity, 512u - kSliceHeaderBytes) << "B kept the old split's size";
+  EXPECT_EQ(Overlaps(all), 0u) << "B's slice overlaps the new split's";
+  EXPECT_EQ(all.size(), 104u);
+  for (const Claim &c : all) ReleaseSlice(c, c.word->load());
 }
 
 }  // namespace

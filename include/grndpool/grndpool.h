@@ -61,9 +61,10 @@ GRNDPOOL_API uint32_t grndpool_uniform(uint32_t /* upper_bound */);
   X(percpu_fallbacks, "per-cpu strategy draws served elsewhere (per-thread strategy, kernel)")     \
   X(reservoir_refills,                                                                             \
     "small slice refills copied from the per-CPU reservoir (no key of their own)")                 \
-  X(reservoir_draws, "draws past the slab budget served from the per-CPU reservoir")
+  X(reservoir_draws, "draws past the slab budget served from the per-CPU reservoir")              \
+  X(slices_split, "free slab segments split into smaller slices for more threads")
 
-#define GRNDPOOL_STATS_VERSION 8
+#define GRNDPOOL_STATS_VERSION 9
 
 /* Counters of this process: a child after fork starts its own from zero
  * (gauges such as slab_bytes are recounted). A snapshot, each field read
