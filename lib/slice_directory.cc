@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstring>
@@ -36,13 +37,35 @@ std::atomic<uint32_t> *g_slice_bytes = nullptr;
 // no claim looks for a segment to split.
 std::atomic<size_t> g_splittable{0};
 std::atomic<void (*)(size_t)> g_claim_scan_hook{nullptr};  // tests only
-// Threads the last split found waiting beyond every free slice it left:
-// while some are owed, the unmapped budget is theirs, and no hot slice is
-// mapped from it (SlabBudgetPlentiful; otherwise busy threads take it for
-// hot slices between two claims, and the threads still to claim get the
-// smallest slices). Each small slice claimed pays one back; a slice freed
-// clears it (a snapshot: threads that exit wait no more).
+// Slices the last split left for grows to make, for the threads it found
+// waiting beyond every free slice: while some are owed (and for at most
+// kOwedNs), the unmapped budget is theirs, and no hot slice is mapped from
+// it (SlabBudgetPlentiful; otherwise busy threads took it for hot slices
+// between two claims: 49 of them, and 256-byte slices for the rest). Each
+// grow pays back the slices it made; a slice freed clears it. The bound in
+// time: the thread count includes threads that never draw, whose slices no
+// grow will ever make.
 std::atomic<size_t> g_owed{0};
+std::atomic<int64_t> g_owed_until_ns{0};
+constexpr int64_t kOwedNs = 1'000'000'000;
+// Splits under way (counted before the first claim word is taken, uncounted
+// after the last is given back): a claim that found no slice meanwhile may
+// find one once the split is done (GrowMayHelp).
+std::atomic<uint32_t> g_splitting{0};
+// SliceFrees() and the threads seen drawing when segments to split were
+// last looked for: until a slice is freed or more threads arrive, another
+// look would find what that one found, and claims skip it (its lock, its
+// scans and its read of the thread count).
+std::atomic<uint64_t> g_split_looked_frees{0}, g_split_looked_threads{0};
+
+// Whether a claim should look for segments to split (see above): a slice
+// was freed, or the threads seen grew by a sixteenth (at least 16) since.
+bool SplitLookDue() {
+  if (SliceFrees() != g_split_looked_frees.load(std::memory_order_relaxed)) return true;
+  const uint64_t seen = g_counters.threads_seen.load(std::memory_order_relaxed);
+  const uint64_t then = g_split_looked_threads.load(std::memory_order_relaxed);
+  return seen >= then + std::max<uint64_t>(16, then / 16);
+}
 // Slab bytes not mapped yet, for owned slices (the directory's and hot ones);
 // the overflow segment's share is set aside at start-up.
 std::atomic<size_t> g_budget_left{0};
@@ -84,6 +107,26 @@ std::atomic<long> g_grow_wait_ns{100'000'000};
 
 void NoteFree() {
   g_frees.fetch_add(1, std::memory_order_release);
+}
+
+int64_t MonotonicNs() {
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return now.tv_sec * 1'000'000'000 + now.tv_nsec;
+}
+
+// Whether threads a split counted are still owed slices (see g_owed).
+bool SlicesOwed() {
+  return g_owed.load(std::memory_order_relaxed) != 0 &&
+         MonotonicNs() < g_owed_until_ns.load(std::memory_order_relaxed);
+}
+
+// Pays back `made` slices of what a split left owed.
+void PayOwed(size_t made) {
+  size_t owed = g_owed.load(std::memory_order_relaxed);
+  while (owed > 0 && !g_owed.compare_exchange_weak(owed, owed > made ? owed - made : 0,
+                                                   std::memory_order_relaxed)) {
+  }
 }
 
 // Takes one from `count` unless it is 0: a fork from a signal handler inside
@@ -197,11 +240,13 @@ Claim TryClaimIn(const SegmentReader &segments, uint32_t tag) {
 // Splits segment s, whose slices are all free, into slices of `to` bytes:
 // every claim word of the old split is taken first (kRetiringTag, so no
 // claim gets one meanwhile and a claim that took one makes the split give
-// up), then the size is lowered, then the words are given back. The new
-// headers lie in slices RetireSlice wiped (or never used). A reader that
-// read the old size finds headers at multiples of it, which are headers of
-// the new split too (sizes are powers of two), and a stale claim is caught
-// by the size check in TryClaimIn. Under the writers' lock.
+// up), then the new headers are reset, then the size is lowered, then the
+// words are given back. The new headers lie in slices RetireSlice wiped (or
+// never used), but a fork child may hold what a refill cut by the fork left
+// there. A reader that read the old size finds headers at multiples of it,
+// which are headers of the new split too (sizes are powers of two), and a
+// stale claim is caught by the size check in TryClaimIn. Under the writers'
+// lock.
 bool SplitFreeSegment(size_t s, uint32_t from, uint32_t to) {
   const size_t old_n = SlicesIn(from);
   size_t taken = 0;
@@ -211,7 +256,17 @@ bool SplitFreeSegment(size_t s, uint32_t from, uint32_t to) {
                                                       std::memory_order_acq_rel))
       break;
   }
-  if (taken == old_n) g_slice_bytes[s].store(to, std::memory_order_release);
+  if (taken == old_n) {
+    // No claim can reach a new header yet: the old words are held and the
+    // new size is not out.
+    for (size_t i = 0, n = SlicesIn(to); i < n; ++i) {
+      SliceHeader *header = SliceAt(SegmentForWriter(s), i, to);
+      header->Reset();
+      header->owner.store(0, std::memory_order_relaxed);
+      explicit_bzero(header->refill_key, sizeof header->refill_key);
+    }
+    g_slice_bytes[s].store(to, std::memory_order_release);
+  }
   for (size_t i = 0; i < taken; ++i) ClaimWord(s, i)->store(0, std::memory_order_release);
   if (taken != old_n) return false;
   if (to == Geometry().min_slice_bytes) g_splittable.fetch_sub(1, std::memory_order_relaxed);
@@ -236,6 +291,8 @@ bool AllFree(size_t s, uint32_t slice_bytes) {
 // split.
 void SplitFreeSegments() {
   const SlabGeometry &g = Geometry();
+  const uint64_t frees = SliceFrees();
+  const uint64_t seen = g_counters.threads_seen.load(std::memory_order_relaxed);
   const size_t first = g_quarantine_below.load(std::memory_order_relaxed);
   const size_t count = SegmentCountForWriter();
   size_t candidates = 0, free_elsewhere = 0, kept = 0;
@@ -249,6 +306,10 @@ void SplitFreeSegments() {
     for (size_t i = 0, n = SlicesIn(bytes); i < n; ++i)
       free_elsewhere += ClaimWord(s, i)->load(std::memory_order_relaxed) == 0;
   }
+  // Nothing new to look at until a slice is freed or threads arrive (a split
+  // frees too: its segments are looked at again for the next size down).
+  g_split_looked_frees.store(frees, std::memory_order_relaxed);
+  g_split_looked_threads.store(seen, std::memory_order_relaxed);
   if (candidates == 0) return;
   const size_t threads = ProcessThreads();
   if (threads == 0) return;
@@ -274,7 +335,9 @@ void SplitFreeSegments() {
     kept += here;
     waiting = waiting > here ? waiting - here : 0;
   }
-  if (split) g_owed.store(waiting, std::memory_order_relaxed);
+  if (!split) return;
+  g_owed_until_ns.store(MonotonicNs() + kOwedNs, std::memory_order_relaxed);
+  g_owed.store(waiting, std::memory_order_relaxed);
   NoteFree();
 }
 
@@ -338,12 +401,14 @@ Claim Grow(uint32_t tag, uint32_t *made) {
 // The epoch moved: every claimed slice's next draw refills.
 void StaleEveryClaimed() {
   SegmentReader segments;
-  for (size_t s = 0; s < segments.count(); ++s) {
+  for (size_t s = 0; s < segments.count();) {
     const uint32_t slice_bytes = SliceBytesOf(s);
     for (size_t i = 0, n = SlicesIn(slice_bytes); i < n; ++i) {
       const Claim claim = ClaimAt(segments[s], s, i, slice_bytes);
       MakeStale(*claim.word, claim.slice);
     }
+    // Split meanwhile: its slices claimed since may hold the old epoch's bytes.
+    if (SliceBytesOf(s) == slice_bytes) ++s;
   }
 }
 
@@ -356,6 +421,12 @@ void RelockAfterFork() {
     segment.locked = LockSegment(segment.base, bytes);
     CountLock(segment.locked, bytes);
   }
+  // Counted again: a raw clone may have cut a grow or a split between the
+  // size and the count.
+  size_t splittable = 0;
+  for (size_t s = 0; s < SegmentCountForWriter(); ++s)
+    splittable += SliceBytesOf(s) > Geometry().min_slice_bytes;
+  g_splittable.store(splittable, std::memory_order_relaxed);
   g_counters.slices_in_use.store(0, std::memory_order_relaxed);
 }
 
@@ -370,6 +441,7 @@ void ChildAfterFork(bool via_atfork) {
   g_stragglers.store(0, std::memory_order_relaxed);
   g_grow_waiters.store(0, std::memory_order_relaxed);
   g_owed.store(0, std::memory_order_relaxed);  // the parent's waiting threads are not here
+  g_splitting.store(0, std::memory_order_relaxed);
   RelockAfterFork();
   NoteFree();  // every claim word reads free in the child
 }
@@ -438,6 +510,9 @@ namespace {
 // its take sees it counted, or sees its segment.)
 bool GrowMayHelp(size_t scanned) {
   if (g_budget_left.load(std::memory_order_acquire) >= Geometry().segment_bytes) return true;
+  // A split holds the words of the slices it is cutting: the writers' lock
+  // is where they come free.
+  if (g_splitting.load(std::memory_order_seq_cst) != 0) return true;
   if (g_growing.load(std::memory_order_seq_cst) != 0) return true;
   SegmentReader segments;
   return segments.count() != scanned;
@@ -518,16 +593,24 @@ Claim ClaimSlice(uint32_t tag) {
     // grower's place is free: claims never queue for this.
     if (claim && !looked_for_splits &&
         claim.capacity + kSliceHeaderBytes > Geometry().min_slice_bytes &&
-        g_splittable.load(std::memory_order_relaxed) != 0) {
+        g_splittable.load(std::memory_order_relaxed) != 0 && SplitLookDue()) {
       looked_for_splits = true;
       if (TakePlace(g_growers, kGrowers)) {
+        // Counted before the slice goes back: a claim that finds no slice
+        // while the split holds the words asks the writers' lock, where the
+        // split's slices are (GrowMayHelp).
+        g_splitting.fetch_add(1, std::memory_order_seq_cst);
         claim.word->store(0, std::memory_order_release);
         claim = Claim{};
         {
           const fork::ForkSafeLock lock(SegmentWriters());
           if (lock) SplitFreeSegments();
         }
+        Uncount(g_splitting);
         Uncount(g_growers);
+        // As a grow's end: claims asleep for a place look again.
+        g_grown.fetch_add(1, std::memory_order_seq_cst);
+        WakeGrowWaiters(1);
         continue;
       }
     }
@@ -542,7 +625,10 @@ Claim ClaimSlice(uint32_t tag) {
       claim = Grow(tag, &made);
       Uncount(*place);
       g_grown.fetch_add(1, std::memory_order_seq_cst);  // after the place is given back
-      if (made != 0) wake = static_cast<int>(made);
+      if (made != 0) {
+        wake = static_cast<int>(made);
+        PayOwed(made);
+      }
       break;
     }
     // Every place is taken: sleep until a grower leaves, unless a fork holds
@@ -560,9 +646,6 @@ Claim ClaimSlice(uint32_t tag) {
     return Claim{};
   }
   WakeGrowWaiters(wake);
-  for (size_t owed = g_owed.load(std::memory_order_relaxed);
-       owed > 0 && !g_owed.compare_exchange_weak(owed, owed - 1, std::memory_order_relaxed);) {
-  }
   claim.slice->Reset();
   claim.slice->owner.store(tag, std::memory_order_relaxed);
   Count(g_counters.slices_in_use);
@@ -599,9 +682,9 @@ void ReturnSlabBudget(size_t bytes) {
 
 bool SlabBudgetPlentiful() {
   if (g_process == nullptr) return false;
-  return g_owed.load(std::memory_order_relaxed) == 0 &&
-         g_budget_left.load(std::memory_order_relaxed) * 4 >=
-             OwnedSegmentLimit() * Geometry().segment_bytes;
+  return g_budget_left.load(std::memory_order_relaxed) * 4 >=
+             OwnedSegmentLimit() * Geometry().segment_bytes &&
+         !SlicesOwed();
 }
 
 uint64_t FailedClaims() {
