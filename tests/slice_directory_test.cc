@@ -656,9 +656,6 @@ int ClaimAndSplitAtOnce() {
 // first: with the size re-read in TryClaimIn taken out, 2 of 30 children
 // found two claims sharing bytes; splitting owned segments, 21 of 30.)
 TEST_F(SliceDirectory, ConcurrentClaimsAndSplitsNeverOverlap) {
-#if defined(__SANITIZE_THREAD__)
-  GTEST_SKIP() << "ThreadSanitizer cannot run threads in a child of a multi-threaded fork";
-#endif
   ASSERT_NO_FATAL_FAILURE(SpendTheBudgetAndFreeIt());
   std::map<int, int> outcomes;
   for (int child = 0; child < 100; ++child) {
