@@ -501,18 +501,22 @@ void InitSliceDirectory(const Process &process) {
 
 namespace {
 
-// After a scan of `scanned` segments found no free slice: whether taking the
-// writers' lock may find one. With the budget spent it cannot, unless a grow
-// that took the last budget has not published its segment yet, or published it
-// after the scan; otherwise overflow threads would all take the lock on every
-// retry. (A grow counts itself before its budget is taken, with release, and
+// After a scan of `scanned` segments found no free slice (`grown`: g_grown
+// read before it): whether taking the writers' lock may find one. With the
+// budget spent it cannot, unless a grow that took the last budget has not
+// published its segment yet, or published it after the scan, or a split held
+// or freed words meanwhile; otherwise overflow threads would all take the
+// lock on every retry. (A grow counts itself before its budget is taken, with release, and
 // uncounts itself after publishing; so a load of the spent budget that sees
 // its take sees it counted, or sees its segment.)
-bool GrowMayHelp(size_t scanned) {
+bool GrowMayHelp(size_t scanned, uint32_t grown) {
   if (g_budget_left.load(std::memory_order_acquire) >= Geometry().segment_bytes) return true;
-  // A split holds the words of the slices it is cutting: the writers' lock
-  // is where they come free.
-  if (g_splitting.load(std::memory_order_seq_cst) != 0) return true;
+  // A split holds the words of the slices it is cutting, or finished since
+  // the scan began (it moves g_grown before it uncounts itself): the
+  // writers' lock is where they come free.
+  if (g_splitting.load(std::memory_order_seq_cst) != 0 ||
+      g_grown.load(std::memory_order_seq_cst) != grown)
+    return true;
   if (g_growing.load(std::memory_order_seq_cst) != 0) return true;
   SegmentReader segments;
   return segments.count() != scanned;
@@ -606,15 +610,16 @@ Claim ClaimSlice(uint32_t tag) {
           const fork::ForkSafeLock lock(SegmentWriters());
           if (lock) SplitFreeSegments();
         }
+        // As a grow's end: claims asleep for a place look again, and claims
+        // that scanned while the split held the words see it moved.
+        g_grown.fetch_add(1, std::memory_order_seq_cst);
         Uncount(g_splitting);
         Uncount(g_growers);
-        // As a grow's end: claims asleep for a place look again.
-        g_grown.fetch_add(1, std::memory_order_seq_cst);
         WakeGrowWaiters(1);
         continue;
       }
     }
-    if (claim || !GrowMayHelp(scanned)) break;
+    if (claim || !GrowMayHelp(scanned, grown)) break;
     std::atomic<uint32_t> *place = nullptr;
     if (TakePlace(g_growers, kGrowers))
       place = &g_growers;

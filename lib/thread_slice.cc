@@ -53,6 +53,10 @@ void MaybeGoHot(ThreadState &t) {
   const Claim small = t.owned;
   const Claim hot = ClaimHotSlice(tag);
   if (!hot) return;
+  // The fast path and the lane leave the small slice first: a draw too large
+  // for the hot slice serves from neither, and would leave them pointing at
+  // a slice another thread may claim and fill.
+  ServeNothing();
   RetireSlice(small, tag);
   t.owned = hot;
   t.hot = true;

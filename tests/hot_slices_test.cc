@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "lib/thread_state.h"
 #include "tests/hot_slices_children.h"
 #include "tests/test_env.h"
 #include "tests/test_util.h"
@@ -64,6 +65,30 @@ TEST(HotSlices, ThreadThatDrawsLittleStaysSmall) {
   }).join();
   EXPECT_GE(refills, 24u);  // it did refill, often enough to be looked at
   EXPECT_EQ(hot_while, hot_before);
+}
+
+// A thread that goes hot on draws larger than a hot slice (so no slice
+// serves them and the fast path is not pointed anywhere new) leaves no
+// pointer to the small slice it gave back: another thread may claim and fill
+// that slice, and a stale pointer would serve (and zero) its bytes.
+TEST(HotSlices, AMoveByALargeDrawLeavesNoPointerToTheSmallSlice) {
+  const uint64_t hot_before = Stats().hot_slices_in_use;
+  bool went_hot = false;
+  SliceHeader *small = nullptr, *serving = nullptr, *lane = nullptr;
+  std::thread([&] {
+    (void)grndpool_u32();
+    small = ServingSlice();
+    std::vector<uint8_t> big(20 * 1024);  // past the 16 KiB hot slice
+    for (int i = 0; i < 4000 && !went_hot; ++i) {
+      grndpool_buf(big.data(), big.size());
+      went_hot = Stats().hot_slices_in_use > hot_before;
+    }
+    serving = ServingSlice();
+    lane = LaneSlice();
+  }).join();
+  ASSERT_TRUE(went_hot) << "the thread never moved to a hot slice";
+  EXPECT_NE(serving, small) << "the fast path still points at the slice given back";
+  EXPECT_NE(lane, small) << "the lane still points at the slice given back";
 }
 
 // Two threads move to hot slices while drawing; every 64-bit word the two
