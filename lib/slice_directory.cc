@@ -36,7 +36,8 @@ std::atomic<uint32_t> *g_slice_bytes = nullptr;
 // Segments whose slices are larger than the smallest: while there are none,
 // no claim looks for a segment to split.
 std::atomic<size_t> g_splittable{0};
-std::atomic<void (*)(size_t)> g_claim_scan_hook{nullptr};  // tests only
+std::atomic<void (*)(size_t)> g_claim_scan_hook{nullptr};   // tests only
+std::atomic<void (*)(size_t)> g_split_start_hook{nullptr};  // tests only
 // Slices the last split left for grows to make, for the threads it found
 // waiting beyond every free slice: while some are owed (and for at most
 // kOwedNs), the unmapped budget is theirs, and no hot slice is mapped from
@@ -248,6 +249,7 @@ Claim TryClaimIn(const SegmentReader &segments, uint32_t tag) {
 // stale claim is caught by the size check in TryClaimIn. Under the writers'
 // lock.
 bool SplitFreeSegment(size_t s, uint32_t from, uint32_t to) {
+  if (void (*hook)(size_t) = g_split_start_hook.load(std::memory_order_relaxed)) hook(s);
   const size_t old_n = SlicesIn(from);
   size_t taken = 0;
   for (; taken < old_n; ++taken) {
@@ -269,7 +271,13 @@ bool SplitFreeSegment(size_t s, uint32_t from, uint32_t to) {
   }
   for (size_t i = 0; i < taken; ++i) ClaimWord(s, i)->store(0, std::memory_order_release);
   if (taken != old_n) return false;
-  if (to == Geometry().min_slice_bytes) g_splittable.fetch_sub(1, std::memory_order_relaxed);
+  // Saturating: a fork from a handler on this thread may have left the
+  // child's recount (RelockAfterFork) without this segment.
+  if (to == Geometry().min_slice_bytes) {
+    size_t n = g_splittable.load(std::memory_order_relaxed);
+    while (n > 0 && !g_splittable.compare_exchange_weak(n, n - 1, std::memory_order_relaxed)) {
+    }
+  }
   Count(g_counters.slices_split);
   return true;
 }
@@ -712,6 +720,10 @@ GrowWaitForTesting GrowWaitNowForTesting() {
 
 void SetClaimScanHookForTesting(void (*hook)(size_t segment)) {
   g_claim_scan_hook.store(hook, std::memory_order_relaxed);
+}
+
+void SetSplitHookForTesting(void (*hook)(size_t segment)) {
+  g_split_start_hook.store(hook, std::memory_order_relaxed);
 }
 
 uint64_t ClaimScansForTesting() {

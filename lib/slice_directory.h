@@ -111,6 +111,10 @@ uint64_t ClaimScansForTesting();
 // and before it takes a claim word there (nullptr: nothing).
 void SetClaimScanHookForTesting(void (*hook)(size_t segment));
 
+// Tests only: called by a split under the writers' lock before it takes the
+// claim words of `segment` (nullptr: nothing).
+void SetSplitHookForTesting(void (*hook)(size_t segment));
+
 // Tests only: the bound on one sleep of a claim waiting for a grow (100 ms),
 // past which it looks again even if no wake came.
 void SetGrowWaitBoundForTesting(long ns);

@@ -671,5 +671,75 @@ TEST_F(SliceDirectory, ConcurrentClaimsAndSplitsNeverOverlap) {
       << "children by outcome (1: two claims shared bytes, 2: nothing split, 3: claims failed)";
 }
 
+// A split that loses a word to a claim gives up cleanly: the claim keeps
+// its slice of the old split, the segment keeps its size, and no word of it
+// is left taken. Driven step by step: the split hook, as the split of
+// segment 0 begins, has another thread claim (it takes segment 0's first
+// slice; its own look for splits is not due, the split being under way).
+std::atomic<bool> g_hooked{false};
+Claim g_intruder;
+void ClaimFromAnotherThread(size_t segment) {
+  if (segment != 0 || g_hooked.exchange(true)) return;
+  std::thread([] { g_intruder = ClaimSlice(8500); }).join();
+}
+
+TEST_F(SliceDirectory, ASplitThatLosesAWordGivesUpCleanly) {
+  ASSERT_NO_FATAL_FAILURE(SpendTheBudgetAndFreeIt());
+  SetProcessThreadsForTesting(ThreadsForTesting);
+  SetSplitHookForTesting(ClaimFromAnotherThread);
+  g_threads_for_testing = 100;
+  const uint64_t splits_before = g_counters.slices_split.load();
+  std::vector<Claim> all;
+  for (uint32_t tag = 8600; tag < 8800; ++tag) {
+    const Claim c = ClaimSlice(tag);
+    if (!c) break;
+    all.push_back(c);
+  }
+  SetSplitHookForTesting(nullptr);
+  SetProcessThreadsForTesting(nullptr);
+  ASSERT_TRUE(g_hooked.load()) << "no split of segment 0 began";
+  ASSERT_TRUE(g_intruder) << "the claim during the split got nothing";
+  EXPECT_EQ(g_intruder.capacity, 1024u - kSliceHeaderBytes) << "the intruder's slice changed size";
+  EXPECT_TRUE(g_intruder.HeldBy(8500));
+  all.push_back(g_intruder);
+  // Segment 0 kept four 1 KiB slices (the intruder's among them); the
+  // other four free segments were split.
+  size_t whole = 0;
+  for (const Claim &c : all) {
+    whole += c.capacity == 1024u - kSliceHeaderBytes;
+    EXPECT_NE(c.word->load(), kRetiringTag);
+  }
+  EXPECT_EQ(whole, 4u);
+  EXPECT_EQ(g_counters.slices_split.load() - splits_before, 4u);
+  EXPECT_EQ(Overlaps(all), 0u);
+  for (const Claim &c : all) ReleaseSlice(c, c.word->load());
+}
+
+// Hot slices wait while a split's threads are owed slices, and no longer
+// than kOwedNs (1 s): the thread count includes threads that never draw,
+// whose slices no grow will make. Two of the five 1 KiB segments are mapped
+// and freed, so the budget is plentiful (control), until a split for 100
+// threads waiting leaves slices owed.
+TEST_F(SliceDirectory, HotSlicesWaitForOwedSlicesAtMostASecond) {
+  ASSERT_EQ(g_counters.slab_bytes.load(), 0u) << "needs a directory nothing grew yet (run alone)";
+  SetProcessThreadsForTesting(ThreadsForTesting);
+  g_threads_for_testing = 1;
+  std::vector<Claim> first;
+  for (uint32_t tag = 1; tag <= 8; ++tag) first.push_back(ClaimSlice(tag));
+  for (const Claim &c : first) ASSERT_EQ(c.capacity, 1024u - kSliceHeaderBytes);
+  for (const Claim &c : first) ReleaseSlice(c, c.word->load());
+  EXPECT_TRUE(SlabBudgetPlentiful()) << "control: five of seven segments unmapped";
+  g_threads_for_testing = 100;
+  const uint64_t splits_before = g_counters.slices_split.load();
+  const Claim c = ClaimSlice(100);
+  SetProcessThreadsForTesting(nullptr);
+  ASSERT_TRUE(c);
+  EXPECT_GT(g_counters.slices_split.load(), splits_before) << "nothing was split";
+  EXPECT_FALSE(SlabBudgetPlentiful()) << "hot slices may take the budget owed to waiting threads";
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  EXPECT_TRUE(SlabBudgetPlentiful()) << "the owed slices still hold hot slices off after 1 s";
+  ReleaseSlice(c, 100);
+}
+
 }  // namespace
 }  // namespace grndpool::test
