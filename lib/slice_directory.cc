@@ -122,21 +122,17 @@ bool SlicesOwed() {
          MonotonicNs() < g_owed_until_ns.load(std::memory_order_relaxed);
 }
 
-// Pays back `made` slices of what a split left owed.
-void PayOwed(size_t made) {
-  size_t owed = g_owed.load(std::memory_order_relaxed);
-  while (owed > 0 && !g_owed.compare_exchange_weak(owed, owed > made ? owed - made : 0,
-                                                   std::memory_order_relaxed)) {
+// Takes `n` from `count`, stopping at 0: a fork from a signal handler inside
+// the counted code leaves a child whose hook zeroed (or recounted) the count
+// before the decrement runs there.
+template <typename T>
+void TakeAtMost(std::atomic<T> &count, T n, std::memory_order order) {
+  T v = count.load(std::memory_order_relaxed);
+  while (v > 0 && !count.compare_exchange_weak(v, v > n ? v - n : 0, order)) {
   }
 }
-
-// Takes one from `count` unless it is 0: a fork from a signal handler inside
-// the counted code leaves a child whose hook zeroed the count before the
-// decrement runs there.
 void Uncount(std::atomic<uint32_t> &count) {
-  uint32_t n = count.load(std::memory_order_relaxed);
-  while (n > 0 && !count.compare_exchange_weak(n, n - 1, std::memory_order_seq_cst)) {
-  }
+  TakeAtMost<uint32_t>(count, 1, std::memory_order_seq_cst);
 }
 
 const SlabGeometry &Geometry() {
@@ -198,6 +194,15 @@ size_t LadderSlices(const SlabGeometry &g) {
   return slices;
 }
 
+// Of `threads` (the kernel's count), those without a small slice (0 if the
+// counts crossed).
+size_t ThreadsWithoutASlice(size_t threads) {
+  const uint64_t owned = g_counters.slices_in_use.load(std::memory_order_relaxed);
+  const uint64_t hot = g_counters.hot_slices_in_use.load(std::memory_order_relaxed);
+  const uint64_t small = owned > hot ? owned - hot : 0;
+  return threads > small ? threads - small : 0;
+}
+
 // The size of the next segment's slices (SliceBytesFor), under the writers'
 // lock: from the kernel's thread count, or by index when it cannot be read.
 size_t NextSliceBytes(const SlabGeometry &g) {
@@ -206,10 +211,8 @@ size_t NextSliceBytes(const SlabGeometry &g) {
   if (threads == 0) return LadderSliceBytes(g, OwnedSegmentLimit(), index);
   size_t mapped = 0;
   for (size_t s = 0; s < index; ++s) mapped += SlicesIn(SliceBytesOf(s));
-  const uint64_t owned = g_counters.slices_in_use.load(std::memory_order_relaxed);
+  const size_t waiting = std::max<size_t>(ThreadsWithoutASlice(threads), 1);
   const uint64_t hot = g_counters.hot_slices_in_use.load(std::memory_order_relaxed);
-  const uint64_t small = owned > hot ? owned - hot : 0;
-  const size_t waiting = threads > small ? threads - small : 1;
   const size_t left = g_budget_left.load(std::memory_order_relaxed) + hot * g.hot_slice_bytes;
   return SliceBytesFor(g, left, waiting, mapped);
 }
@@ -248,6 +251,13 @@ Claim TryClaimIn(const SegmentReader &segments, uint32_t tag) {
 // which are headers of the new split too (sizes are powers of two), and a
 // stale claim is caught by the size check in TryClaimIn. Under the writers'
 // lock.
+// A free slice's header as a claim must find it: empty, unowned, no key.
+void ClearHeader(SliceHeader *slice) {
+  explicit_bzero(slice->refill_key, sizeof slice->refill_key);
+  slice->Reset();
+  slice->owner.store(0, std::memory_order_relaxed);
+}
+
 bool SplitFreeSegment(size_t s, uint32_t from, uint32_t to) {
   if (void (*hook)(size_t) = g_split_start_hook.load(std::memory_order_relaxed)) hook(s);
   const size_t old_n = SlicesIn(from);
@@ -261,32 +271,24 @@ bool SplitFreeSegment(size_t s, uint32_t from, uint32_t to) {
   if (taken == old_n) {
     // No claim can reach a new header yet: the old words are held and the
     // new size is not out.
-    for (size_t i = 0, n = SlicesIn(to); i < n; ++i) {
-      SliceHeader *header = SliceAt(SegmentForWriter(s), i, to);
-      header->Reset();
-      header->owner.store(0, std::memory_order_relaxed);
-      explicit_bzero(header->refill_key, sizeof header->refill_key);
-    }
+    for (size_t i = 0, n = SlicesIn(to); i < n; ++i)
+      ClearHeader(SliceAt(SegmentForWriter(s), i, to));
     g_slice_bytes[s].store(to, std::memory_order_release);
   }
   for (size_t i = 0; i < taken; ++i) ClaimWord(s, i)->store(0, std::memory_order_release);
   if (taken != old_n) return false;
-  // Saturating: a fork from a handler on this thread may have left the
-  // child's recount (RelockAfterFork) without this segment.
-  if (to == Geometry().min_slice_bytes) {
-    size_t n = g_splittable.load(std::memory_order_relaxed);
-    while (n > 0 && !g_splittable.compare_exchange_weak(n, n - 1, std::memory_order_relaxed)) {
-    }
-  }
+  if (to == Geometry().min_slice_bytes)
+    TakeAtMost<size_t>(g_splittable, 1, std::memory_order_relaxed);
   Count(g_counters.slices_split);
   return true;
 }
 
-// Whether every slice of segment s is free.
-bool AllFree(size_t s, uint32_t slice_bytes) {
+// How many slices of segment s are free.
+size_t FreeSlicesIn(size_t s, uint32_t slice_bytes) {
+  size_t free = 0;
   for (size_t i = 0, n = SlicesIn(slice_bytes); i < n; ++i)
-    if (ClaimWord(s, i)->load(std::memory_order_relaxed) != 0) return false;
-  return true;
+    free += ClaimWord(s, i)->load(std::memory_order_relaxed) == 0;
+  return free;
 }
 
 // A segment left wholly free by threads that exited keeps the size its
@@ -306,13 +308,13 @@ void SplitFreeSegments() {
   size_t candidates = 0, free_elsewhere = 0, kept = 0;
   for (size_t s = first; s < count; ++s) {
     const uint32_t bytes = SliceBytesOf(s);
-    if (bytes > g.min_slice_bytes && AllFree(s, bytes)) {
+    const size_t free = FreeSlicesIn(s, bytes);
+    if (bytes > g.min_slice_bytes && free == SlicesIn(bytes)) {
       ++candidates;
       continue;
     }
     kept += SlicesIn(bytes);
-    for (size_t i = 0, n = SlicesIn(bytes); i < n; ++i)
-      free_elsewhere += ClaimWord(s, i)->load(std::memory_order_relaxed) == 0;
+    free_elsewhere += free;
   }
   // Nothing new to look at until a slice is freed or threads arrive (a split
   // frees too: its segments are looked at again for the next size down).
@@ -321,10 +323,7 @@ void SplitFreeSegments() {
   if (candidates == 0) return;
   const size_t threads = ProcessThreads();
   if (threads == 0) return;
-  const uint64_t owned = g_counters.slices_in_use.load(std::memory_order_relaxed);
-  const uint64_t hot = g_counters.hot_slices_in_use.load(std::memory_order_relaxed);
-  const uint64_t small = owned > hot ? owned - hot : 0;
-  size_t waiting = threads > small ? threads - small : 0;
+  size_t waiting = ThreadsWithoutASlice(threads);
   waiting = waiting > free_elsewhere ? waiting - free_elsewhere : 0;
   if (waiting == 0) return;
   // What the owned budget holds beyond the small slices kept: unmapped, in
@@ -334,7 +333,7 @@ void SplitFreeSegments() {
   bool split = false;
   for (size_t s = first; s < count && waiting > 0; ++s) {
     const uint32_t bytes = SliceBytesOf(s);
-    if (bytes <= g.min_slice_bytes || !AllFree(s, bytes)) continue;
+    if (bytes <= g.min_slice_bytes || FreeSlicesIn(s, bytes) != SlicesIn(bytes)) continue;
     left = left >= g.segment_bytes ? left - g.segment_bytes : 0;
     const auto to = static_cast<uint32_t>(SliceBytesFor(g, left, waiting, kept));
     const uint32_t now = to < bytes && SplitFreeSegment(s, bytes, to) ? to : bytes;
@@ -640,7 +639,7 @@ Claim ClaimSlice(uint32_t tag) {
       g_grown.fetch_add(1, std::memory_order_seq_cst);  // after the place is given back
       if (made != 0) {
         wake = static_cast<int>(made);
-        PayOwed(made);
+        TakeAtMost<size_t>(g_owed, made, std::memory_order_relaxed);  // paid back
       }
       break;
     }
@@ -743,9 +742,7 @@ bool RetireSlice(const Claim &claim, uint32_t tag, uint32_t free_as) {
   // Unservable first, then wiped, then free for the next thread.
   std::atomic_ref<int32_t>(slice->avail).store(0, std::memory_order_relaxed);
   explicit_bzero(slice->data(), claim.capacity);
-  explicit_bzero(slice->refill_key, sizeof slice->refill_key);
-  slice->Reset();
-  slice->owner.store(0, std::memory_order_relaxed);
+  ClearHeader(slice);
   claim.word->store(free_as, std::memory_order_release);
   g_counters.slices_in_use.fetch_sub(1, std::memory_order_relaxed);
   if (free_as == 0) {

@@ -442,20 +442,30 @@ size_t Overlaps(std::vector<Claim> claims) {
   return bad;
 }
 
+// Claims under tags first, first + 1, ... below `end` until a claim finds
+// nothing; appends the claims to `into`.
+std::vector<Claim> ClaimAll(uint32_t first, uint32_t end, std::vector<Claim> into = {}) {
+  for (uint32_t tag = first; tag < end; ++tag) {
+    const Claim c = ClaimSlice(tag);
+    if (!c) break;
+    into.push_back(c);
+  }
+  return into;
+}
+
+void ReleaseAll(const std::vector<Claim> &claims) {
+  for (const Claim &c : claims) ReleaseSlice(c, c.word->load());
+}
+
 // Maps every segment of the budget (one claimer: sizing by index, 20 x 1
 // KiB then 32 x 256 B) and frees them all: the budget is spent, and five
 // segments of 1 KiB slices are wholly free.
 void SpendTheBudgetAndFreeIt() {
   ASSERT_EQ(g_counters.slab_bytes.load(), 0u) << "needs a directory nothing grew yet (run alone)";
-  std::vector<Claim> owned;
-  for (uint32_t tag = 1; tag <= 100; ++tag) {
-    const Claim c = ClaimSlice(tag);
-    if (!c) break;
-    owned.push_back(c);
-  }
+  const std::vector<Claim> owned = ClaimAll(1, 101);
   ASSERT_EQ(owned.size(), 52u);
   ASSERT_EQ(owned.front().capacity, 1024u - kSliceHeaderBytes);
-  for (const Claim &c : owned) ReleaseSlice(c, c.word->load());
+  ReleaseAll(owned);
 }
 
 size_t g_threads_for_testing = 1;
@@ -481,13 +491,8 @@ TEST_F(SliceDirectory, FreeSegmentsSplitForTheThreadsWaiting) {
   ReleaseSlice(one, 5000);
 
   g_threads_for_testing = 100;
-  std::vector<Claim> many;
-  for (uint32_t tag = 6000; tag < 6200; ++tag) {
-    const Claim c = ClaimSlice(tag);
-    if (!c) break;
-    EXPECT_TRUE(c.HeldBy(tag));
-    many.push_back(c);
-  }
+  const std::vector<Claim> many = ClaimAll(6000, 6200);
+  for (size_t i = 0; i < many.size(); ++i) EXPECT_TRUE(many[i].HeldBy(6000 + i));
   SetProcessThreadsForTesting(nullptr);
   std::map<uint32_t, size_t> by_capacity;
   for (const Claim &c : many) ++by_capacity[c.capacity];
@@ -507,7 +512,7 @@ TEST_F(SliceDirectory, FreeSegmentsSplitForTheThreadsWaiting) {
   EXPECT_EQ(
       Overlaps({Claim{reinterpret_cast<SliceHeader *>(page + PageBytes() - 64), many[0].word, 64}}),
       1u);
-  for (const Claim &c : many) ReleaseSlice(c, c.word->load());
+  ReleaseAll(many);
 }
 
 // A claim that read a segment's slice size before a split finished takes a
@@ -552,17 +557,12 @@ TEST_F(SliceDirectory, AClaimThatReadTheSizeBeforeASplitGetsASliceOfTheNewSplit)
   ASSERT_TRUE(paused) << "claim B never reached its second scan";
   ASSERT_TRUE(a && b);
   EXPECT_EQ(a.capacity, 512u - kSliceHeaderBytes) << "A did not split segment 0";
-  std::vector<Claim> all{a, b};
-  for (uint32_t tag = 8002; tag < 8200; ++tag) {
-    const Claim c = ClaimSlice(tag);
-    if (!c) break;
-    all.push_back(c);
-  }
+  const std::vector<Claim> all = ClaimAll(8002, 8200, {a, b});
   SetProcessThreadsForTesting(nullptr);
   EXPECT_EQ(b.capacity, 512u - kSliceHeaderBytes) << "B kept the old split's size";
   EXPECT_EQ(Overlaps(all), 0u) << "B's slice overlaps the new split's";
   EXPECT_EQ(all.size(), 104u);
-  for (const Claim &c : all) ReleaseSlice(c, c.word->load());
+  ReleaseAll(all);
 }
 
 // A segment with one slice still owned is not split, and the split of the
@@ -581,12 +581,7 @@ TEST_F(SliceDirectory, ASegmentWithAnOwnedSliceIsNotSplit) {
     if (i != 11) ReleaseSlice(first[i], first[i].word->load());
   const uint64_t splits_before = g_counters.slices_split.load();
   g_threads_for_testing = 100;
-  std::vector<Claim> many{kept};
-  for (uint32_t tag = 100; tag < 300; ++tag) {
-    const Claim c = ClaimSlice(tag);
-    if (!c) break;
-    many.push_back(c);
-  }
+  const std::vector<Claim> many = ClaimAll(100, 300, {kept});
   SetProcessThreadsForTesting(nullptr);
   EXPECT_EQ(g_counters.slices_split.load() - splits_before, 4u);
   EXPECT_TRUE(kept.HeldBy(12)) << "the owned slice changed hands";
@@ -596,7 +591,7 @@ TEST_F(SliceDirectory, ASegmentWithAnOwnedSliceIsNotSplit) {
   for (const Claim &c : many) whole += c.capacity == 1024u - kSliceHeaderBytes;
   EXPECT_EQ(whole, 4u) << "segment 2 was split or its slices lost";
   EXPECT_EQ(Overlaps(many), 0u);
-  for (const Claim &c : many) ReleaseSlice(c, c.word->load());
+  ReleaseAll(many);
 }
 
 // 8 threads claim, fill, check and give back slices while 100 threads
@@ -689,12 +684,7 @@ TEST_F(SliceDirectory, ASplitThatLosesAWordGivesUpCleanly) {
   SetSplitHookForTesting(ClaimFromAnotherThread);
   g_threads_for_testing = 100;
   const uint64_t splits_before = g_counters.slices_split.load();
-  std::vector<Claim> all;
-  for (uint32_t tag = 8600; tag < 8800; ++tag) {
-    const Claim c = ClaimSlice(tag);
-    if (!c) break;
-    all.push_back(c);
-  }
+  std::vector<Claim> all = ClaimAll(8600, 8800);
   SetSplitHookForTesting(nullptr);
   SetProcessThreadsForTesting(nullptr);
   ASSERT_TRUE(g_hooked.load()) << "no split of segment 0 began";
@@ -712,7 +702,7 @@ TEST_F(SliceDirectory, ASplitThatLosesAWordGivesUpCleanly) {
   EXPECT_EQ(whole, 4u);
   EXPECT_EQ(g_counters.slices_split.load() - splits_before, 4u);
   EXPECT_EQ(Overlaps(all), 0u);
-  for (const Claim &c : all) ReleaseSlice(c, c.word->load());
+  ReleaseAll(all);
 }
 
 // Hot slices wait while a split's threads are owed slices, and no longer
@@ -727,7 +717,7 @@ TEST_F(SliceDirectory, HotSlicesWaitForOwedSlicesAtMostASecond) {
   std::vector<Claim> first;
   for (uint32_t tag = 1; tag <= 8; ++tag) first.push_back(ClaimSlice(tag));
   for (const Claim &c : first) ASSERT_EQ(c.capacity, 1024u - kSliceHeaderBytes);
-  for (const Claim &c : first) ReleaseSlice(c, c.word->load());
+  ReleaseAll(first);
   EXPECT_TRUE(SlabBudgetPlentiful()) << "control: five of seven segments unmapped";
   g_threads_for_testing = 100;
   const uint64_t splits_before = g_counters.slices_split.load();
