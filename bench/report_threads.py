@@ -28,6 +28,31 @@ def threads_best(doc, phase, name):
     return (max(clean) if clean else max(anyb)), len(clean), per_cpu
 
 
+def threads_paired(phase, name, peer):
+    """(median, lowest, highest, rounds) of name's draws per CPU-second over
+    peer's, round by round: the two sources' blocks of one round run back to
+    back, so a drift of the machine's speed moves both, where the best block of
+    each may come from different rounds. None when either did not run."""
+    a, b = phase["blocks"].get(name), phase["blocks"].get(peer)
+    if not a or not b:
+        return None
+    ratios = sorted(x["draws"] / x["cpu"] / (y["draws"] / y["cpu"])
+                    for x, y in zip(a, b) if x["cpu"] > 0 and y["cpu"] > 0 and y["draws"] > 0)
+    if not ratios:
+        return None
+    mid = len(ratios) // 2
+    median = ratios[mid] if len(ratios) % 2 else (ratios[mid - 1] + ratios[mid]) / 2
+    return median, ratios[0], ratios[-1], len(ratios)
+
+
+def paired_text(pair):
+    """The cell text of threads_paired's result."""
+    if pair is None:
+        return ""
+    return (f"; round by round {pair[0]:.2f}x median ({pair[1]:.2f}-{pair[2]:.2f}, "
+            f"{pair[3]} rounds)")
+
+
 def threads_sources(doc):
     return [s["name"] for s in doc.get("sources", [])]
 
@@ -114,15 +139,18 @@ def threads_targets(doc, budget):
             continue
         judged = g[1] and h[1]
         r, rc = g[0] / h[0], g[2] / h[2]
+        pair = threads_paired(phases[n], "grndpool_u32", "rust-threadrng-held")
         rows.append([f"grndpool_u32 vs held ThreadRng at {n} threads", f"{r:.2f}x "
-                     f"(per CPU-second {rc:.2f}x)", ">= 1x",
+                     f"(per CPU-second {rc:.2f}x{paired_text(pair)})", ">= 1x",
                      ("met" if r >= 1 else "**missed**") if judged else "**not judged**",
                      "same phase, interleaved blocks"])
     g, h = best(1024, "grndpool_buf-16B"), best(1024, "rust-threadrng-held-16B")
     if g and h:
         judged = g[1] and h[1]
+        pair = threads_paired(phases[1024], "grndpool_buf-16B", "rust-threadrng-held-16B")
         rows.append(["16 B draws at 1024 threads vs held ThreadRng fill_bytes(16)",
-                     f"{g[0] / h[0]:.2f}x (per CPU-second {g[2] / h[2]:.2f}x)", ">= 1x",
+                     f"{g[0] / h[0]:.2f}x (per CPU-second {g[2] / h[2]:.2f}x"
+                     f"{paired_text(pair)})", ">= 1x",
                      ("met" if g[0] >= h[0] else "**missed**") if judged else "**not judged**",
                      "grndpool_buf(16) inline vs fill_bytes(16)"])
     # The prototypes against the same targets, for the design (not the library).
