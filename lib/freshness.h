@@ -72,8 +72,26 @@ void CheckGeneration();
 void NoteGeneration(uint64_t generation);
 
 // Moves the epoch and runs the hooks (a child after fork: anything stamped in
-// the parent is stale).
+// the parent is stale). A seq_cst fence between the move and the hooks pairs
+// with OwnerStored().
 void NewEpoch();
+
+// Called right after a thread stores its tag in a slice's owner word (a claim,
+// or a restamp after the epoch moved or the kernel dropped the page), before
+// it next reads the epoch: a seq_cst fence. With the one in NewEpoch it makes
+// a store-buffering pair ([atomics.order]/4.4): either a new epoch's hook,
+// whose loads of segment and hot-slice counts, slice sizes, claim words and
+// owner words all come after NewEpoch's fence, sees the tag (and every write
+// that happened before it: the claim, a split's new size, a grown segment)
+// and marks the slice stale, or this thread's next Epoch() reads the new
+// epoch. Without the pair, a restamped slice could be filled under the old
+// epoch while the hook, reading the owner word before the tag landed, left
+// it alone; its fast path, which checks only the owner word, would then
+// serve that fill after the hooks ran. One barrier per claim or restamp
+// (x86-64: a locked instruction; arm64: dmb ish), never per draw or refill.
+inline void OwnerStored() {
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+}
 
 // Buffers that cannot compare the epoch on every draw register a hook that
 // makes their next draw do so (at most 4; start-up only). It runs on the

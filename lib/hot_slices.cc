@@ -212,6 +212,7 @@ Claim ClaimHotSlice(uint32_t tag) {
   if (!claim) return Claim{};
   claim.slice->Reset();
   claim.slice->owner.store(tag, std::memory_order_relaxed);
+  OwnerStored();
   Count(g_counters.slices_in_use);
   Count(g_counters.hot_slices_in_use);
   return claim;

@@ -660,6 +660,7 @@ Claim ClaimSlice(uint32_t tag) {
   WakeGrowWaiters(wake);
   claim.slice->Reset();
   claim.slice->owner.store(tag, std::memory_order_relaxed);
+  OwnerStored();
   Count(g_counters.slices_in_use);
   return claim;
 }
@@ -676,6 +677,7 @@ void RestampSlice(SliceHeader *slice, uint32_t tag) {
   }
   slice->Reset();
   slice->owner.store(tag, std::memory_order_relaxed);
+  OwnerStored();
 }
 
 bool TakeSlabBudget(size_t bytes) {
