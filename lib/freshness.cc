@@ -48,7 +48,7 @@ void CheckGeneration() {
 void NewEpoch() {
   g_epoch.fetch_add(1, std::memory_order_acq_rel);
   // Before the hooks' loads: pairs with OwnerStored() (lib/freshness.h).
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  SeqCstFence();
   for (int i = 0; i < g_hook_count; ++i) g_hooks[i]();
 }
 

@@ -35,6 +35,7 @@
 #include "lib/fork.h"
 #include "lib/kernel/kernel_ops.h"
 #include "lib/slice.h"
+#include "lib/tsan.h"
 
 namespace grndpool {
 
@@ -81,21 +82,23 @@ void NewEpoch();
 // it next reads the epoch: a seq_cst fence. With the one in NewEpoch it makes
 // a store-buffering pair ([atomics.order]/4.4): either a new epoch's hook,
 // whose loads of segment and hot-slice counts, slice sizes, claim words and
-// owner words all come after NewEpoch's fence, sees the tag (and every write
-// that happened before it: the claim, a split's new size, a grown segment)
-// and marks the slice stale, or this thread's next Epoch() reads the new
-// epoch. Without the pair, a restamped slice could be filled under the old
-// epoch while the hook, reading the owner word before the tag landed, left
-// it alone; its fast path, which checks only the owner word, would then
-// serve that fill after the hooks ran. One barrier per claim or restamp
-// (x86-64: a locked instruction; arm64: dmb ish), never per draw or refill.
+// owner words all come after NewEpoch's fence, sees the tag or a later value
+// (and every write that happened before the tag: the claim, a split's new
+// size, a grown segment), marking the slice stale if the tag is still there,
+// or this thread's next Epoch() reads the new epoch. Without the pair, a restamped slice could be
+// filled under the old epoch while the hook, reading the owner word before the tag landed, left it
+// alone; its fast path, which checks only the owner word, would then serve that fill after the
+// hooks ran. One barrier per claim or restamp (x86-64: a locked instruction or mfence, by compiler
+// and tuning; arm64: dmb ish), never per draw or refill.
 inline void OwnerStored() {
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  SeqCstFence();
 }
 
 // Buffers that cannot compare the epoch on every draw register a hook that
 // makes their next draw do so (at most 4; start-up only). It runs on the
-// thread that noticed, inside its draw; it must not block or allocate.
+// thread that noticed, inside its draw; it must not block or allocate. Its
+// loads come after NewEpoch's fence: a buffer it marks by an owner word
+// must call OwnerStored() after each store of its owner's tag.
 void OnNewEpoch(void (*hook)());
 
 // Stamp (lib/slice.h): {epoch, label} recorded when a buffer is filled.

@@ -131,7 +131,9 @@ struct Claim {
 
 // When the process epoch moves: a claimed slice's stamp becomes kStaleTag, so
 // its owner's next draw fails the check after the copy and refills. Only
-// from its owner's tag: a slice being retired, or stamped anew, is left alone.
+// from its owner's tag: a slice being retired, or stamped anew, is left alone
+// (a tag stored meanwhile is either seen here or the owner's fill reads the
+// new epoch: the fence pair of NewEpoch and OwnerStored, lib/freshness.h).
 inline void MakeStale(const std::atomic<uint32_t> &claim, SliceHeader *slice) {
   uint32_t tag = claim.load(std::memory_order_relaxed);
   if (tag != 0 && tag != kRetiringTag)
