@@ -7,8 +7,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <pthread.h>
+#include <sched.h>
+
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "lib/fork.h"
@@ -140,6 +146,98 @@ TEST_F(Freshness, ServeReportsAForkThatCutTheCopy) {
   ASSERT_EQ(waitpid(child, &status, 0), child);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the child kept a cut copy";
   EXPECT_EQ(served, Served::kCut) << "the parent kept a cut copy";
+}
+
+// The fence pair of NewEpoch and OwnerStored, as a store-buffering litmus
+// run on the hardware: an owner stores its tag and then reads the epoch,
+// while another thread moves the epoch and its hook reads the owner word.
+// The outcome a slice must never have is both reading the old value: the
+// hook leaving the slice alone and the owner stamping its fill with the old
+// epoch. Each round starts both threads at once (spinning on a round
+// counter); `fenced` chooses whether the owner calls OwnerStored() between
+// its store and its read, as the library does.
+std::atomic<uint32_t> g_litmus_owner{0};
+std::atomic<uint32_t> g_litmus_seen{0};
+void LitmusHook() {
+  g_litmus_seen.store(g_litmus_owner.load(std::memory_order_relaxed), std::memory_order_relaxed);
+}
+
+struct LitmusResult {
+  uint64_t rounds = 0, both_old = 0;
+};
+
+// Rounds until `both_old` reaches `stop_at`, `max_rounds` ran or `seconds`
+// passed.
+LitmusResult RunLitmus(bool fenced, uint64_t stop_at, double seconds,
+                       uint64_t max_rounds = UINT64_MAX) {
+  static bool hooked = false;
+  if (!hooked) OnNewEpoch(LitmusHook);
+  hooked = true;
+  std::atomic<uint64_t> round{0};
+  std::atomic<uint64_t> done{0};
+  std::atomic<bool> stop{false};
+  LitmusResult r;
+  std::thread mover([&] {
+    for (uint64_t i = 1;; ++i) {
+      while (round.load(std::memory_order_acquire) < i)
+        if (stop.load(std::memory_order_relaxed)) return;
+      NewEpoch();
+      done.fetch_add(1, std::memory_order_acq_rel);
+    }
+  });
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  for (uint64_t i = 1; r.both_old < stop_at && r.rounds < max_rounds; ++i) {
+    if ((i & 1023) == 0 && std::chrono::steady_clock::now() > end) break;
+    g_litmus_owner.store(0, std::memory_order_relaxed);
+    g_litmus_seen.store(1, std::memory_order_relaxed);
+    const uint32_t before = Epoch();
+    round.store(i, std::memory_order_release);
+    g_litmus_owner.store(1, std::memory_order_relaxed);
+    if (fenced) OwnerStored();
+    const uint32_t read = Epoch();
+    while (done.load(std::memory_order_acquire) < i) {
+    }
+    ++r.rounds;
+    if (read == before && g_litmus_seen.load(std::memory_order_relaxed) == 0) ++r.both_old;
+  }
+  stop.store(true, std::memory_order_relaxed);
+  mover.join();
+  return r;
+}
+
+bool TwoCpus() {
+  cpu_set_t set;
+  return sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) >= 2;
+}
+
+// Runs alone (RUN_SERIAL in tests/CMakeLists.txt): its two threads must run
+// at the same time.
+class FreshnessLitmus : public Freshness {};
+
+TEST_F(FreshnessLitmus, AnEpochMoveAndAnOwnerStoreNeverBothMissEachOther) {
+  if (!TwoCpus()) GTEST_SKIP() << "needs two CPUs to run the two sides at once";
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "ThreadSanitizer runs atomics and fences in its runtime, not as the hardware";
+#endif
+  // The positive control first: without OwnerStored() the hardware shows the
+  // outcome (x86 lets a load pass its own thread's earlier store), so this
+  // probe can see it.
+  const LitmusResult control = RunLitmus(false, 20, 30.0);
+  ASSERT_GE(control.both_old, 1u) << "the unfenced control never showed the reordering in "
+                                  << control.rounds << " rounds: the probe sees nothing here";
+  // As many rounds with the fence: at the control's rate, a fence that did
+  // nothing would show it control.both_old times on average.
+  const LitmusResult fenced = RunLitmus(true, 1, 60.0, control.rounds);
+  EXPECT_EQ(fenced.both_old, 0u) << "in " << fenced.rounds
+                                 << " rounds (control: " << control.both_old << " in "
+                                 << control.rounds << ")";
+  if (fenced.both_old == 0)
+    EXPECT_GE(fenced.rounds, control.rounds / 2) << "too few fenced rounds to tell";
+  printf("litmus: unfenced control %llu of %llu rounds, fenced %llu of %llu\n",
+         static_cast<unsigned long long>(control.both_old),
+         static_cast<unsigned long long>(control.rounds),
+         static_cast<unsigned long long>(fenced.both_old),
+         static_cast<unsigned long long>(fenced.rounds));
 }
 
 TEST(FreshnessModes, PerDrawCookiesAnswerEveryCheck) {
