@@ -222,17 +222,20 @@ TEST_F(FreshnessLitmus, AnEpochMoveAndAnOwnerStoreNeverBothMissEachOther) {
   // The positive control first: without OwnerStored() the hardware shows the
   // outcome (x86 lets a load pass its own thread's earlier store), so this
   // probe can see it.
-  const LitmusResult control = RunLitmus(false, 20, 30.0);
+  const LitmusResult control = RunLitmus(false, 100, 30.0);
   ASSERT_GE(control.both_old, 1u) << "the unfenced control never showed the reordering in "
                                   << control.rounds << " rounds: the probe sees nothing here";
-  // As many rounds with the fence: at the control's rate, a fence that did
-  // nothing would show it control.both_old times on average.
-  const LitmusResult fenced = RunLitmus(true, 1, 60.0, control.rounds);
+  // As many rounds with the fence, and at least a million: at the control's
+  // rate, a fence that did nothing would show it control.both_old times or
+  // more on average.
+  const uint64_t rounds = std::max<uint64_t>(control.rounds, 1'000'000);
+  const LitmusResult fenced = RunLitmus(true, 1, 60.0, rounds);
   EXPECT_EQ(fenced.both_old, 0u) << "in " << fenced.rounds
                                  << " rounds (control: " << control.both_old << " in "
                                  << control.rounds << ")";
-  if (fenced.both_old == 0)
-    EXPECT_GE(fenced.rounds, control.rounds / 2) << "too few fenced rounds to tell";
+  if (fenced.both_old == 0) {
+    EXPECT_GE(fenced.rounds, rounds / 2) << "too few fenced rounds to tell";
+  }
   printf("litmus: unfenced control %llu of %llu rounds, fenced %llu of %llu\n",
          static_cast<unsigned long long>(control.both_old),
          static_cast<unsigned long long>(control.rounds),
