@@ -47,7 +47,7 @@ void CheckGeneration() {
 
 void NewEpoch() {
   g_epoch.fetch_add(1, std::memory_order_acq_rel);
-  // Before the hooks' loads: pairs with OwnerStored() (lib/freshness.h).
+  // Before the hooks' loads: pairs with StampOwner's (lib/slice.h).
   SeqCstFence();
   for (int i = 0; i < g_hook_count; ++i) g_hooks[i]();
 }

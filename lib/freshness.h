@@ -35,7 +35,6 @@
 #include "lib/fork.h"
 #include "lib/kernel/kernel_ops.h"
 #include "lib/slice.h"
-#include "lib/tsan.h"
 
 namespace grndpool {
 
@@ -74,31 +73,14 @@ void NoteGeneration(uint64_t generation);
 
 // Moves the epoch and runs the hooks (a child after fork: anything stamped in
 // the parent is stale). A seq_cst fence between the move and the hooks pairs
-// with OwnerStored().
+// with StampOwner's (lib/slice.h).
 void NewEpoch();
-
-// Called right after a thread stores its tag in a slice's owner word (a claim,
-// or a restamp after the epoch moved or the kernel dropped the page), before
-// it next reads the epoch: a seq_cst fence. With the one in NewEpoch it makes
-// a store-buffering pair ([atomics.order]/4.4): either a new epoch's hook,
-// whose loads of segment and hot-slice counts, slice sizes, claim words and
-// owner words all come after NewEpoch's fence, sees the tag or a later value
-// (and every write that happened before the tag: the claim, a split's new
-// size, a grown segment), marking the slice stale if the tag is still there,
-// or this thread's next Epoch() reads the new epoch. Without the pair, a restamped slice could be
-// filled under the old epoch while the hook, reading the owner word before the tag landed, left it
-// alone; its fast path, which checks only the owner word, would then serve that fill after the
-// hooks ran. One barrier per claim or restamp (x86-64: a locked instruction or mfence, by compiler
-// and tuning; arm64: dmb ish), never per draw or refill.
-inline void OwnerStored() {
-  SeqCstFence();
-}
 
 // Buffers that cannot compare the epoch on every draw register a hook that
 // makes their next draw do so (at most 4; start-up only). It runs on the
 // thread that noticed, inside its draw; it must not block or allocate. Its
 // loads come after NewEpoch's fence: a buffer it marks by an owner word
-// must call OwnerStored() after each store of its owner's tag.
+// stores its owner's tag with StampOwner (lib/slice.h).
 void OnNewEpoch(void (*hook)());
 
 // Stamp (lib/slice.h): {epoch, label} recorded when a buffer is filled.

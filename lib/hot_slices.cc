@@ -210,9 +210,7 @@ Claim ClaimHotSlice(uint32_t tag) {
       !g_no_more.load(std::memory_order_relaxed) && SlabBudgetPlentiful())
     claim = MapOne(tag);
   if (!claim) return Claim{};
-  claim.slice->Reset();
-  claim.slice->owner.store(tag, std::memory_order_relaxed);
-  OwnerStored();
+  StampOwner(claim.slice, tag);
   Count(g_counters.slices_in_use);
   Count(g_counters.hot_slices_in_use);
   return claim;

@@ -10,6 +10,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "lib/tsan.h"
+
 namespace grndpool {
 
 inline constexpr uint32_t kSliceHeaderBytes = 64;
@@ -129,11 +131,31 @@ struct Claim {
   }
 };
 
+// Makes a slice empty and owned by `tag` (a claim, or a restamp after the
+// epoch moved or the kernel dropped its page), then a seq_cst fence before the
+// owner next reads the epoch. With the fence in NewEpoch (lib/freshness.cc) it
+// makes a store-buffering pair ([atomics.order]/4.4): either a new epoch's
+// hook, whose loads (segment and hot-slice counts, slice sizes, claim words,
+// owner words) all follow NewEpoch's fence, sees the tag or a later value, and
+// every write that happened before the tag (the claim, a split's new size, a
+// grown segment), so MakeStale marks the slice; or the owner's next Epoch()
+// reads the new epoch. Without the pair a restamped slice could be filled
+// under the old epoch while the hook, reading the owner word before the tag
+// landed, left it alone, and the fast path, which checks only the owner word,
+// would serve that fill after the hooks ran. One barrier per claim or restamp
+// (x86-64: a locked instruction or mfence, by compiler and tuning; arm64: dmb
+// ish), never per draw or refill. Every store of an owner's tag goes here.
+inline void StampOwner(SliceHeader *slice, uint32_t tag) {
+  slice->Reset();
+  slice->owner.store(tag, std::memory_order_relaxed);
+  SeqCstFence();
+}
+
 // When the process epoch moves: a claimed slice's stamp becomes kStaleTag, so
 // its owner's next draw fails the check after the copy and refills. Only
 // from its owner's tag: a slice being retired, or stamped anew, is left alone
-// (a tag stored meanwhile is either seen here or the owner's fill reads the
-// new epoch: the fence pair of NewEpoch and OwnerStored, lib/freshness.h).
+// (a tag stored meanwhile is either seen here or its owner's fill reads the
+// new epoch: StampOwner).
 inline void MakeStale(const std::atomic<uint32_t> &claim, SliceHeader *slice) {
   uint32_t tag = claim.load(std::memory_order_relaxed);
   if (tag != 0 && tag != kRetiringTag)

@@ -241,6 +241,13 @@ Claim TryClaimIn(const SegmentReader &segments, uint32_t tag) {
   return Claim{};
 }
 
+// A free slice's header as a claim must find it: empty, unowned, no key.
+void ClearHeader(SliceHeader *slice) {
+  explicit_bzero(slice->refill_key, sizeof slice->refill_key);
+  slice->Reset();
+  slice->owner.store(0, std::memory_order_relaxed);
+}
+
 // Splits segment s, whose slices are all free, into slices of `to` bytes:
 // every claim word of the old split is taken first (kRetiringTag, so no
 // claim gets one meanwhile and a claim that took one makes the split give
@@ -251,13 +258,6 @@ Claim TryClaimIn(const SegmentReader &segments, uint32_t tag) {
 // which are headers of the new split too (sizes are powers of two), and a
 // stale claim is caught by the size check in TryClaimIn. Under the writers'
 // lock.
-// A free slice's header as a claim must find it: empty, unowned, no key.
-void ClearHeader(SliceHeader *slice) {
-  explicit_bzero(slice->refill_key, sizeof slice->refill_key);
-  slice->Reset();
-  slice->owner.store(0, std::memory_order_relaxed);
-}
-
 bool SplitFreeSegment(size_t s, uint32_t from, uint32_t to) {
   if (void (*hook)(size_t) = g_split_start_hook.load(std::memory_order_relaxed)) hook(s);
   const size_t old_n = SlicesIn(from);
@@ -658,9 +658,7 @@ Claim ClaimSlice(uint32_t tag) {
     return Claim{};
   }
   WakeGrowWaiters(wake);
-  claim.slice->Reset();
-  claim.slice->owner.store(tag, std::memory_order_relaxed);
-  OwnerStored();
+  StampOwner(claim.slice, tag);
   Count(g_counters.slices_in_use);
   return claim;
 }
@@ -675,9 +673,7 @@ void RestampSlice(SliceHeader *slice, uint32_t tag) {
     Count(g_counters.bytes_served, filled > left ? filled - left : 0);
     Count(g_counters.bytes_discarded, left);
   }
-  slice->Reset();
-  slice->owner.store(tag, std::memory_order_relaxed);
-  OwnerStored();
+  StampOwner(slice, tag);
 }
 
 bool TakeSlabBudget(size_t bytes) {

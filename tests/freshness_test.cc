@@ -7,7 +7,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <pthread.h>
 #include <sched.h>
 
 #include <algorithm>
@@ -148,18 +147,19 @@ TEST_F(Freshness, ServeReportsAForkThatCutTheCopy) {
   EXPECT_EQ(served, Served::kCut) << "the parent kept a cut copy";
 }
 
-// The fence pair of NewEpoch and OwnerStored, as a store-buffering litmus
-// run on the hardware: an owner stores its tag and then reads the epoch,
-// while another thread moves the epoch and its hook reads the owner word.
-// The outcome a slice must never have is both reading the old value: the
-// hook leaving the slice alone and the owner stamping its fill with the old
-// epoch. Each round starts both threads at once (spinning on a round
-// counter); `fenced` chooses whether the owner calls OwnerStored() between
-// its store and its read, as the library does.
-std::atomic<uint32_t> g_litmus_owner{0};
+// The fence pair of NewEpoch and StampOwner, as a store-buffering litmus run
+// on the hardware: an owner stamps a slice with its tag and then reads the
+// epoch, while another thread moves the epoch and its hook reads the owner
+// word. The outcome a slice must never have is both reading the old value:
+// the hook leaving the slice alone and the owner stamping its fill with the
+// old epoch. Each round starts both threads at once (spinning on a round
+// counter); `fenced` chooses between the library's StampOwner and the same
+// stores without its fence.
+SliceHeader g_litmus_slice{};
 std::atomic<uint32_t> g_litmus_seen{0};
 void LitmusHook() {
-  g_litmus_seen.store(g_litmus_owner.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  g_litmus_seen.store(g_litmus_slice.owner.load(std::memory_order_relaxed),
+                      std::memory_order_relaxed);
 }
 
 struct LitmusResult {
@@ -188,12 +188,16 @@ LitmusResult RunLitmus(bool fenced, uint64_t stop_at, double seconds,
   const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
   for (uint64_t i = 1; r.both_old < stop_at && r.rounds < max_rounds; ++i) {
     if ((i & 1023) == 0 && std::chrono::steady_clock::now() > end) break;
-    g_litmus_owner.store(0, std::memory_order_relaxed);
+    g_litmus_slice.owner.store(0, std::memory_order_relaxed);
     g_litmus_seen.store(1, std::memory_order_relaxed);
     const uint32_t before = Epoch();
     round.store(i, std::memory_order_release);
-    g_litmus_owner.store(1, std::memory_order_relaxed);
-    if (fenced) OwnerStored();
+    if (fenced) {
+      StampOwner(&g_litmus_slice, 1);
+    } else {
+      g_litmus_slice.Reset();
+      g_litmus_slice.owner.store(1, std::memory_order_relaxed);
+    }
     const uint32_t read = Epoch();
     while (done.load(std::memory_order_acquire) < i) {
     }
@@ -219,7 +223,7 @@ TEST_F(FreshnessLitmus, AnEpochMoveAndAnOwnerStoreNeverBothMissEachOther) {
 #if defined(__SANITIZE_THREAD__)
   GTEST_SKIP() << "ThreadSanitizer runs atomics and fences in its runtime, not as the hardware";
 #endif
-  // The positive control first: without OwnerStored() the hardware shows the
+  // The positive control first: without StampOwner's fence the hardware shows the
   // outcome (x86 lets a load pass its own thread's earlier store), so this
   // probe can see it.
   const LitmusResult control = RunLitmus(false, 100, 30.0);
