@@ -154,11 +154,13 @@ bool SetUpThread(ThreadState &t) {
 
 SliceHeader *OwnedSlice(ThreadState &t, bool refilling) {
   const uint32_t tag = FastBlock().grndpool_tag;
-  if (t.owned.HeldBy(tag) && !(refilling && GaveHotSliceBack(t))) {
+  const bool held = t.owned.HeldBy(tag);
+  if (held && !(refilling && GaveHotSliceBack(t))) {
     if (refilling) MaybeGoHot(t);
     return t.owned.slice;
   }
-  const bool had_one = static_cast<bool>(t.owned);
+  // Read before the park cleared t.owned: a parked hot slice counts.
+  const bool had_one = held || static_cast<bool>(t.owned);
   ForgetSlice(t);
   // Just off a slice (a hot one parked, or taken by a fork): the generation
   // is read again before an overflow draw takes reservoir bytes.
@@ -180,6 +182,10 @@ SliceHeader *OwnedSlice(ThreadState &t, bool refilling) {
   t.owned = ClaimSlice(tag);
   // None left: a free hot slice's budget may be had (nobody draws from it).
   if (!t.owned && ParkFreeHotSlice()) t.owned = ClaimSlice(tag);
+  // A window covers one time past the budget: what is left of an earlier one
+  // (and the lean grant ForgetSlice gave back to it) rests on a generation
+  // read made before this slice, and would outlive any number of reseeds.
+  if (t.owned) t.reservoir = ReservoirWindow{};
   t.claim_backoff = t.owned ? 0 : kClaimRetryInterval;
   // A claim that found the directory's lock held by a fork (Grow does not
   // wait then) tries again after the back-off, freed slices or not.

@@ -26,6 +26,7 @@
 #include "lib/fork.h"
 #include "lib/freshness.h"
 #include "lib/runtime.h"
+#include "lib/slice_directory.h"
 #include "lib/stats.h"
 #include "lib/strategies/registry.h"
 #include "lib/thread_slice.h"
@@ -757,6 +758,80 @@ TEST(ReservoirSmallPool, KeepsServingWithoutASpareBuffer) {
          cpus.size(), (unsigned long long)small_refills, (unsigned long long)from_reservoir);
   EXPECT_GT(from_reservoir, small_refills * 3 / 4) << "the reservoir stopped serving";
 }
+// A thread whose hot slice is parked (claims failed) and that then draws
+// past the budget takes its first reservoir byte under a generation read made
+// after it left the slice, never under what is left of a window from an
+// earlier time past the budget: a slice may be owned for hours, across any
+// number of reseeds, while such a window waits (.reservoir-hot: the reservoir
+// and hot slices both on). The states take long to reach, so they are set:
+// every small slice taken under tags no thread has (the claim that then fails
+// makes a park wanted), a window of kOld bytes left as an earlier overflow
+// leaves it, and a claim back-off as a lost claim race leaves it (the parker
+// then draws past the budget at once). A window kept shows as kOld less the
+// draw; one renewed by a read, as the span less the draw; a slice claimed
+// after the park, as nothing left.
+TEST(ReservoirHot, AParkedHotSliceLeavesNoWindowFromBeforeIt) {
+  ExpectReservoir();
+  const SlabGeometry &g = CurrentProcess().geometry;
+  ASSERT_GT(g.hot_capacity, 0u) << "hot slices are off in this variant";
+  const uint32_t span = static_cast<uint32_t>(g.min_slice_bytes - kSliceHeaderBytes);
+  constexpr uint32_t kOld = 100;
+  ASSERT_LT(kOld, span - 4) << "a kept window must read apart from a renewed one";
+  bool went_hot = false, parked = false;
+  uint32_t allowance = 0;
+  std::vector<std::pair<Claim, uint32_t>> taken;
+  std::thread([&] {
+    ThreadState &t = ThisThread();
+    alignas(64) uint8_t chunk[1024];
+    for (int n = 0; n < 4096 && !t.hot; ++n) grndpool_buf(chunk, sizeof chunk);
+    explicit_bzero(chunk, sizeof chunk);
+    went_hot = t.hot;
+    if (!went_hot) return;
+    for (uint32_t tag = 0x7d000000; taken.size() < 100000; ++tag) {
+      const Claim claim = ClaimSlice(tag);
+      if (!claim) break;
+      taken.emplace_back(claim, tag);
+    }
+    t.reservoir = ReservoirWindow{kOld, 0};
+    t.claim_backoff = 1;
+    // Until the hot slice runs empty: that refill parks it.
+    for (size_t i = 0; i <= g.hot_capacity / 4 && t.hot; ++i) (void)grndpool_u32();
+    parked = !t.hot;
+    allowance = OverflowAllowance();
+  }).join();
+  for (const auto &[claim, tag] : taken) ReleaseSlice(claim, tag);
+  ASSERT_TRUE(went_hot) << "the thread never moved to a hot slice";
+  ASSERT_FALSE(taken.empty());
+  ASSERT_TRUE(parked) << "the hot slice was not parked (no failed claim?)";
+  printf("after the park: %u bytes of window (kept: %u, renewed: %u, a slice: 0)\n", allowance,
+         kOld - 4, span - 4);
+  EXPECT_NE(allowance, kOld - 4) << "reservoir bytes served under a window older than the slice";
+  EXPECT_TRUE(allowance == 0 || allowance == span - 4) << allowance;
+}
+
+// The same window, left by a time past the budget that ended in a claim: the
+// claimed slice starts with no window (one kept would wait under the slice
+// for as long as it is owned). The thread is put past the budget by the test
+// hook, then its back-off is cleared, so its next draw claims.
+TEST(ReservoirHot, AClaimedSliceKeepsNoWindowFromBeforeIt) {
+  ExpectReservoir();
+  constexpr uint32_t kOld = 100;
+  bool claimed = false;
+  uint32_t allowance = 0;
+  std::thread([&] {
+    StayInOverflowForTesting();
+    ThreadState &t = ThisThread();
+    t.reservoir = ReservoirWindow{kOld, 0};
+    t.claim_backoff = 0;
+    t.claim_frees = 0;
+    (void)grndpool_u32();
+    claimed = static_cast<bool>(t.owned);
+    allowance = OverflowAllowance();
+  }).join();
+  ASSERT_TRUE(claimed) << "the draw did not claim a slice";
+  EXPECT_EQ(allowance, 0u) << "a window from before the claim was kept";
+}
+
 #else
 // Elsewhere the slab keeps its whole budget: there is no reservoir.
 TEST(Reservoir, NoneOffX86) {
