@@ -206,11 +206,19 @@ void SlowDrawOnce(void *out, size_t n, bool slab_only) {
   // and Serve asks the kernel's cookie before it serves. The lane opens
   // again after a cut (RedoCutDraw closed it). Refills take DrawOnce, which
   // may move the thread to a hot slice first.
+  // The claim is read once: a fork from a signal handler in here leaves the
+  // child's copy of this thread with t.owned cleared by its hook (read again,
+  // the slice would be null) and the claim word free. So the lane opens on
+  // the copy and is closed again if the claim was lost meanwhile (a fork
+  // after that check closes it in its hook).
   const uint32_t tag = FastBlock().grndpool_tag;
-  if (t.checked && t.owned.HeldBy(tag) && t.owned.slice->avail >= static_cast<int64_t>(n)) {
-    SliceBuffer buffer{t.owned.slice, t.owned.capacity, tag};
+  const Claim owned = t.owned;
+  if (t.checked && owned.HeldBy(tag) && owned.slice->avail >= static_cast<int64_t>(n)) {
+    SliceBuffer buffer{owned.slice, owned.capacity, tag};
     if (Serve(buffer, static_cast<uint8_t *>(out), n) == Served::kServed) {
-      OpenLane(t.owned.slice);
+      OpenLane(owned.slice);
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+      if (!owned.HeldBy(tag)) ServeNothing();
       return;
     }
   }

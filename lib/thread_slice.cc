@@ -42,6 +42,21 @@ bool RefillsOften(ThreadState &t) {
   return often;
 }
 
+// Makes `claim` the thread's slice if `tag` still holds it: a fork from a
+// signal handler during the claim ran the child's hook (which forgot the
+// slice) before this store, and in the child the claim word reads free (it
+// is wiped on fork), so a second thread there could claim the slice and
+// serve from it too. Checked after the store: a fork after the check runs
+// the hook, which forgets it. Returns whether the thread has the slice.
+bool KeepIfHeld(ThreadState &t, const Claim &claim, bool hot, uint32_t tag) {
+  t.owned = claim;
+  t.hot = hot && static_cast<bool>(claim);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  if (!claim || claim.HeldBy(tag)) return static_cast<bool>(claim);
+  ForgetSlice(t);
+  return false;
+}
+
 // A thread that refills its small slice often trades it for a hot slice (the
 // small one is wiped and freed for others).
 void MaybeGoHot(ThreadState &t) {
@@ -58,8 +73,7 @@ void MaybeGoHot(ThreadState &t) {
   // a slice another thread may claim and fill.
   ServeNothing();
   RetireSlice(small, tag);
-  t.owned = hot;
-  t.hot = true;
+  KeepIfHeld(t, hot, true, tag);
 }
 
 // A hot slice's owner, at a refill, when threads found no slice (and no other
@@ -179,9 +193,10 @@ SliceHeader *OwnedSlice(ThreadState &t, bool refilling) {
     t.claim_backoff = kClaimRetryInterval;
     return nullptr;
   }
-  t.owned = ClaimSlice(tag);
+  Claim claim = ClaimSlice(tag);
   // None left: a free hot slice's budget may be had (nobody draws from it).
-  if (!t.owned && ParkFreeHotSlice()) t.owned = ClaimSlice(tag);
+  if (!claim && ParkFreeHotSlice()) claim = ClaimSlice(tag);
+  KeepIfHeld(t, claim, false, tag);
   // A window covers one time past the budget: what is left of an earlier one
   // (and the lean grant ForgetSlice gave back to it) rests on a generation
   // read made before this slice, and would outlive any number of reseeds.

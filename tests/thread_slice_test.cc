@@ -23,6 +23,7 @@
 #include "lib/hot_slices.h"
 #include "lib/options.h"
 #include "lib/runtime.h"
+#include "lib/slab_segment.h"
 #include "lib/slice_directory.h"
 #include "lib/thread_count.h"
 #include "lib/thread_state.h"
@@ -109,6 +110,23 @@ TEST(ThreadSlice, ParksFollowTheSlicesTheirBudgetBuys) {
                      SelfPath() + " --child park-quota",
                  &out),
       0)
+      << out;
+}
+
+// A fork inside a claim (as one from a signal handler would land): the
+// child's copy of the claiming thread ends its draw holding no slice whose
+// claim word it does not hold. The fork lands in the segment array's growth,
+// after the grow took the new slice's claim word and before the thread keeps
+// the claim; the child's hook has already forgotten the thread's slice and
+// its claim words read free, so a kept claim would be a slice a second
+// thread there could claim and serve too.
+TEST(ThreadSlice, AForkInsideAClaimLeavesTheChildNoSliceItDoesNotHold) {
+  std::string out;
+  EXPECT_EQ(RunCommand("GRNDPOOL_SLAB_BYTES=1M GRNDPOOL_SLICE_BYTES=4K GRNDPOOL_HOT_SLICE_BYTES=0 "
+                       "GRNDPOOL_REFILL=direct " +
+                           SelfPath() + " --child fork-in-claim",
+                       &out),
+            0)
       << out;
 }
 
@@ -602,6 +620,57 @@ int ParkQuota() {
   return ok ? 0 : 1;
 }
 
+// Forks once, from inside the first map under a page (the segment array's
+// growth) made after it is armed.
+std::atomic<bool> g_fork_in_map{false};
+pid_t g_claim_child = -1;
+void *MapThenFork(size_t bytes, int prot, int flags) {
+  void *p = DefaultMemoryOps().map(bytes, prot, flags);
+  if (bytes < PageBytes() && g_fork_in_map.exchange(false)) g_claim_child = fork();
+  return p;
+}
+
+int ForkInClaim() {
+  static MemoryOps ops = DefaultMemoryOps();
+  ops.map = MapThenFork;
+  SetMemoryOpsForTesting(&ops);
+  // Eight threads hold segments 0-7 (one 4 KiB slice each), the array's
+  // first capacity: this thread's first draw grows segment 8 and doubles it.
+  constexpr int kHolders = 8;
+  std::barrier held(kHolders + 1), may_exit(kHolders + 1);
+  std::vector<std::thread> holders;
+  for (int i = 0; i < kHolders; ++i)
+    holders.emplace_back([&] {
+      (void)grndpool_u32();
+      held.arrive_and_wait();
+      may_exit.arrive_and_wait();
+    });
+  held.arrive_and_wait();
+  const uint64_t grown = Stats().slab_bytes;
+  g_fork_in_map = true;
+  (void)grndpool_u32();
+  const bool forked = g_claim_child >= 0 && !g_fork_in_map.load();
+  if (g_claim_child == 0) {
+    const ThreadState &t = ThisThread();
+    const uint32_t tag = FastBlock().grndpool_tag;
+    const bool owned_not_held = t.owned && !t.owned.HeldBy(tag);
+    const bool serves_not_held = ServingSlice() != reinterpret_cast<SliceHeader *>(&g_no_slice) &&
+                                 !(t.owned.HeldBy(tag) && ServingSlice() == t.owned.slice);
+    printf("child: owns a slice it does not hold: %s; serves one: %s\n",
+           owned_not_held ? "YES" : "no", serves_not_held ? "YES" : "no");
+    fflush(stdout);
+    _exit(owned_not_held || serves_not_held ? 1 : 0);
+  }
+  may_exit.arrive_and_wait();
+  for (auto &th : holders) th.join();
+  int status = -1;
+  if (g_claim_child > 0) waitpid(g_claim_child, &status, 0);
+  printf("parent: slab %llu bytes before the claim, forked inside it: %s; child %s\n",
+         (unsigned long long)grown, forked ? "yes" : "NO",
+         WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "ok" : "FAILED");
+  return forked && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
+}
+
 }  // namespace
 }  // namespace grndpool::test
 
@@ -614,10 +683,11 @@ int main(int argc, char **argv) {
     if (strcmp(argv[2], "park") == 0) return ParkHot();
     if (strcmp(argv[2], "park-free") == 0) return ParkFree();
     if (strcmp(argv[2], "park-quota") == 0) return ParkQuota();
-    fprintf(
-        stderr,
-        "thread_slice_test: unknown child mode '%s' (overflow|many|park|park-free|park-quota)\n",
-        argv[2]);
+    if (strcmp(argv[2], "fork-in-claim") == 0) return ForkInClaim();
+    fprintf(stderr,
+            "thread_slice_test: unknown child mode '%s' "
+            "(overflow|many|park|park-free|park-quota|fork-in-claim)\n",
+            argv[2]);
     return 2;
   }
   ApplyTestEnvironment();
