@@ -524,13 +524,23 @@ void ServesOneSmallSliceAfterAReseed(void (*overflow_draw)(void *, size_t)) {
     uint32_t w;
     overflow_draw(&w, sizeof w);
     uint8_t next[kWindow];
-    // Draws kWords u32 and counts those found in `next`: within the first
-    // `allowance` bytes in *early, after them in *after.
+    // Draws kWords u32 and counts those that are `next`'s words in the order
+    // the buffer serves them (from its top down): draw i at the i-th word
+    // from the top, or lower by one word per section cut since (a cut
+    // section's bytes are served to nobody). Within the first `allowance`
+    // bytes in *early, after them in *after. (Any offset of the 2 KiB would
+    // match a random word by chance in about one run in ten thousand.)
     const auto draw_found = [&](size_t allowance_bytes, size_t *early, size_t *after) {
+      uint64_t cut_before = 0, swaps = 0;
+      PerCpuAbortsForTesting(&cut_before, &swaps);
       for (size_t i = 0; i < kWords; ++i) {
         overflow_draw(&w, sizeof w);
+        uint64_t cut = 0;
+        PerCpuAbortsForTesting(&cut, &swaps);
+        cut -= cut_before;
         size_t hits = 0;
-        for (size_t k = 0; k + 4 <= kWindow; ++k) hits += memcmp(next + k, &w, 4) == 0;
+        for (size_t back = 0; back <= cut && 4 * (i + 1 + back) <= kWindow; ++back)
+          hits += memcmp(next + kWindow - 4 * (i + 1 + back), &w, 4) == 0;
         (i * 4 < allowance_bytes ? *early : *after) += hits;
       }
     };
@@ -544,8 +554,11 @@ void ServesOneSmallSliceAfterAReseed(void (*overflow_draw)(void *, size_t)) {
         continue;
       }
       if (control_found == 0) {
+        // Again if another process reseeded meanwhile (the buffer then went).
+        const uint64_t changes = Stats().generation_changes;
         size_t early = 0;
         draw_found(0, &early, &control_found);
+        if (Stats().generation_changes != changes) control_found = 0;
         continue;
       }
       allowance[c] = OverflowAllowance();
