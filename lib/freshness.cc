@@ -57,6 +57,10 @@ void OnNewEpoch(void (*hook)()) {
 }
 
 void NoteGeneration(uint64_t generation) {
+  // 0 tells nothing (and stands for "none seen yet" below): kept, it would
+  // make the next real generation a first one, and a reseed between the two
+  // would move no epoch.
+  if (generation == 0) return;
   uint64_t last = g_last_generation.load(std::memory_order_relaxed);
   while (last != generation) {
     // The epoch moves before the new generation is published: a thread that
@@ -86,7 +90,9 @@ Stamp StampForFill(const Stamp &previous) {
     }
     case kernel::GenerationMode::kPerRefill: {
       uint64_t generation = 0;
-      if (g_kernel->generation(&generation)) {
+      // 0 is never the kernel's generation (a vDSO state whose page was
+      // dropped after the call reads 0): unknown, as a failed read.
+      if (g_kernel->generation(&generation) && generation != 0) {
         NoteGeneration(generation);
         stamp.label = generation;
       } else {

@@ -68,7 +68,8 @@ void CheckGeneration();
 
 // Records that the kernel's generation is `generation` (a cookie's
 // complement, or the generation read at a refill): when it differs from the
-// last one seen, counts the change, moves the epoch and runs the hooks.
+// last one seen, counts the change, moves the epoch and runs the hooks. 0 is
+// no generation: ignored.
 void NoteGeneration(uint64_t generation);
 
 // Moves the epoch and runs the hooks (a child after fork: anything stamped in

@@ -105,6 +105,22 @@ TEST_F(Freshness, NewGenerationsRunTheHooksOnce) {
   EXPECT_EQ(g_hook_runs, before + 1) << "a change is counted once, however many notice it";
 }
 
+// A read of 0 (a vDSO state whose page the kernel dropped after the call) is
+// no generation: it moves nothing, and the next real change still counts. (Kept
+// as the last generation, 0 made the next reading a first one: a reseed
+// between the two moved no epoch.)
+TEST_F(Freshness, AGenerationOfZeroIsNoGeneration) {
+  const Stamp s = StampForFill(Stamp{});
+  const uint64_t changes = g_counters.generation_changes.load();
+  const uint32_t epoch = Epoch();
+  NoteGeneration(0);
+  EXPECT_EQ(Epoch(), epoch) << "a 0 moved the epoch";
+  NoteGeneration(s.label + 777);
+  EXPECT_EQ(Epoch(), epoch + 1) << "the reseed after a 0 moved no epoch";
+  EXPECT_EQ(g_counters.generation_changes.load(), changes + 1);
+  NoteGeneration(s.label);  // back to the model's generation: one more change
+}
+
 TEST_F(Freshness, ServeRefillsStaleAndEmptyBuffersAndTakesAcrossRefills) {
   TestBuffer b;
   uint8_t out[100];
